@@ -1,0 +1,19 @@
+//! `weir-bench`: the project's benchmarks. Each prints a markdown table
+//! that goes into BENCHMARKS.md together with the command that made it.
+//!
+//! ```text
+//! cargo run --release -p weir-bench -- store [1000,100000,1000000]
+//! ```
+
+mod store;
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("store") => store::run(&args[1..]),
+        _ => {
+            eprintln!("usage: weir-bench store [SIZES]   (e.g. store 1000,100000,1000000)");
+            std::process::exit(2);
+        }
+    }
+}

@@ -1,0 +1,110 @@
+//! One typed configuration, built once in `main` and passed down.
+//!
+//! Precedence: built-in defaults < the config file < `WEIR_*` environment
+//! variables < command-line flags (applied by the binary). The environment is
+//! passed in as an iterator, never read from a global, so tests stay
+//! isolated.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::error::CoreError;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// Lake directory (metadata database and, by default, the data).
+    pub lake: PathBuf,
+    /// Name recorded as committer.
+    pub committer: String,
+    /// `tracing` filter for logs on stderr.
+    pub log: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            lake: PathBuf::from("./lake"),
+            committer: "weir".to_string(),
+            log: "warn".to_string(),
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    lake: Option<PathBuf>,
+    committer: Option<String>,
+    log: Option<String>,
+}
+
+impl Config {
+    /// Builds the configuration from an optional TOML file and the process
+    /// environment (pass `std::env::vars()`).
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, CoreError> {
+        let mut cfg = Config::default();
+        let env: Vec<(String, String)> = env.into_iter().collect();
+        if let Some((_, user)) = env.iter().find(|(k, _)| k == "USER") {
+            cfg.committer = user.clone();
+        }
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| CoreError::Config(format!("cannot read {}: {e}", path.display())))?;
+            let f: FileConfig = toml::from_str(&text)
+                .map_err(|e| CoreError::Config(format!("{}: {e}", path.display())))?;
+            if let Some(v) = f.lake {
+                cfg.lake = v;
+            }
+            if let Some(v) = f.committer {
+                cfg.committer = v;
+            }
+            if let Some(v) = f.log {
+                cfg.log = v;
+            }
+        }
+        for (k, v) in env {
+            match k.as_str() {
+                "WEIR_LAKE" => cfg.lake = PathBuf::from(v),
+                "WEIR_COMMITTER" => cfg.committer = v,
+                "WEIR_LOG" => cfg.log = v,
+                _ => {}
+            }
+        }
+        if cfg.committer.trim().is_empty() {
+            return Err(CoreError::Config("committer must not be empty".into()));
+        }
+        Ok(cfg)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn precedence_defaults_file_env() {
+        let dir = std::env::temp_dir().join(format!("weir-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("weir.toml");
+        std::fs::write(&file, "lake = \"/from/file\"\ncommitter = \"ann\"\n").unwrap();
+        let cfg = Config::load(Some(&file), vec![]).unwrap();
+        assert_eq!(cfg.lake, PathBuf::from("/from/file"));
+        assert_eq!(cfg.committer, "ann");
+        let cfg = Config::load(
+            Some(&file),
+            vec![("WEIR_LAKE".to_string(), "/from/env".to_string())],
+        )
+        .unwrap();
+        assert_eq!(cfg.lake, PathBuf::from("/from/env"));
+        assert_eq!(cfg.committer, "ann");
+        std::fs::write(&file, "lake = 3\n").unwrap();
+        assert!(Config::load(Some(&file), vec![]).is_err());
+        std::fs::write(&file, "bogus = 1\n").unwrap();
+        assert!(Config::load(Some(&file), vec![]).is_err());
+        assert_eq!(Config::load(None, vec![]).unwrap(), Config::default());
+    }
+}

@@ -1,0 +1,188 @@
+//! A lake: the metadata store plus the data store, and its repositories.
+//!
+//! On disk (the embedded default):
+//!
+//! ```text
+//! lake/
+//!   meta.db        SQLite: repositories, refs, commit index, staging
+//!   data/          object_store root
+//!     REPO-xxxx/data/..          object bytes, at random immutable addresses
+//!     REPO-xxxx/_weir/ranges/..  tree ranges, named by SHA-256
+//!     REPO-xxxx/_weir/metaranges/..
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use object_store::ObjectStore;
+use object_store::local::LocalFileSystem;
+use weir_core::names;
+
+use crate::commit::NewCommit;
+use crate::error::{Result, StoreError};
+use crate::meta::sqlite::SqliteMeta;
+use crate::meta::{MetaStore, RepoRecord};
+use crate::repo::Repo;
+use crate::tree::Trees;
+
+pub const META_FILE: &str = "meta.db";
+pub const DATA_DIR: &str = "data";
+
+pub struct Lake {
+    pub(crate) meta: Arc<dyn MetaStore>,
+    pub(crate) trees: Arc<Trees>,
+    root: Option<PathBuf>,
+}
+
+pub(crate) fn now_secs() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+impl Lake {
+    /// Creates a new lake in `dir` (which may exist but must be empty).
+    pub fn init(dir: &Path) -> Result<Lake> {
+        if dir.join(META_FILE).exists() {
+            return Err(StoreError::AlreadyExists {
+                kind: "lake",
+                name: dir.display().to_string(),
+            });
+        }
+        if dir.exists() {
+            if !dir.is_dir() {
+                return Err(StoreError::NotALake {
+                    path: dir.display().to_string(),
+                    hint: "it is a file, not a directory".into(),
+                });
+            }
+            if std::fs::read_dir(dir)?.next().is_some() {
+                return Err(StoreError::NotALake {
+                    path: dir.display().to_string(),
+                    hint: "the directory is not empty and holds no lake; pick an empty or new directory".into(),
+                });
+            }
+        }
+        std::fs::create_dir_all(dir.join(DATA_DIR))?;
+        let meta = SqliteMeta::create(&dir.join(META_FILE))?;
+        Lake::assemble(dir, meta)
+    }
+
+    /// Opens the lake in `dir`.
+    pub fn open(dir: &Path) -> Result<Lake> {
+        if !dir.join(META_FILE).is_file() || !dir.join(DATA_DIR).is_dir() {
+            return Err(StoreError::NotALake {
+                path: dir.display().to_string(),
+                hint: if dir.exists() {
+                    "this directory is not a weir lake (run `weir init` in an empty directory, or pass --lake)".into()
+                } else {
+                    "the directory does not exist (run `weir init` to create it, or pass --lake)"
+                        .into()
+                },
+            });
+        }
+        let meta = SqliteMeta::open(&dir.join(META_FILE))?;
+        Lake::assemble(dir, meta)
+    }
+
+    /// Opens the lake in `dir`, creating it first if the directory is absent
+    /// or empty.
+    pub fn open_or_init(dir: &Path) -> Result<Lake> {
+        if dir.join(META_FILE).exists() {
+            Lake::open(dir)
+        } else {
+            Lake::init(dir)
+        }
+    }
+
+    fn assemble(dir: &Path, meta: SqliteMeta) -> Result<Lake> {
+        let data = LocalFileSystem::new_with_prefix(dir.join(DATA_DIR).canonicalize()?)?;
+        let mut lake = Lake::with_stores(Arc::new(meta), Arc::new(data));
+        lake.root = Some(dir.to_path_buf());
+        Ok(lake)
+    }
+
+    /// A lake over any metadata store and any `object_store` backend.
+    pub fn with_stores(meta: Arc<dyn MetaStore>, data: Arc<dyn ObjectStore>) -> Lake {
+        Lake {
+            meta,
+            trees: Arc::new(Trees::new(data)),
+            root: None,
+        }
+    }
+
+    pub fn root(&self) -> Option<&Path> {
+        self.root.as_deref()
+    }
+
+    pub fn data_store(&self) -> Arc<dyn ObjectStore> {
+        self.trees.data.clone()
+    }
+
+    /// Creates a repository with its default branch and an initial commit.
+    pub async fn create_repo(
+        self: &Arc<Self>,
+        name: &str,
+        default_branch: &str,
+        storage_namespace: Option<&str>,
+        committer: &str,
+    ) -> Result<Repo> {
+        names::validate_repo(name)?;
+        names::validate_branch(default_branch)?;
+        if self.meta.get_repo(name)?.is_some() {
+            return Err(StoreError::AlreadyExists {
+                kind: "repository",
+                name: name.to_string(),
+            });
+        }
+        let suffix = &uuid::Uuid::new_v4().simple().to_string()[..8];
+        let namespace = format!("{name}-{suffix}");
+        let empty = self.trees.write_metarange(&namespace, Vec::new()).await?;
+        let initial = NewCommit {
+            parents: vec![],
+            metarange: hex::encode(empty),
+            message: "Repository created",
+            committer,
+            created: now_secs(),
+            metadata: Default::default(),
+            generation: 1,
+        }
+        .seal();
+        let record = RepoRecord {
+            name: name.to_string(),
+            namespace: namespace.clone(),
+            default_branch: default_branch.to_string(),
+            storage_namespace: storage_namespace
+                .map(str::to_string)
+                .unwrap_or_else(|| format!("local://{namespace}")),
+            created: now_secs(),
+        };
+        self.meta.create_repo(&record, &initial)?;
+        Ok(Repo::new(self.clone(), record))
+    }
+
+    pub fn repo(self: &Arc<Self>, name: &str) -> Result<Repo> {
+        names::validate_repo(name)?;
+        let record = self
+            .meta
+            .get_repo(name)?
+            .ok_or_else(|| StoreError::not_found("repository", name))?;
+        Ok(Repo::new(self.clone(), record))
+    }
+
+    pub fn list_repos(&self) -> Result<Vec<RepoRecord>> {
+        self.meta.list_repos()
+    }
+
+    /// Deletes a repository: its refs, history and stored bytes.
+    pub async fn delete_repo(self: &Arc<Self>, name: &str) -> Result<()> {
+        let repo = self.repo(name)?;
+        self.meta.delete_repo(name)?;
+        // The metadata is gone first, so a crash here leaves only unreachable
+        // bytes, never a repository pointing at missing data.
+        use futures::{StreamExt, TryStreamExt};
+        let prefix = object_store::path::Path::from(repo.record().namespace.as_str());
+        let data = self.data_store();
+        let paths = data.list(Some(&prefix)).map_ok(|m| m.location).boxed();
+        data.delete_stream(paths).try_collect::<Vec<_>>().await?;
+        Ok(())
+    }
+}

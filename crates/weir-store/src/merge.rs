@@ -1,0 +1,246 @@
+//! Three-way merge and revert.
+//!
+//! Both compute the changes to apply as diffs (which skip shared ranges) and
+//! build the new tree from the destination's, so their cost follows the size
+//! of the changes. Conflicts are per object, as in lakeFS; a strategy
+//! resolves all of them one way.
+
+use std::collections::BTreeMap;
+use std::str::FromStr;
+
+use crate::build::{Change, apply_changes};
+use crate::commit::NewCommit;
+use crate::diff::{DiffEntry, DiffScope, diff_trees};
+use crate::entry::same;
+use crate::error::{Result, StoreError};
+use crate::lake::now_secs;
+use crate::meta::CommitRecord;
+use crate::repo::{Repo, parse_hash};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Strategy {
+    /// Fail on any conflict.
+    #[default]
+    Fail,
+    SourceWins,
+    DestWins,
+}
+
+impl FromStr for Strategy {
+    type Err = StoreError;
+    fn from_str(s: &str) -> Result<Strategy> {
+        match s {
+            "" | "default" | "fail" => Ok(Strategy::Fail),
+            "source-wins" => Ok(Strategy::SourceWins),
+            "dest-wins" => Ok(Strategy::DestWins),
+            other => Err(StoreError::InvalidArgument(format!(
+                "unknown merge strategy {other:?}: use source-wins or dest-wins"
+            ))),
+        }
+    }
+}
+
+impl Strategy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Strategy::Fail => "default",
+            Strategy::SourceWins => "source-wins",
+            Strategy::DestWins => "dest-wins",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct MergeOptions {
+    pub strategy: Strategy,
+    pub message: Option<String>,
+    pub metadata: BTreeMap<String, String>,
+    pub allow_empty: bool,
+}
+
+fn conflict_error(paths: &[String]) -> StoreError {
+    StoreError::MergeConflict {
+        count: paths.len(),
+        paths: paths.iter().take(5).cloned().collect::<Vec<_>>().join(", "),
+    }
+}
+
+impl Repo {
+    async fn tree_diff(&self, a: &CommitRecord, b: &CommitRecord) -> Result<Vec<DiffEntry>> {
+        diff_trees(
+            &self.lake.trees,
+            self.ns(),
+            &parse_hash(&a.metarange)?,
+            &parse_hash(&b.metarange)?,
+            &DiffScope::all(),
+        )
+        .await
+    }
+
+    fn require_clean(&self, branch: &str) -> Result<()> {
+        if self.lake.meta.staged_count(&self.rec.name, branch)? > 0 {
+            return Err(StoreError::Conflict(format!(
+                "branch {branch} has uncommitted changes; commit or reset them first"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Merges the committed state of `source` into branch `dest`.
+    pub async fn merge(
+        &self,
+        source: &str,
+        dest: &str,
+        committer: &str,
+        opts: &MergeOptions,
+    ) -> Result<CommitRecord> {
+        let src = self.resolve(source)?.commit;
+        let dst_id = self.branch_head(dest)?;
+        self.require_clean(dest)?;
+        let dst = self.commit_record(&dst_id)?;
+        let base = self.merge_base(&src.id, &dst.id)?;
+        if base.id == src.id && !opts.allow_empty {
+            return Err(StoreError::NoChanges(format!(
+                "{source} has nothing that {dest} does not already have"
+            )));
+        }
+        let src_changes = self.tree_diff(&base, &src).await?;
+        let dst_changes = self.tree_diff(&base, &dst).await?;
+        let mut apply: Vec<Change> = Vec::new();
+        let mut conflicts = Vec::new();
+        let mut di = dst_changes.iter().peekable();
+        for s in &src_changes {
+            while di.peek().is_some_and(|d| d.path < s.path) {
+                di.next();
+            }
+            let d = di.peek().filter(|d| d.path == s.path);
+            match d {
+                None => apply.push((s.path.clone(), s.right.clone())),
+                Some(d) if same(d.right.as_ref(), s.right.as_ref()) => {}
+                Some(_) => match opts.strategy {
+                    Strategy::Fail => conflicts.push(s.path.clone()),
+                    Strategy::SourceWins => apply.push((s.path.clone(), s.right.clone())),
+                    Strategy::DestWins => {}
+                },
+            }
+        }
+        if !conflicts.is_empty() {
+            return Err(conflict_error(&conflicts));
+        }
+        let (tree, _) = apply_changes(
+            &self.lake.trees,
+            self.ns(),
+            &parse_hash(&dst.metarange)?,
+            &apply,
+        )
+        .await?;
+        let mut metadata = opts.metadata.clone();
+        metadata.insert(".weir.merge.strategy".into(), opts.strategy.as_str().into());
+        metadata.insert(".weir.merge.source".into(), source.into());
+        let message = opts
+            .message
+            .clone()
+            .unwrap_or_else(|| format!("Merge '{source}' into '{dest}'"));
+        let commit = NewCommit {
+            parents: vec![dst.id.clone(), src.id.clone()],
+            metarange: hex::encode(tree),
+            message: &message,
+            committer,
+            created: now_secs(),
+            metadata,
+            generation: dst.generation.max(src.generation) + 1,
+        }
+        .seal();
+        if !self
+            .lake
+            .meta
+            .advance_branch(&self.rec.name, dest, &dst.id, &commit, None)?
+        {
+            return Err(StoreError::Conflict(format!(
+                "branch {dest} moved during the merge; retry"
+            )));
+        }
+        Ok(commit)
+    }
+
+    /// Undoes the changes of commit `target` on `branch` with a new commit.
+    /// For a merge commit, `parent` (1-based) names the side to keep.
+    pub async fn revert(
+        &self,
+        branch: &str,
+        target: &str,
+        parent: u32,
+        committer: &str,
+    ) -> Result<CommitRecord> {
+        let c = self.resolve(target)?.commit;
+        let head_id = self.branch_head(branch)?;
+        self.require_clean(branch)?;
+        let head = self.commit_record(&head_id)?;
+        let parent_id = match (c.parents.len(), parent) {
+            (0, _) => {
+                return Err(StoreError::InvalidArgument(format!(
+                    "{target} is the initial commit; there is nothing to revert to"
+                )));
+            }
+            (1, 0 | 1) => c.parents[0].clone(),
+            (n, 0) => {
+                return Err(StoreError::InvalidArgument(format!(
+                    "{target} is a merge of {n} parents; pass --parent-number 1..{n}"
+                )));
+            }
+            (n, p) if p as usize > n => {
+                return Err(StoreError::InvalidArgument(format!(
+                    "{target} has {n} parent(s), not {p}"
+                )));
+            }
+            (_, p) => c.parents[p as usize - 1].clone(),
+        };
+        let p = self.commit_record(&parent_id)?;
+        let changes = self.tree_diff(&p, &c).await?;
+        let head_tree = parse_hash(&head.metarange)?;
+        let mut apply = Vec::with_capacity(changes.len());
+        let mut conflicts = Vec::new();
+        for ch in changes {
+            let now = self
+                .lake
+                .trees
+                .lookup(self.ns(), &head_tree, &ch.path)
+                .await?;
+            if !same(now.as_ref(), ch.right.as_ref()) {
+                conflicts.push(ch.path.clone());
+            }
+            apply.push((ch.path, ch.left));
+        }
+        if !conflicts.is_empty() {
+            return Err(conflict_error(&conflicts));
+        }
+        let (tree, _) = apply_changes(&self.lake.trees, self.ns(), &head_tree, &apply).await?;
+        if tree == head_tree {
+            return Err(StoreError::NoChanges(format!(
+                "reverting {target} changes nothing on {branch}"
+            )));
+        }
+        let mut metadata = BTreeMap::new();
+        metadata.insert(".weir.revert".into(), c.id.clone());
+        let commit = NewCommit {
+            parents: vec![head.id.clone()],
+            metarange: hex::encode(tree),
+            message: &format!("Revert {}", c.id),
+            committer,
+            created: now_secs(),
+            metadata,
+            generation: head.generation + 1,
+        }
+        .seal();
+        if !self
+            .lake
+            .meta
+            .advance_branch(&self.rec.name, branch, &head.id, &commit, None)?
+        {
+            return Err(StoreError::Conflict(format!(
+                "branch {branch} moved during the revert; retry"
+            )));
+        }
+        Ok(commit)
+    }
+}

@@ -1,0 +1,137 @@
+//! The metadata store: repositories, refs, the commit index and the staging
+//! area. It is a trait so that the embedded SQLite store (one lake directory,
+//! shared safely by a CLI and a server) can later be joined by a PostgreSQL
+//! store for many stateless servers.
+//!
+//! Every method is one short transaction. Multi-step operations (commit,
+//! merge) do their slow work outside and finish with a compare-and-set on
+//! the branch head, so the store never holds a lock while writing data.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::entry::Entry;
+use crate::error::Result;
+
+pub mod sqlite;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RepoRecord {
+    pub name: String,
+    /// Where this repository's objects and tree files live in the data store.
+    pub namespace: String,
+    pub default_branch: String,
+    /// The storage namespace a client asked for (recorded, as lakeFS shows it).
+    pub storage_namespace: String,
+    pub created: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CommitRecord {
+    pub id: String,
+    pub parents: Vec<String>,
+    pub metarange: String,
+    pub message: String,
+    pub committer: String,
+    /// Seconds since the Unix epoch.
+    pub created: i64,
+    pub metadata: BTreeMap<String, String>,
+    pub generation: u64,
+}
+
+/// One row of a branch's staging area; `entry: None` is a tombstone.
+#[derive(Debug, Clone)]
+pub struct StagedRow {
+    pub path: String,
+    /// Random per write, so a commit removes exactly the rows it read and a
+    /// write that races with the commit stays staged.
+    pub version: i64,
+    pub entry: Option<Entry>,
+}
+
+/// The condition of a conditional write (`PutMode::Create` / `Update`).
+#[derive(Debug, Clone)]
+pub enum Cond {
+    /// The path must not exist (put-if-absent).
+    Absent,
+    /// The current version's checksum (hex) must equal this.
+    Matches(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StageOutcome {
+    Staged,
+    /// The branch head moved since the caller read the committed entry.
+    HeadMoved,
+    /// `Cond::Absent` failed.
+    Exists,
+    /// `Cond::Matches` failed (or the path is absent).
+    Mismatch,
+}
+
+pub trait MetaStore: Send + Sync + 'static {
+    fn create_repo(&self, repo: &RepoRecord, initial: &CommitRecord) -> Result<()>;
+    fn get_repo(&self, name: &str) -> Result<Option<RepoRecord>>;
+    fn list_repos(&self) -> Result<Vec<RepoRecord>>;
+    fn delete_repo(&self, name: &str) -> Result<bool>;
+
+    /// The branch's head commit id.
+    fn get_branch(&self, repo: &str, name: &str) -> Result<Option<String>>;
+    fn list_branches(&self, repo: &str) -> Result<Vec<(String, String)>>;
+    fn create_branch(&self, repo: &str, name: &str, commit: &str) -> Result<()>;
+    /// Deletes the branch and its staging area.
+    fn delete_branch(&self, repo: &str, name: &str) -> Result<bool>;
+
+    fn get_tag(&self, repo: &str, name: &str) -> Result<Option<String>>;
+    fn list_tags(&self, repo: &str) -> Result<Vec<(String, String)>>;
+    fn create_tag(&self, repo: &str, name: &str, commit: &str) -> Result<()>;
+    fn delete_tag(&self, repo: &str, name: &str) -> Result<bool>;
+
+    fn get_commit(&self, repo: &str, id: &str) -> Result<Option<CommitRecord>>;
+    /// Commit ids starting with `prefix`, at most `limit`.
+    fn commits_with_prefix(&self, repo: &str, prefix: &str, limit: usize) -> Result<Vec<String>>;
+    /// Every commit of the repository (for verification).
+    fn all_commits(&self, repo: &str) -> Result<Vec<CommitRecord>>;
+
+    fn staged_get(&self, repo: &str, branch: &str, path: &str) -> Result<Option<StagedRow>>;
+    /// Staged rows with `path >= from`, in path order.
+    fn staged_scan(
+        &self,
+        repo: &str,
+        branch: &str,
+        from: &str,
+        limit: usize,
+    ) -> Result<Vec<StagedRow>>;
+    fn staged_count(&self, repo: &str, branch: &str) -> Result<u64>;
+    /// Upserts rows into a branch's staging area in one transaction.
+    fn stage(&self, repo: &str, branch: &str, rows: &[(String, Option<Entry>)]) -> Result<()>;
+    /// Stages one row if `cond` holds against the current version: the
+    /// staged row if any, else `committed` (read by the caller at
+    /// `expected_head`).
+    #[allow(clippy::too_many_arguments)]
+    fn stage_if(
+        &self,
+        repo: &str,
+        branch: &str,
+        path: &str,
+        entry: Option<&Entry>,
+        expected_head: &str,
+        committed: Option<&Entry>,
+        cond: &Cond,
+    ) -> Result<StageOutcome>;
+    /// Drops staged rows under `prefix` (all when empty); returns how many.
+    fn reset_staging(&self, repo: &str, branch: &str, prefix: &str) -> Result<u64>;
+    /// Records `commit` and moves the branch to it if its head is still
+    /// `expected_head`. With `consumed`, removes exactly those staged rows
+    /// (path, version); without it, requires the staging area to be empty.
+    /// Returns false, changing nothing, when the head had moved.
+    fn advance_branch(
+        &self,
+        repo: &str,
+        branch: &str,
+        expected_head: &str,
+        commit: &CommitRecord,
+        consumed: Option<&[(String, i64)]>,
+    ) -> Result<bool>;
+}

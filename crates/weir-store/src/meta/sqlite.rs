@@ -1,0 +1,552 @@
+//! SQLite implementation of [`MetaStore`], the embedded default.
+//!
+//! WAL mode lets readers proceed during a write and makes the file safe for
+//! several processes at once (a CLI beside `weir serve`). Writes use
+//! `BEGIN IMMEDIATE` so conditional checks and the write that depends on them
+//! are one atomic step across processes. `synchronous = NORMAL` in WAL mode
+//! survives a killed process at any point; only an OS crash can drop the
+//! last transactions, never corrupt the file.
+
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+
+use super::{CommitRecord, Cond, MetaStore, RepoRecord, StageOutcome, StagedRow};
+use crate::entry::Entry;
+use crate::error::{Result, StoreError};
+
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS lake (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS repos (
+    name TEXT PRIMARY KEY, namespace TEXT NOT NULL, default_branch TEXT NOT NULL,
+    storage_namespace TEXT NOT NULL, created INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS commits (
+    repo TEXT NOT NULL, id TEXT NOT NULL, parents TEXT NOT NULL, metarange TEXT NOT NULL,
+    message TEXT NOT NULL, committer TEXT NOT NULL, created INTEGER NOT NULL,
+    metadata TEXT NOT NULL, generation INTEGER NOT NULL,
+    PRIMARY KEY (repo, id)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS branches (
+    repo TEXT NOT NULL, name TEXT NOT NULL, commit_id TEXT NOT NULL,
+    PRIMARY KEY (repo, name)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS tags (
+    repo TEXT NOT NULL, name TEXT NOT NULL, commit_id TEXT NOT NULL,
+    PRIMARY KEY (repo, name)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS staging (
+    repo TEXT NOT NULL, branch TEXT NOT NULL, path TEXT NOT NULL,
+    version INTEGER NOT NULL, entry BLOB,
+    PRIMARY KEY (repo, branch, path)) WITHOUT ROWID;
+"#;
+
+pub const FORMAT_VERSION: &str = "1";
+
+pub struct SqliteMeta {
+    conn: Mutex<Connection>,
+}
+
+fn random_version() -> i64 {
+    (uuid::Uuid::new_v4().as_u128() as i64) & i64::MAX
+}
+
+fn commit_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<CommitRecord> {
+    let parents: String = row.get(1)?;
+    let metadata: String = row.get(6)?;
+    Ok(CommitRecord {
+        id: row.get(0)?,
+        parents: serde_json::from_str(&parents).unwrap_or_default(),
+        metarange: row.get(2)?,
+        message: row.get(3)?,
+        committer: row.get(4)?,
+        created: row.get(5)?,
+        metadata: serde_json::from_str(&metadata).unwrap_or_default(),
+        generation: row.get::<_, i64>(7)? as u64,
+    })
+}
+
+fn insert_commit(tx: &rusqlite::Transaction<'_>, repo: &str, c: &CommitRecord) -> Result<()> {
+    tx.execute(
+        "INSERT OR IGNORE INTO commits VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        params![
+            repo,
+            c.id,
+            serde_json::to_string(&c.parents).unwrap(),
+            c.metarange,
+            c.message,
+            c.committer,
+            c.created,
+            serde_json::to_string(&c.metadata).unwrap(),
+            c.generation as i64
+        ],
+    )?;
+    Ok(())
+}
+
+fn staged_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(String, i64, Option<Vec<u8>>)> {
+    Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+}
+
+fn to_staged(r: (String, i64, Option<Vec<u8>>)) -> Result<StagedRow> {
+    Ok(StagedRow {
+        path: r.0,
+        version: r.1,
+        entry: r.2.map(|b| Entry::from_blob(&b)).transpose()?,
+    })
+}
+
+impl SqliteMeta {
+    /// Creates the database (and schema) at `path`.
+    pub fn create(path: &Path) -> Result<SqliteMeta> {
+        let m = SqliteMeta::connect(path)?;
+        {
+            let c = m.conn.lock().unwrap();
+            c.execute_batch(SCHEMA)?;
+            c.execute(
+                "INSERT OR IGNORE INTO lake VALUES ('format', ?1)",
+                [FORMAT_VERSION],
+            )?;
+        }
+        Ok(m)
+    }
+
+    /// Opens an existing database and checks its format version.
+    pub fn open(path: &Path) -> Result<SqliteMeta> {
+        let m = SqliteMeta::connect(path)?;
+        let v: Option<String> = {
+            let c = m.conn.lock().unwrap();
+            c.query_row("SELECT value FROM lake WHERE key = 'format'", [], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(|_| StoreError::NotALake {
+                path: path.display().to_string(),
+                hint: "the metadata database is not a weir lake".into(),
+            })?
+        };
+        match v.as_deref() {
+            Some(FORMAT_VERSION) => Ok(m),
+            other => Err(StoreError::NotALake {
+                path: path.display().to_string(),
+                hint: format!(
+                    "unsupported lake format {other:?} (this weir reads {FORMAT_VERSION})"
+                ),
+            }),
+        }
+    }
+
+    fn connect(path: &Path) -> Result<SqliteMeta> {
+        let conn = Connection::open(path)?;
+        conn.busy_timeout(Duration::from_secs(30))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        Ok(SqliteMeta {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
+        let mut c = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut c)
+    }
+
+    fn write<T>(&self, f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T>) -> Result<T> {
+        self.with(|c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let out = f(&tx)?;
+            tx.commit()?;
+            Ok(out)
+        })
+    }
+
+    fn list_refs(&self, table: &str, repo: &str) -> Result<Vec<(String, String)>> {
+        self.with(|c| {
+            let mut st = c.prepare_cached(&format!(
+                "SELECT name, commit_id FROM {table} WHERE repo = ?1 ORDER BY name"
+            ))?;
+            let rows = st
+                .query_map([repo], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(rows)
+        })
+    }
+
+    fn get_ref(&self, table: &str, repo: &str, name: &str) -> Result<Option<String>> {
+        self.with(|c| {
+            let mut st = c.prepare_cached(&format!(
+                "SELECT commit_id FROM {table} WHERE repo = ?1 AND name = ?2"
+            ))?;
+            Ok(st.query_row([repo, name], |r| r.get(0)).optional()?)
+        })
+    }
+
+    fn create_ref(
+        &self,
+        table: &str,
+        kind: &'static str,
+        repo: &str,
+        name: &str,
+        commit: &str,
+    ) -> Result<()> {
+        self.write(|tx| {
+            let n = tx.execute(
+                &format!("INSERT OR IGNORE INTO {table} VALUES (?1, ?2, ?3)"),
+                [repo, name, commit],
+            )?;
+            if n == 0 {
+                return Err(StoreError::AlreadyExists {
+                    kind,
+                    name: name.to_string(),
+                });
+            }
+            Ok(())
+        })
+    }
+}
+
+impl MetaStore for SqliteMeta {
+    fn create_repo(&self, repo: &RepoRecord, initial: &CommitRecord) -> Result<()> {
+        self.write(|tx| {
+            let n = tx.execute(
+                "INSERT OR IGNORE INTO repos VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![
+                    repo.name,
+                    repo.namespace,
+                    repo.default_branch,
+                    repo.storage_namespace,
+                    repo.created
+                ],
+            )?;
+            if n == 0 {
+                return Err(StoreError::AlreadyExists {
+                    kind: "repository",
+                    name: repo.name.clone(),
+                });
+            }
+            insert_commit(tx, &repo.name, initial)?;
+            tx.execute(
+                "INSERT INTO branches VALUES (?1, ?2, ?3)",
+                [&repo.name, &repo.default_branch, &initial.id],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn get_repo(&self, name: &str) -> Result<Option<RepoRecord>> {
+        self.with(|c| {
+            Ok(c.query_row(
+                "SELECT name, namespace, default_branch, storage_namespace, created FROM repos WHERE name = ?1",
+                [name],
+                |r| {
+                    Ok(RepoRecord {
+                        name: r.get(0)?,
+                        namespace: r.get(1)?,
+                        default_branch: r.get(2)?,
+                        storage_namespace: r.get(3)?,
+                        created: r.get(4)?,
+                    })
+                },
+            )
+            .optional()?)
+        })
+    }
+
+    fn list_repos(&self) -> Result<Vec<RepoRecord>> {
+        let names: Vec<String> = self.with(|c| {
+            let mut st = c.prepare("SELECT name FROM repos ORDER BY name")?;
+            Ok(st
+                .query_map([], |r| r.get(0))?
+                .collect::<rusqlite::Result<Vec<_>>>()?)
+        })?;
+        names
+            .iter()
+            .filter_map(|n| self.get_repo(n).transpose())
+            .collect()
+    }
+
+    fn delete_repo(&self, name: &str) -> Result<bool> {
+        self.write(|tx| {
+            let n = tx.execute("DELETE FROM repos WHERE name = ?1", [name])?;
+            for t in ["commits", "branches", "tags", "staging"] {
+                tx.execute(&format!("DELETE FROM {t} WHERE repo = ?1"), [name])?;
+            }
+            Ok(n > 0)
+        })
+    }
+
+    fn get_branch(&self, repo: &str, name: &str) -> Result<Option<String>> {
+        self.get_ref("branches", repo, name)
+    }
+
+    fn list_branches(&self, repo: &str) -> Result<Vec<(String, String)>> {
+        self.list_refs("branches", repo)
+    }
+
+    fn create_branch(&self, repo: &str, name: &str, commit: &str) -> Result<()> {
+        self.create_ref("branches", "branch", repo, name, commit)
+    }
+
+    fn delete_branch(&self, repo: &str, name: &str) -> Result<bool> {
+        self.write(|tx| {
+            let n = tx.execute(
+                "DELETE FROM branches WHERE repo = ?1 AND name = ?2",
+                [repo, name],
+            )?;
+            tx.execute(
+                "DELETE FROM staging WHERE repo = ?1 AND branch = ?2",
+                [repo, name],
+            )?;
+            Ok(n > 0)
+        })
+    }
+
+    fn get_tag(&self, repo: &str, name: &str) -> Result<Option<String>> {
+        self.get_ref("tags", repo, name)
+    }
+
+    fn list_tags(&self, repo: &str) -> Result<Vec<(String, String)>> {
+        self.list_refs("tags", repo)
+    }
+
+    fn create_tag(&self, repo: &str, name: &str, commit: &str) -> Result<()> {
+        self.create_ref("tags", "tag", repo, name, commit)
+    }
+
+    fn delete_tag(&self, repo: &str, name: &str) -> Result<bool> {
+        self.write(|tx| {
+            Ok(tx.execute(
+                "DELETE FROM tags WHERE repo = ?1 AND name = ?2",
+                [repo, name],
+            )? > 0)
+        })
+    }
+
+    fn get_commit(&self, repo: &str, id: &str) -> Result<Option<CommitRecord>> {
+        self.with(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT id, parents, metarange, message, committer, created, metadata, generation
+                 FROM commits WHERE repo = ?1 AND id = ?2",
+            )?;
+            Ok(st.query_row([repo, id], commit_from_row).optional()?)
+        })
+    }
+
+    fn commits_with_prefix(&self, repo: &str, prefix: &str, limit: usize) -> Result<Vec<String>> {
+        self.with(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT id FROM commits WHERE repo = ?1 AND id >= ?2 AND id < ?3 ORDER BY id LIMIT ?4",
+            )?;
+            let end = format!("{prefix}g");
+            Ok(st
+                .query_map(params![repo, prefix, end, limit as i64], |r| r.get(0))?
+                .collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+    }
+
+    fn all_commits(&self, repo: &str) -> Result<Vec<CommitRecord>> {
+        self.with(|c| {
+            let mut st = c.prepare(
+                "SELECT id, parents, metarange, message, committer, created, metadata, generation
+                 FROM commits WHERE repo = ?1 ORDER BY generation, id",
+            )?;
+            Ok(st
+                .query_map([repo], commit_from_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+    }
+
+    fn staged_get(&self, repo: &str, branch: &str, path: &str) -> Result<Option<StagedRow>> {
+        let row = self.with(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT path, version, entry FROM staging WHERE repo = ?1 AND branch = ?2 AND path = ?3",
+            )?;
+            Ok(st.query_row([repo, branch, path], staged_from_row).optional()?)
+        })?;
+        row.map(to_staged).transpose()
+    }
+
+    fn staged_scan(
+        &self,
+        repo: &str,
+        branch: &str,
+        from: &str,
+        limit: usize,
+    ) -> Result<Vec<StagedRow>> {
+        let rows = self.with(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT path, version, entry FROM staging
+                 WHERE repo = ?1 AND branch = ?2 AND path >= ?3 ORDER BY path LIMIT ?4",
+            )?;
+            Ok(st
+                .query_map(params![repo, branch, from, limit as i64], staged_from_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?)
+        })?;
+        rows.into_iter().map(to_staged).collect()
+    }
+
+    fn staged_count(&self, repo: &str, branch: &str) -> Result<u64> {
+        self.with(|c| {
+            Ok(c.query_row(
+                "SELECT count(*) FROM staging WHERE repo = ?1 AND branch = ?2",
+                [repo, branch],
+                |r| r.get::<_, i64>(0),
+            )? as u64)
+        })
+    }
+
+    fn stage(&self, repo: &str, branch: &str, rows: &[(String, Option<Entry>)]) -> Result<()> {
+        self.write(|tx| {
+            let exists: Option<String> = tx
+                .query_row(
+                    "SELECT commit_id FROM branches WHERE repo = ?1 AND name = ?2",
+                    [repo, branch],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if exists.is_none() {
+                return Err(StoreError::not_found("branch", branch));
+            }
+            let mut st =
+                tx.prepare_cached("INSERT OR REPLACE INTO staging VALUES (?1, ?2, ?3, ?4, ?5)")?;
+            for (path, entry) in rows {
+                st.execute(params![
+                    repo,
+                    branch,
+                    path,
+                    random_version(),
+                    entry.as_ref().map(|e| e.to_blob())
+                ])?;
+            }
+            Ok(())
+        })
+    }
+
+    fn stage_if(
+        &self,
+        repo: &str,
+        branch: &str,
+        path: &str,
+        entry: Option<&Entry>,
+        expected_head: &str,
+        committed: Option<&Entry>,
+        cond: &Cond,
+    ) -> Result<StageOutcome> {
+        self.write(|tx| {
+            let head: Option<String> = tx
+                .query_row(
+                    "SELECT commit_id FROM branches WHERE repo = ?1 AND name = ?2",
+                    [repo, branch],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            match head {
+                None => return Err(StoreError::not_found("branch", branch)),
+                Some(h) if h != expected_head => return Ok(StageOutcome::HeadMoved),
+                Some(_) => {}
+            }
+            let staged: Option<Option<Vec<u8>>> = tx
+                .query_row(
+                    "SELECT entry FROM staging WHERE repo = ?1 AND branch = ?2 AND path = ?3",
+                    [repo, branch, path],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let current = match staged {
+                Some(blob) => blob.map(|b| Entry::from_blob(&b)).transpose()?,
+                None => committed.cloned(),
+            };
+            let ok = match cond {
+                Cond::Absent => {
+                    if current.is_some() {
+                        return Ok(StageOutcome::Exists);
+                    }
+                    true
+                }
+                Cond::Matches(etag) => current.as_ref().is_some_and(|c| &c.checksum_hex() == etag),
+            };
+            if !ok {
+                return Ok(StageOutcome::Mismatch);
+            }
+            tx.execute(
+                "INSERT OR REPLACE INTO staging VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![
+                    repo,
+                    branch,
+                    path,
+                    random_version(),
+                    entry.map(|e| e.to_blob())
+                ],
+            )?;
+            Ok(StageOutcome::Staged)
+        })
+    }
+
+    fn reset_staging(&self, repo: &str, branch: &str, prefix: &str) -> Result<u64> {
+        self.write(|tx| {
+            let end = crate::diff::prefix_end(prefix);
+            let n = if prefix.is_empty() {
+                tx.execute(
+                    "DELETE FROM staging WHERE repo = ?1 AND branch = ?2",
+                    [repo, branch],
+                )?
+            } else {
+                tx.execute(
+                    "DELETE FROM staging WHERE repo = ?1 AND branch = ?2 AND path >= ?3 AND path < ?4",
+                    [repo, branch, prefix, &end],
+                )?
+            };
+            Ok(n as u64)
+        })
+    }
+
+    fn advance_branch(
+        &self,
+        repo: &str,
+        branch: &str,
+        expected_head: &str,
+        commit: &CommitRecord,
+        consumed: Option<&[(String, i64)]>,
+    ) -> Result<bool> {
+        self.write(|tx| {
+            let head: Option<String> = tx
+                .query_row(
+                    "SELECT commit_id FROM branches WHERE repo = ?1 AND name = ?2",
+                    [repo, branch],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            match head {
+                None => return Err(StoreError::not_found("branch", branch)),
+                Some(h) if h != expected_head => return Ok(false),
+                Some(_) => {}
+            }
+            match consumed {
+                Some(rows) => {
+                    let mut st = tx.prepare_cached(
+                        "DELETE FROM staging WHERE repo = ?1 AND branch = ?2 AND path = ?3 AND version = ?4",
+                    )?;
+                    for (p, v) in rows {
+                        st.execute(params![repo, branch, p, v])?;
+                    }
+                }
+                None => {
+                    let dirty: bool = tx.query_row(
+                        "SELECT EXISTS(SELECT 1 FROM staging WHERE repo = ?1 AND branch = ?2)",
+                        [repo, branch],
+                        |r| r.get(0),
+                    )?;
+                    if dirty {
+                        return Err(StoreError::Conflict(format!(
+                            "branch {branch} has uncommitted changes; commit or reset them first"
+                        )));
+                    }
+                }
+            }
+            insert_commit(tx, repo, commit)?;
+            tx.execute(
+                "UPDATE branches SET commit_id = ?3 WHERE repo = ?1 AND name = ?2",
+                [repo, branch, &commit.id],
+            )?;
+            Ok(true)
+        })
+    }
+}

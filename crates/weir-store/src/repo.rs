@@ -1,0 +1,450 @@
+//! A repository: refs, commits, history and diffs.
+
+use std::collections::{BTreeMap, BinaryHeap, HashSet};
+use std::sync::Arc;
+
+use weir_core::{RefExpr, RefStep, names};
+
+use crate::build::{Change, apply_changes};
+use crate::commit::NewCommit;
+use crate::diff::{DiffEntry, DiffKind, DiffScope, diff_trees};
+use crate::entry::same;
+use crate::error::{Result, StoreError};
+use crate::lake::{Lake, now_secs};
+use crate::meta::{CommitRecord, RepoRecord};
+use crate::tree::{Hash, MetaRange};
+
+/// How many staged rows a commit reads per query.
+const STAGE_BATCH: usize = 10_000;
+
+#[derive(Clone)]
+pub struct Repo {
+    pub(crate) lake: Arc<Lake>,
+    pub(crate) rec: RepoRecord,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefKind {
+    Branch,
+    Tag,
+    Commit,
+}
+
+/// A ref expression resolved to a commit.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    pub commit: CommitRecord,
+    pub kind: RefKind,
+    /// Set when reads must see this branch's uncommitted changes.
+    pub staging: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct LogOptions {
+    pub first_parent: bool,
+    /// Resume after this commit id (the previous page's last).
+    pub after: Option<String>,
+    pub amount: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DiffMode {
+    TwoDot,
+    ThreeDot,
+}
+
+pub(crate) fn parse_hash(s: &str) -> Result<Hash> {
+    let mut h = [0u8; 32];
+    hex::decode_to_slice(s, &mut h)
+        .map_err(|_| StoreError::Corrupt(format!("bad tree id {s:?}")))?;
+    Ok(h)
+}
+
+impl Repo {
+    pub(crate) fn new(lake: Arc<Lake>, rec: RepoRecord) -> Repo {
+        Repo { lake, rec }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.rec.name
+    }
+
+    pub fn record(&self) -> &RepoRecord {
+        &self.rec
+    }
+
+    pub(crate) fn ns(&self) -> &str {
+        &self.rec.namespace
+    }
+
+    pub fn commit_record(&self, id: &str) -> Result<CommitRecord> {
+        self.lake
+            .meta
+            .get_commit(&self.rec.name, id)?
+            .ok_or_else(|| StoreError::not_found("commit", id))
+    }
+
+    pub async fn metarange(&self, c: &CommitRecord) -> Result<Arc<MetaRange>> {
+        self.lake
+            .trees
+            .metarange(self.ns(), &parse_hash(&c.metarange)?)
+            .await
+    }
+
+    // ---- refs -------------------------------------------------------------
+
+    /// Resolves a ref expression: branch, tag, commit id or unique prefix,
+    /// with `@`, `~N` and `^N`.
+    pub fn resolve(&self, expr: &str) -> Result<Resolved> {
+        let r = RefExpr::parse(expr)?;
+        let meta = &self.lake.meta;
+        let repo = &self.rec.name;
+        let (mut commit_id, kind) = if let Some(c) = meta.get_branch(repo, &r.base)? {
+            (c, RefKind::Branch)
+        } else if let Some(c) = meta.get_tag(repo, &r.base)? {
+            (c, RefKind::Tag)
+        } else if r.base.len() >= 6 && r.base.chars().all(|c| c.is_ascii_hexdigit()) {
+            let base = r.base.to_ascii_lowercase();
+            let found = meta.commits_with_prefix(repo, &base, 2)?;
+            match found.as_slice() {
+                [one] => (one.clone(), RefKind::Commit),
+                [] => return Err(StoreError::not_found("ref", expr)),
+                many => {
+                    return Err(StoreError::AmbiguousRef {
+                        expr: expr.to_string(),
+                        matches: many.join(", "),
+                    });
+                }
+            }
+        } else {
+            return Err(StoreError::not_found("ref", expr));
+        };
+        for step in &r.steps {
+            let (n, first_only) = match *step {
+                RefStep::Ancestor(n) => (n, true),
+                RefStep::Parent(n) => (n, false),
+            };
+            if first_only {
+                for _ in 0..n {
+                    let c = self.commit_record(&commit_id)?;
+                    commit_id = c.parents.first().cloned().ok_or_else(|| {
+                        StoreError::not_found("ref", format!("{expr} (history is shorter)"))
+                    })?;
+                }
+            } else if n > 0 {
+                let c = self.commit_record(&commit_id)?;
+                commit_id = c.parents.get(n as usize - 1).cloned().ok_or_else(|| {
+                    StoreError::not_found("ref", format!("{expr} (commit has no parent {n})"))
+                })?;
+            }
+        }
+        let staging = (kind == RefKind::Branch && r.is_plain()).then(|| r.base.clone());
+        Ok(Resolved {
+            commit: self.commit_record(&commit_id)?,
+            kind: if r.steps.is_empty() {
+                kind
+            } else {
+                RefKind::Commit
+            },
+            staging,
+        })
+    }
+
+    /// The head commit id of a branch (which must exist).
+    pub fn branch_head(&self, branch: &str) -> Result<String> {
+        names::validate_branch(branch)?;
+        self.lake
+            .meta
+            .get_branch(&self.rec.name, branch)?
+            .ok_or_else(|| StoreError::not_found("branch", branch))
+    }
+
+    pub fn create_branch(&self, name: &str, source: &str) -> Result<CommitRecord> {
+        names::validate_branch(name)?;
+        if self.lake.meta.get_tag(&self.rec.name, name)?.is_some() {
+            return Err(StoreError::AlreadyExists {
+                kind: "tag with that name",
+                name: name.to_string(),
+            });
+        }
+        let src = self.resolve(source)?;
+        self.lake
+            .meta
+            .create_branch(&self.rec.name, name, &src.commit.id)?;
+        Ok(src.commit)
+    }
+
+    pub fn list_branches(&self) -> Result<Vec<(String, String)>> {
+        self.lake.meta.list_branches(&self.rec.name)
+    }
+
+    pub fn delete_branch(&self, name: &str) -> Result<()> {
+        names::validate_branch(name)?;
+        if name == self.rec.default_branch {
+            return Err(StoreError::NotAllowed(format!(
+                "{name} is the default branch of {}; it cannot be deleted",
+                self.rec.name
+            )));
+        }
+        if !self.lake.meta.delete_branch(&self.rec.name, name)? {
+            return Err(StoreError::not_found("branch", name));
+        }
+        Ok(())
+    }
+
+    /// Discards uncommitted changes under `prefix` (all when empty).
+    pub fn reset_branch(&self, name: &str, prefix: &str) -> Result<u64> {
+        self.branch_head(name)?;
+        names::validate_prefix(prefix)?;
+        self.lake.meta.reset_staging(&self.rec.name, name, prefix)
+    }
+
+    pub fn create_tag(&self, name: &str, target: &str) -> Result<CommitRecord> {
+        names::validate_tag(name)?;
+        if self.lake.meta.get_branch(&self.rec.name, name)?.is_some() {
+            return Err(StoreError::AlreadyExists {
+                kind: "branch with that name",
+                name: name.to_string(),
+            });
+        }
+        let c = self.resolve(target)?.commit;
+        self.lake.meta.create_tag(&self.rec.name, name, &c.id)?;
+        Ok(c)
+    }
+
+    pub fn list_tags(&self) -> Result<Vec<(String, String)>> {
+        self.lake.meta.list_tags(&self.rec.name)
+    }
+
+    pub fn delete_tag(&self, name: &str) -> Result<()> {
+        names::validate_tag(name)?;
+        if !self.lake.meta.delete_tag(&self.rec.name, name)? {
+            return Err(StoreError::not_found("tag", name));
+        }
+        Ok(())
+    }
+
+    // ---- commits ------------------------------------------------------------
+
+    /// Commits the branch's staging area. Concurrent writes that land while
+    /// the commit is being built stay staged; concurrent commits to the same
+    /// branch are retried and then fail with a conflict.
+    pub async fn commit(
+        &self,
+        branch: &str,
+        message: &str,
+        committer: &str,
+        metadata: BTreeMap<String, String>,
+        allow_empty: bool,
+    ) -> Result<CommitRecord> {
+        if message.trim().is_empty() {
+            return Err(StoreError::InvalidArgument(
+                "a commit needs a message (-m)".into(),
+            ));
+        }
+        for _attempt in 0..8 {
+            let head_id = self.branch_head(branch)?;
+            let head = self.commit_record(&head_id)?;
+            let mut changes: Vec<Change> = Vec::new();
+            let mut consumed = Vec::new();
+            let mut from = String::new();
+            loop {
+                let rows =
+                    self.lake
+                        .meta
+                        .staged_scan(&self.rec.name, branch, &from, STAGE_BATCH)?;
+                let full = rows.len() == STAGE_BATCH;
+                for r in rows {
+                    from = format!("{}\0", r.path);
+                    consumed.push((r.path.clone(), r.version));
+                    changes.push((r.path, r.entry));
+                }
+                if !full {
+                    break;
+                }
+            }
+            let base = parse_hash(&head.metarange)?;
+            let (tree, _) = apply_changes(&self.lake.trees, self.ns(), &base, &changes).await?;
+            if tree == base && !allow_empty {
+                if !consumed.is_empty() {
+                    // The staged rows equal what is committed: drop them.
+                    self.lake.meta.advance_branch(
+                        &self.rec.name,
+                        branch,
+                        &head_id,
+                        &head,
+                        Some(&consumed),
+                    )?;
+                }
+                return Err(StoreError::NoChanges(format!(
+                    "branch {branch} has no uncommitted changes"
+                )));
+            }
+            let commit = NewCommit {
+                parents: vec![head_id.clone()],
+                metarange: hex::encode(tree),
+                message,
+                committer,
+                created: now_secs(),
+                metadata: metadata.clone(),
+                generation: head.generation + 1,
+            }
+            .seal();
+            if self.lake.meta.advance_branch(
+                &self.rec.name,
+                branch,
+                &head_id,
+                &commit,
+                Some(&consumed),
+            )? {
+                return Ok(commit);
+            }
+        }
+        Err(StoreError::Conflict(format!(
+            "branch {branch} kept moving while committing; retry"
+        )))
+    }
+
+    /// Commit history from `reference`, newest first.
+    pub fn log(&self, reference: &str, opts: &LogOptions) -> Result<(Vec<CommitRecord>, bool)> {
+        let start = self.resolve(reference)?.commit;
+        let amount = if opts.amount == 0 { 100 } else { opts.amount };
+        let mut heap = BinaryHeap::new();
+        let mut seen = HashSet::new();
+        seen.insert(start.id.clone());
+        heap.push((start.created, start.generation, start.id.clone()));
+        let mut out = Vec::new();
+        let mut skipping = opts.after.is_some();
+        while let Some((_, _, id)) = heap.pop() {
+            let c = self.commit_record(&id)?;
+            let parents = if opts.first_parent {
+                c.parents.iter().take(1).cloned().collect::<Vec<_>>()
+            } else {
+                c.parents.clone()
+            };
+            for p in parents {
+                if seen.insert(p.clone()) {
+                    let pc = self.commit_record(&p)?;
+                    heap.push((pc.created, pc.generation, p));
+                }
+            }
+            if skipping {
+                skipping = opts.after.as_deref() != Some(c.id.as_str());
+                continue;
+            }
+            if out.len() == amount {
+                return Ok((out, true));
+            }
+            out.push(c);
+        }
+        Ok((out, false))
+    }
+
+    /// The best common ancestor of two commits.
+    pub fn merge_base(&self, a: &str, b: &str) -> Result<CommitRecord> {
+        const A: u8 = 1;
+        const B: u8 = 2;
+        let mut flags: std::collections::HashMap<String, u8> = Default::default();
+        let mut heap = BinaryHeap::new();
+        for (id, f) in [(a, A), (b, B)] {
+            let c = self.commit_record(id)?;
+            *flags.entry(c.id.clone()).or_default() |= f;
+            heap.push((c.generation, c.id));
+        }
+        let mut popped = HashSet::new();
+        while let Some((_, id)) = heap.pop() {
+            if !popped.insert(id.clone()) {
+                continue;
+            }
+            let f = flags[&id];
+            if f == A | B {
+                return self.commit_record(&id);
+            }
+            for p in self.commit_record(&id)?.parents {
+                let e = flags.entry(p.clone()).or_default();
+                *e |= f;
+                let pc = self.commit_record(&p)?;
+                heap.push((pc.generation, p));
+            }
+        }
+        Err(StoreError::NotFound {
+            kind: "common ancestor of",
+            name: format!("{a} and {b}"),
+        })
+    }
+
+    /// Objects that differ between two refs (committed state).
+    pub async fn diff(
+        &self,
+        left: &str,
+        right: &str,
+        mode: DiffMode,
+        scope: &DiffScope,
+    ) -> Result<Vec<DiffEntry>> {
+        let l = self.resolve(left)?.commit;
+        let r = self.resolve(right)?.commit;
+        let l = match mode {
+            DiffMode::TwoDot => l,
+            DiffMode::ThreeDot => self.merge_base(&l.id, &r.id)?,
+        };
+        diff_trees(
+            &self.lake.trees,
+            self.ns(),
+            &parse_hash(&l.metarange)?,
+            &parse_hash(&r.metarange)?,
+            scope,
+        )
+        .await
+    }
+
+    /// A branch's uncommitted changes against its head.
+    pub async fn diff_uncommitted(
+        &self,
+        branch: &str,
+        scope: &DiffScope,
+    ) -> Result<Vec<DiffEntry>> {
+        let head = self.commit_record(&self.branch_head(branch)?)?;
+        let tree = parse_hash(&head.metarange)?;
+        let limit = scope.limit.unwrap_or(usize::MAX);
+        let mut from = match &scope.after {
+            Some(a) if a.as_str() >= scope.prefix.as_str() => format!("{a}\0"),
+            _ => scope.prefix.clone(),
+        };
+        let mut out = Vec::new();
+        'outer: loop {
+            let rows = self
+                .lake
+                .meta
+                .staged_scan(&self.rec.name, branch, &from, 1000)?;
+            let full = rows.len() == 1000;
+            for row in rows {
+                if !row.path.starts_with(&scope.prefix) {
+                    break 'outer;
+                }
+                from = format!("{}\0", row.path);
+                let old = self.lake.trees.lookup(self.ns(), &tree, &row.path).await?;
+                if same(old.as_ref(), row.entry.as_ref()) {
+                    continue;
+                }
+                let kind = match (&old, &row.entry) {
+                    (None, _) => DiffKind::Added,
+                    (Some(_), None) => DiffKind::Removed,
+                    (Some(_), Some(_)) => DiffKind::Changed,
+                };
+                out.push(DiffEntry {
+                    path: row.path,
+                    kind,
+                    left: old,
+                    right: row.entry,
+                });
+                if out.len() >= limit {
+                    break 'outer;
+                }
+            }
+            if !full {
+                break;
+            }
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,203 @@
+//! `verify`: recompute every hash the lake's integrity rests on.
+//!
+//! Commit ids are recomputed from their fields, metaranges and ranges from
+//! their bytes, and (optionally) every object's bytes against its SHA-256.
+//! Each problem is reported with what is wrong and where; verification goes
+//! on after a problem so one run lists them all.
+
+use std::collections::HashSet;
+
+use serde::Serialize;
+
+use crate::commit::commit_id;
+use crate::error::{Result, StoreError};
+use crate::repo::{Repo, parse_hash};
+use crate::tree::is_cut;
+
+/// Progress reporting for long operations; the CLI draws bars with it.
+pub trait Progress: Send + Sync {
+    fn start(&self, _what: &str, _total: u64) {}
+    fn inc(&self, _n: u64) {}
+    fn finish(&self) {}
+}
+
+pub struct NoProgress;
+impl Progress for NoProgress {}
+
+#[derive(Debug, Default, Serialize)]
+pub struct VerifyReport {
+    pub repository: String,
+    pub commits: u64,
+    pub refs: u64,
+    pub metaranges: u64,
+    pub ranges: u64,
+    pub objects: u64,
+    pub bytes: u64,
+    pub problems: Vec<String>,
+}
+
+impl VerifyReport {
+    pub fn ok(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+fn soft<T>(
+    r: Result<T>,
+    problems: &mut Vec<String>,
+    what: impl FnOnce() -> String,
+) -> Result<Option<T>> {
+    match r {
+        Ok(v) => Ok(Some(v)),
+        Err(StoreError::Corrupt(msg)) => {
+            problems.push(format!("{}: {msg}", what()));
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+impl Repo {
+    /// Verifies the repository's history, trees and (with `objects`) data.
+    pub async fn verify(&self, objects: bool, progress: &dyn Progress) -> Result<VerifyReport> {
+        let mut rep = VerifyReport {
+            repository: self.rec.name.clone(),
+            ..Default::default()
+        };
+        let commits = self.lake.meta.all_commits(&self.rec.name)?;
+        let ids: HashSet<&str> = commits.iter().map(|c| c.id.as_str()).collect();
+        let mut trees = Vec::new();
+        for c in &commits {
+            rep.commits += 1;
+            let recomputed = commit_id(c);
+            if recomputed != c.id {
+                rep.problems.push(format!(
+                    "commit {}: its content hashes to {recomputed}; the commit was modified",
+                    c.id
+                ));
+            }
+            for p in &c.parents {
+                if !ids.contains(p.as_str()) {
+                    rep.problems
+                        .push(format!("commit {}: parent {p} is missing", c.id));
+                }
+            }
+            trees.push((c.id.clone(), c.metarange.clone()));
+        }
+        for (kind, refs) in [
+            ("branch", self.lake.meta.list_branches(&self.rec.name)?),
+            ("tag", self.lake.meta.list_tags(&self.rec.name)?),
+        ] {
+            for (name, commit) in refs {
+                rep.refs += 1;
+                if !ids.contains(commit.as_str()) {
+                    rep.problems
+                        .push(format!("{kind} {name}: points at missing commit {commit}"));
+                }
+            }
+        }
+        let mut seen_meta = HashSet::new();
+        let mut seen_range = HashSet::new();
+        let mut addresses = Vec::new();
+        let mut seen_addr = HashSet::new();
+        progress.start("trees", trees.len() as u64);
+        for (commit, mr) in trees {
+            progress.inc(1);
+            if !seen_meta.insert(mr.clone()) {
+                continue;
+            }
+            rep.metaranges += 1;
+            let id = match parse_hash(&mr) {
+                Ok(h) => h,
+                Err(_) => {
+                    rep.problems
+                        .push(format!("commit {commit}: tree id {mr:?} is malformed"));
+                    continue;
+                }
+            };
+            let Some(meta) = soft(
+                self.lake.trees.metarange(self.ns(), &id).await,
+                &mut rep.problems,
+                || format!("commit {commit}"),
+            )?
+            else {
+                continue;
+            };
+            let mut prev_last: Option<String> = None;
+            for (i, info) in meta.ranges.iter().enumerate() {
+                if !seen_range.insert(info.id) {
+                    prev_last = Some(info.last.clone());
+                    continue;
+                }
+                rep.ranges += 1;
+                let Some(range) = soft(
+                    self.lake.trees.range(self.ns(), &info.id).await,
+                    &mut rep.problems,
+                    || format!("commit {commit}"),
+                )?
+                else {
+                    continue;
+                };
+                let rid = hex::encode(info.id);
+                let e = &range.entries;
+                let sorted = e.windows(2).all(|w| w[0].0 < w[1].0);
+                let bounds = e.first().map(|x| &x.0) == Some(&info.first)
+                    && e.last().map(|x| &x.0) == Some(&info.last)
+                    && e.len() == info.count as usize;
+                let ordered = prev_last.as_ref().is_none_or(|p| p < &info.first);
+                let cut = i + 1 == meta.ranges.len() || is_cut(&info.last, e.len());
+                if !(sorted && bounds && ordered && cut) {
+                    rep.problems.push(format!(
+                        "range {rid}: entries are out of order or disagree with the metarange"
+                    ));
+                }
+                prev_last = Some(info.last.clone());
+                for (_, entry) in e.iter() {
+                    if seen_addr.insert(entry.address.clone()) {
+                        addresses.push(entry.clone());
+                    }
+                }
+            }
+        }
+        for (branch, _) in self.lake.meta.list_branches(&self.rec.name)? {
+            let rows = self
+                .lake
+                .meta
+                .staged_scan(&self.rec.name, &branch, "", usize::MAX >> 1)?;
+            for r in rows.into_iter().filter_map(|r| r.entry) {
+                if seen_addr.insert(r.address.clone()) {
+                    addresses.push(r);
+                }
+            }
+        }
+        progress.finish();
+        if objects {
+            let total: u64 = addresses.iter().map(|e| e.size).sum();
+            progress.start("objects", total);
+            for entry in &addresses {
+                rep.objects += 1;
+                match self.read_entry(entry, None).await {
+                    Ok(bytes) => {
+                        rep.bytes += bytes.len() as u64;
+                        if bytes.len() as u64 != entry.size
+                            || crate::codec::sha256(&bytes) != entry.checksum
+                        {
+                            rep.problems.push(format!(
+                                "object at {}: its bytes do not match the recorded SHA-256 {}",
+                                entry.address,
+                                entry.checksum_hex()
+                            ));
+                        }
+                    }
+                    Err(StoreError::Corrupt(msg)) => rep.problems.push(msg),
+                    Err(e) => return Err(e),
+                }
+                progress.inc(entry.size);
+            }
+            progress.finish();
+        } else {
+            rep.objects = addresses.len() as u64;
+        }
+        Ok(rep)
+    }
+}

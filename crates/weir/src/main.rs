@@ -1,0 +1,164 @@
+//! `weir`: the command-line interface.
+//!
+//! Verbs mirror lakectl (same words, same argument order, `weir://` or
+//! `lakefs://` URIs). Every failure prints one line on stderr and exits with
+//! the code of its kind (see `weir_core::ErrorCode::exit_code`).
+
+mod cli;
+mod output;
+mod progress;
+mod quickstart;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use weir_core::Config;
+
+use crate::output::Format;
+
+const ABOUT: &str = "weir: a versioned data lake for forecasting and audit";
+
+const LONG_ABOUT: &str = "weir: a versioned data lake for forecasting and audit.
+
+Every object lives in a repository with git-like branches, tags and commits
+(lakeFS semantics). Commit ids are SHA-256 hashes over the whole tree of
+objects, so any change to stored bytes or history is detectable with
+`weir verify`.
+
+Start with `weir quickstart`, which builds a lake in ./lake from the datasets
+shipped with weir and walks through branch, commit, diff and merge.
+
+Addresses are URIs: weir://REPO/REF/PATH (lakefs:// works too). A REF is a
+branch, a tag, a commit id (or unique prefix of at least 6 characters), and
+may end in ~N (N-th first-parent ancestor), ^N (N-th parent) or @ (a branch
+without its uncommitted changes).";
+
+#[derive(Parser)]
+#[command(name = "weir", version, about = ABOUT, long_about = LONG_ABOUT)]
+struct Cli {
+    /// Lake directory [env: WEIR_LAKE] [default: ./lake]
+    #[arg(long, global = true, value_name = "DIR")]
+    lake: Option<PathBuf>,
+    /// Output format: text for people, json for scripts
+    #[arg(long, short = 'o', global = true, value_enum, default_value_t = Format::Text)]
+    output: Format,
+    /// Configuration file (TOML: lake, committer, log) [env: WEIR_CONFIG]
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create a new, empty lake directory
+    Init,
+    /// Build a demo lake from the shipped datasets and walk through weir
+    Quickstart(quickstart::Args),
+    /// Create, list and delete repositories
+    #[command(subcommand)]
+    Repo(cli::repo::RepoCmd),
+    /// Create, list, delete, reset and revert branches
+    #[command(subcommand)]
+    Branch(cli::repo::BranchCmd),
+    /// Create, list and delete tags
+    #[command(subcommand)]
+    Tag(cli::repo::TagCmd),
+    /// Commit a branch's uncommitted changes
+    Commit(cli::history::CommitArgs),
+    /// Show the commit history of a ref
+    Log(cli::history::LogArgs),
+    /// Show changed objects: uncommitted on a branch, or between two refs
+    Diff(cli::history::DiffArgs),
+    /// Merge a ref into a branch
+    Merge(cli::history::MergeArgs),
+    /// Upload, read, list, stat and remove objects
+    #[command(subcommand)]
+    Fs(cli::fs::FsCmd),
+    /// Recompute the hashes of commits, trees and objects; exit 1 on any mismatch
+    Verify(cli::history::VerifyArgs),
+}
+
+/// Everything a command needs: the resolved configuration and output format.
+pub struct Ctx {
+    pub config: Config,
+    pub format: Format,
+}
+
+impl Ctx {
+    pub fn open_lake(&self) -> anyhow::Result<std::sync::Arc<weir_store::Lake>> {
+        Ok(std::sync::Arc::new(weir_store::Lake::open(
+            &self.config.lake,
+        )?))
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config_file = cli
+        .config
+        .clone()
+        .or_else(|| std::env::var_os("WEIR_CONFIG").map(PathBuf::from));
+    let mut config = match Config::load(config_file.as_deref(), std::env::vars()) {
+        Ok(c) => c,
+        Err(e) => return fail(&anyhow::Error::from(e)),
+    };
+    if let Some(lake) = &cli.lake {
+        config.lake = lake.clone();
+    }
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_new(&config.log)
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .init();
+    let ctx = Ctx {
+        config,
+        format: cli.output,
+    };
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return fail(&e.into()),
+    };
+    match rt.block_on(run(ctx, cli.command)) {
+        Ok(code) => code,
+        Err(e) => fail(&e),
+    }
+}
+
+async fn run(ctx: Ctx, command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Init => cli::repo::init(&ctx).await,
+        Command::Quickstart(a) => quickstart::run(&ctx, a).await,
+        Command::Repo(c) => cli::repo::repo(&ctx, c).await,
+        Command::Branch(c) => cli::repo::branch(&ctx, c).await,
+        Command::Tag(c) => cli::repo::tag(&ctx, c).await,
+        Command::Commit(a) => cli::history::commit(&ctx, a).await,
+        Command::Log(a) => cli::history::log(&ctx, a).await,
+        Command::Diff(a) => cli::history::diff(&ctx, a).await,
+        Command::Merge(a) => cli::history::merge(&ctx, a).await,
+        Command::Fs(c) => cli::fs::fs(&ctx, c).await,
+        Command::Verify(a) => cli::history::verify(&ctx, a).await,
+    }
+}
+
+/// Prints the error as one line and maps its kind to the exit code.
+fn fail(e: &anyhow::Error) -> ExitCode {
+    let code = if let Some(s) = e.downcast_ref::<weir_store::StoreError>() {
+        s.code()
+    } else if let Some(c) = e.downcast_ref::<weir_core::CoreError>() {
+        c.code()
+    } else if e.downcast_ref::<std::io::Error>().is_some() {
+        weir_core::ErrorCode::Storage
+    } else {
+        weir_core::ErrorCode::Internal
+    };
+    let msg = format!("{e:#}").replace('\n', " ");
+    eprintln!("error: {msg}");
+    ExitCode::from(code.exit_code() as u8)
+}

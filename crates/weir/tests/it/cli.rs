@@ -1,0 +1,316 @@
+//! The lakectl-style verbs, their JSON, and their errors.
+
+use crate::{Env, tree};
+
+#[test]
+fn a_full_session_with_lakectl_verbs() {
+    let e = Env::new();
+    e.ok(&["init"]);
+    let repo = e.json(&["repo", "create", "weir://demand", "local://somewhere"]);
+    assert_eq!(repo["id"], "demand");
+    assert_eq!(repo["default_branch"], "main");
+    assert_eq!(repo["storage_namespace"], "local://somewhere");
+    let f = e.write("in/sales.csv", "id,qty\n1,5\n");
+    e.ok(&[
+        "fs",
+        "upload",
+        "weir://demand/main/raw/sales.csv",
+        "--source",
+        f.to_str().unwrap(),
+    ]);
+    let c = e.json(&[
+        "commit",
+        "weir://demand/main",
+        "-m",
+        "load sales",
+        "--meta",
+        "source=test",
+    ]);
+    assert_eq!(c["message"], "load sales");
+    assert_eq!(c["metadata"]["source"], "test");
+    let id = c["id"].as_str().unwrap().to_string();
+    assert_eq!(id.len(), 64);
+
+    e.ok(&[
+        "branch",
+        "create",
+        "lakefs://demand/dev",
+        "--source",
+        "lakefs://demand/main",
+    ]);
+    let f2 = e.write("in/sales2.csv", "id,qty\n1,6\n");
+    e.ok(&[
+        "fs",
+        "upload",
+        "weir://demand/dev/raw/sales.csv",
+        "--source",
+        f2.to_str().unwrap(),
+    ]);
+    let d = e.json(&["diff", "weir://demand/dev"]);
+    assert_eq!(d["results"][0]["type"], "changed");
+    assert_eq!(d["results"][0]["path"], "raw/sales.csv");
+    e.ok(&["commit", "weir://demand/dev", "-m", "fix qty"]);
+    let d = e.json(&["diff", "weir://demand/main", "weir://demand/dev"]);
+    assert_eq!(d["results"].as_array().unwrap().len(), 1);
+    let m = e.json(&["merge", "weir://demand/dev", "weir://demand/main"]);
+    assert_eq!(m["reference"].as_str().unwrap().len(), 64);
+    assert_eq!(
+        e.ok(&["fs", "cat", "weir://demand/main/raw/sales.csv"]),
+        "id,qty\n1,6\n"
+    );
+    assert_eq!(
+        e.ok(&[
+            "fs",
+            "cat",
+            &format!("weir://demand/{}/raw/sales.csv", &id[..8])
+        ]),
+        "id,qty\n1,5\n"
+    );
+    e.ok(&["tag", "create", "weir://demand/v1.0", "weir://demand/main"]);
+    assert_eq!(
+        e.ok(&["fs", "cat", "weir://demand/v1.0~1/raw/sales.csv"]),
+        "id,qty\n1,5\n"
+    );
+    let log = e.json(&["log", "weir://demand/main", "--amount", "2"]);
+    assert_eq!(log["pagination"]["has_more"], true);
+    let stat = e.json(&["fs", "stat", "weir://demand/main/raw/sales.csv"]);
+    assert_eq!(stat["size_bytes"], 11);
+    assert_eq!(stat["content_type"], "text/csv");
+    let ls = e.json(&["fs", "ls", "weir://demand/main/"]);
+    assert_eq!(ls["results"][0]["path_type"], "common_prefix");
+    e.ok(&[
+        "branch",
+        "revert",
+        "weir://demand/main",
+        "main",
+        "--parent-number",
+        "1",
+    ]);
+    assert_eq!(
+        e.ok(&["fs", "cat", "weir://demand/main/raw/sales.csv"]),
+        "id,qty\n1,5\n"
+    );
+    let v = e.json(&["verify"]);
+    assert_eq!(v["ok"], true);
+}
+
+#[test]
+fn recursive_upload_rm_and_reset() {
+    let e = Env::new();
+    e.ok(&["init"]);
+    e.ok(&["repo", "create", "demand"]);
+    for i in 0..30 {
+        e.write(&format!("src/d{}/f{i}.txt", i % 3), &format!("file {i}"));
+    }
+    let src = e.dir.path().join("src");
+    let out = e.json(&[
+        "fs",
+        "upload",
+        "weir://demand/main/files/",
+        "--source",
+        src.to_str().unwrap(),
+        "--recursive",
+    ]);
+    assert_eq!(out["uploaded"], 30);
+    e.ok(&["commit", "weir://demand/main", "-m", "30 files"]);
+    let ls = e.json(&["fs", "ls", "weir://demand/main/files/", "--recursive"]);
+    assert_eq!(ls["results"].as_array().unwrap().len(), 30);
+    e.ok(&["fs", "rm", "weir://demand/main/files/d1/", "--recursive"]);
+    let ls = e.json(&["fs", "ls", "weir://demand/main/files/", "--recursive"]);
+    assert_eq!(ls["results"].as_array().unwrap().len(), 20);
+    let reset = e.json(&["branch", "reset", "weir://demand/main"]);
+    assert_eq!(reset["discarded"], 10);
+    let ls = e.json(&["fs", "ls", "weir://demand/main/files/", "--recursive"]);
+    assert_eq!(ls["results"].as_array().unwrap().len(), 30);
+}
+
+#[test]
+fn bad_input_gets_one_line_a_code_and_changes_nothing() {
+    let e = Env::new();
+    // No lake yet.
+    let (code, _, err) = e.run(&["repo", "list"]);
+    assert_eq!(code, 8, "{err}");
+    assert!(
+        err.starts_with("error: ") && err.lines().count() == 1,
+        "{err}"
+    );
+    assert!(err.contains("weir init"), "{err}");
+    e.ok(&["init"]);
+    let (code, _, _) = e.run(&["init"]);
+    assert_eq!(code, 4, "init twice");
+    e.ok(&["repo", "create", "demand"]);
+    let f = e.write("x.csv", "a\n");
+    let before = tree(&e.lake());
+    let cases: &[(&[&str], i32)] = &[
+        (&["repo", "create", "Bad_Name"], 2),
+        (&["repo", "create", "demand"], 4),
+        (
+            &[
+                "branch",
+                "create",
+                "weir://demand/has space",
+                "--source",
+                "weir://demand/main",
+            ],
+            2,
+        ),
+        (
+            &[
+                "branch",
+                "create",
+                "weir://demand/x",
+                "--source",
+                "weir://demand/nope",
+            ],
+            3,
+        ),
+        (
+            &[
+                "fs",
+                "upload",
+                "weir://demand/main/../../etc/passwd",
+                "--source",
+                f.to_str().unwrap(),
+            ],
+            2,
+        ),
+        (
+            &[
+                "fs",
+                "upload",
+                "weir://demand/main//a",
+                "--source",
+                f.to_str().unwrap(),
+            ],
+            2,
+        ),
+        (
+            &[
+                "fs",
+                "upload",
+                "weir://demand/main/a",
+                "--source",
+                "/does/not/exist",
+            ],
+            10,
+        ),
+        (
+            &[
+                "fs",
+                "upload",
+                "weir://demand/v9/a",
+                "--source",
+                f.to_str().unwrap(),
+            ],
+            3,
+        ),
+        (&["fs", "cat", "weir://demand/main/missing"], 3),
+        (&["fs", "cat", "s3://demand/main/x"], 2),
+        (&["log", "weir://demand/main~5"], 3),
+        (&["commit", "weir://demand/main", "-m", "empty"], 2),
+        (
+            &[
+                "merge",
+                "weir://demand/main",
+                "weir://demand/main",
+                "--strategy",
+                "coin-flip",
+            ],
+            2,
+        ),
+        (
+            &[
+                "commit",
+                "weir://demand/main",
+                "-m",
+                "x",
+                "--meta",
+                "novalue",
+            ],
+            2,
+        ),
+        (&["branch", "delete", "weir://demand/main"], 7),
+        (&["repo", "delete", "weir://demand"], 2),
+    ];
+    for (args, want) in cases {
+        let (code, out, err) = e.run(args);
+        assert_eq!(code, *want, "weir {args:?}: {err}");
+        assert!(out.is_empty(), "weir {args:?} printed {out}");
+        assert_eq!(err.lines().count(), 1, "weir {args:?}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+    assert_eq!(
+        tree(&e.lake()).len(),
+        before.len(),
+        "no files were added to the lake"
+    );
+    assert_eq!(
+        e.json(&["branch", "list", "weir://demand"])["results"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(!e.dir.path().join("etc").exists());
+    // Not a lake: a directory with other files.
+    std::fs::create_dir_all(e.dir.path().join("other")).unwrap();
+    e.write("other/file", "x");
+    let (code, _, err) = e.run(&["--lake", "other", "init"]);
+    assert_eq!(code, 8, "{err}");
+    let (code, _, _) = e.run(&["--lake", "other", "repo", "list"]);
+    assert_eq!(code, 8);
+}
+
+#[test]
+fn verify_exits_1_and_names_the_tampered_object() {
+    let e = Env::new();
+    e.ok(&["init"]);
+    e.ok(&["repo", "create", "demand"]);
+    let f = e.write("a.csv", "a,b\n1,2\n");
+    e.ok(&[
+        "fs",
+        "upload",
+        "weir://demand/main/a.csv",
+        "--source",
+        f.to_str().unwrap(),
+    ]);
+    e.ok(&["commit", "weir://demand/main", "-m", "a"]);
+    let stat = e.json(&["fs", "stat", "weir://demand/main/a.csv"]);
+    let addr = stat["physical_address"].as_str().unwrap();
+    std::fs::write(e.lake().join("data").join(addr), "a,b\n1,9\n").unwrap();
+    let (code, out, _) = e.run(&["verify"]);
+    assert_eq!(code, 1);
+    assert!(out.contains("BAD") && out.contains(addr), "{out}");
+}
+
+#[test]
+fn quickstart_runs_twice_and_verifies() {
+    let e = Env::new();
+    let out = e.ok(&["quickstart"]);
+    assert!(out.contains("Merged: main is now at"), "{out}");
+    assert!(out.contains("OK:"), "{out}");
+    let out = e.ok(&["quickstart"]);
+    assert!(out.contains("nothing to commit"), "{out}");
+    assert!(out.contains("main already contains everything"), "{out}");
+    assert_eq!(
+        e.ok(&["fs", "cat", "weir://demand/main/curated/airline_yearly.csv"])
+            .lines()
+            .nth(1),
+        Some("1949,1520")
+    );
+    let help = e.ok(&["--help"]);
+    for verb in [
+        "quickstart",
+        "repo",
+        "branch",
+        "tag",
+        "commit",
+        "log",
+        "diff",
+        "merge",
+        "fs",
+        "verify",
+    ] {
+        assert!(help.contains(verb), "help lacks {verb}");
+    }
+}
