@@ -13,50 +13,41 @@ use futures::future::BoxFuture;
 use futures::stream::FuturesUnordered;
 use object_store::{ObjectStoreExt, PutPayload};
 
-use crate::codec::sha256;
 use crate::entry::Entry;
 use crate::error::Result;
-use crate::tree::{Hash, RangeInfo, Trees, encode_range, is_cut, range_path};
+use crate::tree::{Hash, RangeEncoder, RangeInfo, Trees, is_cut, range_path};
 
 /// One change to a path: `Some` writes the entry, `None` deletes the path.
 pub type Change = (String, Option<Entry>);
 
-/// Writes ranges in the background, a bounded number at a time.
+/// Encodes entries into ranges and writes them in the background, a
+/// bounded number at a time.
 struct Builder<'a> {
     trees: &'a Trees,
     ns: &'a str,
-    buf: Vec<(String, Entry)>,
+    cur: RangeEncoder,
     out: Vec<RangeInfo>,
     pending: FuturesUnordered<BoxFuture<'static, Result<()>>>,
     written: usize,
 }
 
 impl Builder<'_> {
-    async fn push(&mut self, key: String, entry: Entry) -> Result<()> {
-        self.buf.push((key, entry));
-        let (k, _) = self.buf.last().unwrap();
-        if is_cut(k, self.buf.len()) {
+    async fn push(&mut self, key: &str, entry: &Entry) -> Result<()> {
+        self.cur.push(key, entry);
+        if is_cut(key, self.cur.count()) {
             self.flush().await?;
         }
         Ok(())
     }
 
     async fn flush(&mut self) -> Result<()> {
-        if self.buf.is_empty() {
+        if self.cur.is_empty() {
             return Ok(());
         }
-        let entries = std::mem::take(&mut self.buf);
-        let bytes = encode_range(&entries);
-        let id = sha256(&bytes);
-        self.out.push(RangeInfo {
-            id,
-            first: entries.first().unwrap().0.clone(),
-            last: entries.last().unwrap().0.clone(),
-            count: entries.len() as u32,
-            bytes: bytes.len() as u64,
-        });
+        let (bytes, info) = self.cur.finish();
         let data = self.trees.data.clone();
-        let path = range_path(self.ns, &id);
+        let path = range_path(self.ns, &info.id);
+        self.out.push(info);
         self.pending.push(Box::pin(async move {
             data.put(&path, PutPayload::from(bytes)).await?;
             Ok(())
@@ -99,7 +90,7 @@ pub async fn apply_changes(
     let mut b = Builder {
         trees,
         ns,
-        buf: Vec::new(),
+        cur: RangeEncoder::new(),
         out: Vec::new(),
         pending: FuturesUnordered::new(),
         written: 0,
@@ -110,14 +101,14 @@ pub async fn apply_changes(
     for (ri, info) in meta.ranges.iter().enumerate() {
         while ci < changes.len() && changes[ci].0 < info.first {
             if let (k, Some(e)) = &changes[ci] {
-                b.push(k.clone(), e.clone()).await?;
+                b.push(k, e).await?;
             }
             ci += 1;
         }
         let touched = ci < changes.len() && changes[ci].0 <= info.last;
         let closed =
             is_cut(&info.last, info.count as usize) || (ri + 1 == n_ranges && ci == changes.len());
-        if b.buf.is_empty() && !touched && closed {
+        if b.cur.is_empty() && !touched && closed {
             b.out.push(info.clone());
             reused += 1;
             continue;
@@ -126,7 +117,7 @@ pub async fn apply_changes(
         for (k, e) in &range.entries {
             while ci < changes.len() && changes[ci].0 < *k {
                 if let (ck, Some(ce)) = &changes[ci] {
-                    b.push(ck.clone(), ce.clone()).await?;
+                    b.push(ck, ce).await?;
                 }
                 ci += 1;
             }
@@ -134,21 +125,19 @@ pub async fn apply_changes(
                 match &changes[ci].1 {
                     // Same bytes, type and metadata: keep the committed entry
                     // so rewriting identical content is not a change.
-                    Some(ce) if ce.identity() == e.identity() => {
-                        b.push(k.clone(), e.clone()).await?
-                    }
-                    Some(ce) => b.push(k.clone(), ce.clone()).await?,
+                    Some(ce) if ce.identity() == e.identity() => b.push(k, e).await?,
+                    Some(ce) => b.push(k, ce).await?,
                     None => {}
                 }
                 ci += 1;
             } else {
-                b.push(k.clone(), e.clone()).await?;
+                b.push(k, e).await?;
             }
         }
     }
     for (k, e) in &changes[ci..] {
         if let Some(e) = e {
-            b.push(k.clone(), e.clone()).await?;
+            b.push(k, e).await?;
         }
     }
     let (ranges, written) = b.finish().await?;

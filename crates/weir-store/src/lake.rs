@@ -11,8 +11,9 @@
 //!     REPO-xxxx/_weir/metaranges/..
 //! ```
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use object_store::ObjectStore;
 use object_store::local::LocalFileSystem;
@@ -21,7 +22,7 @@ use weir_core::names;
 use crate::commit::NewCommit;
 use crate::error::{Result, StoreError};
 use crate::meta::sqlite::SqliteMeta;
-use crate::meta::{MetaStore, RepoRecord};
+use crate::meta::{CommitRecord, MetaStore, RepoRecord};
 use crate::repo::Repo;
 use crate::tree::Trees;
 
@@ -31,7 +32,19 @@ pub const DATA_DIR: &str = "data";
 pub struct Lake {
     pub(crate) meta: Arc<dyn MetaStore>,
     pub(crate) trees: Arc<Trees>,
+    /// Commits are immutable once written, so they can be cached forever
+    /// (bounded in size); this keeps ref resolution off SQLite's JSON.
+    pub(crate) commits: Mutex<HashMap<(String, String), CommitRecord>>,
     root: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for Lake {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.root {
+            Some(r) => write!(f, "Lake({})", r.display()),
+            None => write!(f, "Lake({})", self.trees.data),
+        }
+    }
 }
 
 pub(crate) fn now_secs() -> i64 {
@@ -105,6 +118,7 @@ impl Lake {
         Lake {
             meta,
             trees: Arc::new(Trees::new(data)),
+            commits: Mutex::new(HashMap::new()),
             root: None,
         }
     }
@@ -176,6 +190,7 @@ impl Lake {
     pub async fn delete_repo(self: &Arc<Self>, name: &str) -> Result<()> {
         let repo = self.repo(name)?;
         self.meta.delete_repo(name)?;
+        self.commits.lock().unwrap().retain(|(r, _), _| r != name);
         // The metadata is gone first, so a crash here leaves only unreachable
         // bytes, never a repository pointing at missing data.
         use futures::{StreamExt, TryStreamExt};

@@ -139,6 +139,12 @@ impl Repo {
         self.lake.meta.stage(&self.rec.name, branch, rows)
     }
 
+    /// Withdraws staged writes of exactly these paths (used to undo a failed
+    /// multi-object write).
+    pub fn unstage(&self, branch: &str, paths: &[String]) -> Result<()> {
+        self.lake.meta.unstage(&self.rec.name, branch, paths)
+    }
+
     pub async fn put_object(
         &self,
         branch: &str,
@@ -168,10 +174,35 @@ impl Repo {
             .await
     }
 
+    /// The entry at `path` on any ref expression. A plain branch name takes
+    /// one metadata round trip (head and staged row together).
+    pub async fn entry_at(&self, reference: &str, path: &str) -> Result<Option<Entry>> {
+        let plain = reference
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        if plain
+            && let Some((head, staged)) =
+                self.lake
+                    .meta
+                    .branch_lookup(&self.rec.name, reference, path)?
+        {
+            if let Some(row) = staged {
+                return Ok(row.entry);
+            }
+            let c = self.commit_record(&head)?;
+            return self
+                .lake
+                .trees
+                .lookup(self.ns(), &parse_hash(&c.metarange)?, path)
+                .await;
+        }
+        let r = self.resolve(reference)?;
+        self.lookup(&r, path).await
+    }
+
     pub async fn stat(&self, reference: &str, path: &str) -> Result<Entry> {
         names::validate_path(path)?;
-        let r = self.resolve(reference)?;
-        self.lookup(&r, path)
+        self.entry_at(reference, path)
             .await?
             .ok_or_else(|| StoreError::not_found("object", format!("{reference}/{path}")))
     }

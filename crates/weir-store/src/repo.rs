@@ -78,10 +78,21 @@ impl Repo {
     }
 
     pub fn commit_record(&self, id: &str) -> Result<CommitRecord> {
-        self.lake
+        let key = (self.rec.name.clone(), id.to_string());
+        if let Some(c) = self.lake.commits.lock().unwrap().get(&key) {
+            return Ok(c.clone());
+        }
+        let c = self
+            .lake
             .meta
             .get_commit(&self.rec.name, id)?
-            .ok_or_else(|| StoreError::not_found("commit", id))
+            .ok_or_else(|| StoreError::not_found("commit", id))?;
+        let mut cache = self.lake.commits.lock().unwrap();
+        if cache.len() >= 4096 {
+            cache.clear();
+        }
+        cache.insert(key, c.clone());
+        Ok(c)
     }
 
     pub async fn metarange(&self, c: &CommitRecord) -> Result<Arc<MetaRange>> {
@@ -242,7 +253,8 @@ impl Repo {
                 "a commit needs a message (-m)".into(),
             ));
         }
-        for _attempt in 0..8 {
+        for attempt in 0..8 {
+            let started = std::time::Instant::now();
             let head_id = self.branch_head(branch)?;
             let head = self.commit_record(&head_id)?;
             let mut changes: Vec<Change> = Vec::new();
@@ -263,8 +275,10 @@ impl Repo {
                     break;
                 }
             }
+            let scanned = started.elapsed();
             let base = parse_hash(&head.metarange)?;
-            let (tree, _) = apply_changes(&self.lake.trees, self.ns(), &base, &changes).await?;
+            let (tree, stats) = apply_changes(&self.lake.trees, self.ns(), &base, &changes).await?;
+            let built = started.elapsed();
             if tree == base && !allow_empty {
                 if !consumed.is_empty() {
                     // The staged rows equal what is committed: drop them.
@@ -297,6 +311,17 @@ impl Repo {
                 &commit,
                 Some(&consumed),
             )? {
+                tracing::debug!(
+                    branch,
+                    attempt,
+                    changes = changes.len(),
+                    ranges_written = stats.ranges_written,
+                    ranges_reused = stats.ranges_reused,
+                    scan_ms = scanned.as_secs_f64() * 1e3,
+                    build_ms = (built - scanned).as_secs_f64() * 1e3,
+                    total_ms = started.elapsed().as_secs_f64() * 1e3,
+                    "commit"
+                );
                 return Ok(commit);
             }
         }

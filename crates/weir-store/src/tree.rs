@@ -79,15 +79,62 @@ pub(crate) fn metarange_path(ns: &str, id: &Hash) -> Path {
     Path::from(format!("{ns}/_weir/metaranges/{}", hex::encode(id)))
 }
 
-pub(crate) fn encode_range(entries: &[(String, Entry)]) -> Vec<u8> {
-    let mut e = Enc::with_capacity(entries.len() * 160 + 32);
-    e.bytes(RANGE_MAGIC);
-    e.u32(entries.len() as u32);
-    for (k, v) in entries {
-        e.str(k);
-        v.encode(&mut e);
+/// Encodes a range incrementally, entry by entry, so building a tree never
+/// copies entries: only their encoded bytes are kept.
+pub(crate) struct RangeEncoder {
+    enc: Enc,
+    first: String,
+    last: String,
+    count: u32,
+}
+
+impl RangeEncoder {
+    pub fn new() -> RangeEncoder {
+        let mut enc = Enc::with_capacity(256 * 1024);
+        enc.bytes(RANGE_MAGIC);
+        enc.u32(0);
+        RangeEncoder {
+            enc,
+            first: String::new(),
+            last: String::new(),
+            count: 0,
+        }
     }
-    e.buf
+
+    pub fn push(&mut self, key: &str, entry: &Entry) {
+        if self.count == 0 {
+            self.first.push_str(key);
+        }
+        self.last.clear();
+        self.last.push_str(key);
+        self.count += 1;
+        self.enc.str(key);
+        entry.encode(&mut self.enc);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    pub fn count(&self) -> usize {
+        self.count as usize
+    }
+
+    /// The encoded bytes and the range's description; resets the encoder.
+    pub fn finish(&mut self) -> (Vec<u8>, RangeInfo) {
+        let mut done = std::mem::replace(self, RangeEncoder::new());
+        let n = RANGE_MAGIC.len();
+        done.enc.buf[n..n + 4].copy_from_slice(&done.count.to_le_bytes());
+        let bytes = done.enc.buf;
+        let info = RangeInfo {
+            id: sha256(&bytes),
+            first: done.first,
+            last: done.last,
+            count: done.count,
+            bytes: bytes.len() as u64,
+        };
+        (bytes, info)
+    }
 }
 
 fn decode_range(b: &[u8]) -> Result<Range> {

@@ -176,9 +176,8 @@ impl Repo {
         location: &Path,
         opts: GetOptions,
     ) -> OsResult<GetResult> {
-        let r = self.resolve(reference).map_err(|e| os_err(path, e))?;
         let entry = self
-            .lookup(&r, path)
+            .entry_at(reference, path)
             .await
             .map_err(|e| os_err(path, e))?
             .ok_or_else(|| os_err(path, StoreError::not_found("object", path)))?;
@@ -221,9 +220,8 @@ impl Repo {
         path: &str,
         ranges: &[Range<u64>],
     ) -> OsResult<Vec<Bytes>> {
-        let r = self.resolve(reference).map_err(|e| os_err(path, e))?;
         let entry = self
-            .lookup(&r, path)
+            .entry_at(reference, path)
             .await
             .map_err(|e| os_err(path, e))?
             .ok_or_else(|| os_err(path, StoreError::not_found("object", path)))?;
@@ -556,7 +554,31 @@ macro_rules! impl_store {
 
 fn repo_split<'a>(_: &RepoStore, l: &'a Path) -> (String, &'a str) {
     let (r, p) = split(l);
-    (r.to_string(), p)
+    (percent_decode(r), p)
+}
+
+/// object_store percent-encodes `~` and `^` in path segments (and URLs
+/// carry them encoded); ref expressions need them back.
+fn percent_decode(s: &str) -> String {
+    if !s.contains('%') {
+        return s.to_string();
+    }
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%'
+            && i + 2 < b.len()
+            && let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16)
+        {
+            out.push(v);
+            i += 3;
+            continue;
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8(out).unwrap_or_else(|_| s.to_string())
 }
 
 fn repo_key(_: &RepoStore, r: &str) -> impl Fn(&str) -> Path + Send + Sync + 'static {

@@ -95,6 +95,15 @@ pub trait MetaStore: Send + Sync + 'static {
     fn all_commits(&self, repo: &str) -> Result<Vec<CommitRecord>>;
 
     fn staged_get(&self, repo: &str, branch: &str, path: &str) -> Result<Option<StagedRow>>;
+    /// A branch's head and its staged row for `path`, in one round trip
+    /// (the hot path of every read through a branch). `None` when the
+    /// branch does not exist.
+    fn branch_lookup(
+        &self,
+        repo: &str,
+        branch: &str,
+        path: &str,
+    ) -> Result<Option<(String, Option<StagedRow>)>>;
     /// Staged rows with `path >= from`, in path order.
     fn staged_scan(
         &self,
@@ -120,6 +129,8 @@ pub trait MetaStore: Send + Sync + 'static {
         committed: Option<&Entry>,
         cond: &Cond,
     ) -> Result<StageOutcome>;
+    /// Drops the staged rows of exactly these paths.
+    fn unstage(&self, repo: &str, branch: &str, paths: &[String]) -> Result<()>;
     /// Drops staged rows under `prefix` (all when empty); returns how many.
     fn reset_staging(&self, repo: &str, branch: &str, prefix: &str) -> Result<u64>;
     /// Records `commit` and moves the branch to it if its head is still

@@ -383,6 +383,40 @@ impl MetaStore for SqliteMeta {
         rows.into_iter().map(to_staged).collect()
     }
 
+    fn branch_lookup(
+        &self,
+        repo: &str,
+        branch: &str,
+        path: &str,
+    ) -> Result<Option<(String, Option<StagedRow>)>> {
+        let row = self.with(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT b.commit_id, s.version, s.entry, s.path IS NOT NULL FROM branches b
+                 LEFT JOIN staging s ON s.repo = b.repo AND s.branch = b.name AND s.path = ?3
+                 WHERE b.repo = ?1 AND b.name = ?2",
+            )?;
+            Ok(st
+                .query_row([repo, branch, path], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, Option<i64>>(1)?,
+                        r.get::<_, Option<Vec<u8>>>(2)?,
+                        r.get::<_, bool>(3)?,
+                    ))
+                })
+                .optional()?)
+        })?;
+        let Some((head, version, entry, staged)) = row else {
+            return Ok(None);
+        };
+        let staged = if staged {
+            Some(to_staged((path.to_string(), version.unwrap_or(0), entry))?)
+        } else {
+            None
+        };
+        Ok(Some((head, staged)))
+    }
+
     fn staged_count(&self, repo: &str, branch: &str) -> Result<u64> {
         self.with(|c| {
             Ok(c.query_row(
@@ -477,6 +511,18 @@ impl MetaStore for SqliteMeta {
                 ],
             )?;
             Ok(StageOutcome::Staged)
+        })
+    }
+
+    fn unstage(&self, repo: &str, branch: &str, paths: &[String]) -> Result<()> {
+        self.write(|tx| {
+            let mut st = tx.prepare_cached(
+                "DELETE FROM staging WHERE repo = ?1 AND branch = ?2 AND path = ?3",
+            )?;
+            for p in paths {
+                st.execute([repo, branch, p.as_str()])?;
+            }
+            Ok(())
         })
     }
 

@@ -1,0 +1,183 @@
+//! Catalog = repository, schema = ref, table = Delta table at that ref.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use deltalake::datafusion::catalog::{
+    CatalogProvider, CatalogProviderList, MemoryCatalogProviderList, SchemaProvider, TableProvider,
+};
+use deltalake::datafusion::error::{DataFusionError, Result};
+use weir_store::{Lake, RefKind, Repo};
+use weir_tables::TableRef;
+
+use crate::block_on;
+
+fn df(e: impl std::fmt::Display) -> DataFusionError {
+    DataFusionError::Execution(e.to_string())
+}
+
+/// Repositories as catalogs; other names (DataFusion's own `datafusion`
+/// catalog) fall through to a memory list so registering tables works.
+#[derive(Debug)]
+pub struct LakeCatalogs {
+    lake: Arc<Lake>,
+    fallback: MemoryCatalogProviderList,
+}
+
+impl LakeCatalogs {
+    pub fn new(lake: Arc<Lake>) -> LakeCatalogs {
+        let fallback = MemoryCatalogProviderList::new();
+        let default = Arc::new(deltalake::datafusion::catalog::MemoryCatalogProvider::new());
+        default
+            .register_schema(
+                "public",
+                Arc::new(deltalake::datafusion::catalog::MemorySchemaProvider::new()),
+            )
+            .ok();
+        fallback.register_catalog("datafusion".into(), default);
+        LakeCatalogs { lake, fallback }
+    }
+}
+
+impl CatalogProviderList for LakeCatalogs {
+    fn register_catalog(
+        &self,
+        name: String,
+        catalog: Arc<dyn CatalogProvider>,
+    ) -> Option<Arc<dyn CatalogProvider>> {
+        self.fallback.register_catalog(name, catalog)
+    }
+
+    fn catalog_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .lake
+            .list_repos()
+            .map(|r| r.into_iter().map(|r| r.name).collect())
+            .unwrap_or_default();
+        names.extend(self.fallback.catalog_names());
+        names
+    }
+
+    fn catalog(&self, name: &str) -> Option<Arc<dyn CatalogProvider>> {
+        match self.lake.repo(name) {
+            Ok(repo) => Some(Arc::new(RepoCatalog { repo })),
+            Err(_) => self.fallback.catalog(name),
+        }
+    }
+}
+
+struct RepoCatalog {
+    repo: Repo,
+}
+
+impl std::fmt::Debug for RepoCatalog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RepoCatalog({})", self.repo.name())
+    }
+}
+
+impl std::fmt::Debug for RefSchema {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RefSchema({}/{})", self.repo.name(), self.reference)
+    }
+}
+
+impl CatalogProvider for RepoCatalog {
+    /// Branches and tags; any other ref expression (a commit id, `main~2`)
+    /// also works as a schema name without being listed.
+    fn schema_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .repo
+            .list_branches()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect();
+        names.extend(
+            self.repo
+                .list_tags()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(n, _)| n),
+        );
+        names
+    }
+
+    fn schema(&self, name: &str) -> Option<Arc<dyn SchemaProvider>> {
+        let r = self.repo.resolve(name).ok()?;
+        Some(Arc::new(RefSchema {
+            repo: self.repo.clone(),
+            reference: name.to_string(),
+            writable: r.kind == RefKind::Branch && r.staging.is_some(),
+        }))
+    }
+}
+
+pub struct RefSchema {
+    repo: Repo,
+    reference: String,
+    writable: bool,
+}
+
+#[async_trait]
+impl SchemaProvider for RefSchema {
+    fn table_names(&self) -> Vec<String> {
+        block_on(weir_tables::list_tables(&self.repo, &self.reference)).unwrap_or_default()
+    }
+
+    async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
+        let Ok(t) = TableRef::new(&self.repo, &self.reference, name) else {
+            return Ok(None);
+        };
+        match t.load().await.map_err(df)? {
+            Some(table) => Ok(Some(table.table_provider().await.map_err(df)?)),
+            None => Ok(None),
+        }
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        let Ok(t) = TableRef::new(&self.repo, &self.reference, name) else {
+            return false;
+        };
+        matches!(block_on(t.load()), Ok(Some(_)))
+    }
+
+    /// `CREATE TABLE name AS SELECT ...` on a branch writes a new Delta
+    /// table there (staged, like any write; `weir commit` records it).
+    fn register_table(
+        &self,
+        name: String,
+        table: Arc<dyn TableProvider>,
+    ) -> Result<Option<Arc<dyn TableProvider>>> {
+        if !self.writable {
+            return Err(df(format!(
+                "{} is not a branch: tables are created on branches (tags and commits are read-only)",
+                self.reference
+            )));
+        }
+        let t = TableRef::new(&self.repo, &self.reference, &name).map_err(df)?;
+        block_on(async move {
+            if t.load().await.map_err(df)?.is_some() {
+                return Err(df(format!(
+                    "table {name} already exists at {}",
+                    t.reference
+                )));
+            }
+            let ctx = deltalake::datafusion::prelude::SessionContext::new();
+            let df_ = ctx.read_table(table)?;
+            let stream = df_.execute_stream().await?;
+            weir_tables::write_stream(
+                &t,
+                stream,
+                &weir_tables::WriteOptions {
+                    mode: weir_tables::WriteMode::Overwrite,
+                    allow_new_columns: false,
+                    commit: None,
+                },
+            )
+            .await
+            .map_err(df)?;
+            Ok(None)
+        })
+    }
+}

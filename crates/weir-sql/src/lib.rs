@@ -1,0 +1,107 @@
+//! SQL over weir with DataFusion.
+//!
+//! Names are `repository.ref.table`: every repository is a catalog, every
+//! ref (branch, tag, commit id, `main~2`, ...) a schema, every Delta table
+//! at that ref a table. `SELECT * FROM sales` reads the default repository's
+//! default ref. History is queryable through table functions modelled on
+//! Dolt's: `weir_log`, `weir_branches`, `weir_tags`, `weir_diff`,
+//! `weir_objects`, `table_history`, `table_diff`.
+//!
+//! Catalog listings and table functions reach async storage from
+//! DataFusion's synchronous hooks, so sessions must run inside a
+//! multi-threaded tokio runtime (the CLI's is).
+
+mod catalog;
+mod error;
+mod functions;
+
+use std::sync::Arc;
+
+use deltalake::datafusion::execution::SessionStateBuilder;
+use deltalake::datafusion::prelude::{SessionConfig, SessionContext};
+use weir_store::Lake;
+
+pub use error::{Result, SqlError};
+
+/// Defaults for unqualified names.
+#[derive(Debug, Clone, Default)]
+pub struct SqlOptions {
+    /// Repository for unqualified names; when `None` and the lake has
+    /// exactly one repository, that one.
+    pub repo: Option<String>,
+    /// Ref for unqualified names; the repository's default branch if `None`.
+    pub reference: Option<String>,
+}
+
+/// Runs `fut` to completion from synchronous code inside or outside a
+/// runtime (DataFusion's catalog hooks are synchronous).
+pub(crate) fn block_on<F>(fut: F) -> F::Output
+where
+    F: std::future::Future + Send,
+    F::Output: Send,
+{
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(|| h.block_on(fut))
+        }
+        _ => std::thread::scope(|s| {
+            s.spawn(|| {
+                tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(1)
+                    .enable_all()
+                    .build()
+                    .expect("a tokio runtime")
+                    .block_on(fut)
+            })
+            .join()
+            .expect("the SQL helper thread panicked")
+        }),
+    }
+}
+
+/// A DataFusion session over the lake.
+pub fn session(lake: Arc<Lake>, opts: &SqlOptions) -> Result<SessionContext> {
+    weir_tables::delta::register_scheme();
+    let repo = match &opts.repo {
+        Some(r) => Some(lake.repo(r)?),
+        None => {
+            let repos = lake.list_repos()?;
+            match repos.as_slice() {
+                [one] => Some(lake.repo(&one.name)?),
+                _ => None,
+            }
+        }
+    };
+    let (catalog, schema) = match &repo {
+        Some(r) => {
+            let reference = opts
+                .reference
+                .clone()
+                .unwrap_or_else(|| r.record().default_branch.clone());
+            r.resolve(&reference)?;
+            (r.name().to_string(), reference)
+        }
+        None => ("datafusion".to_string(), "public".to_string()),
+    };
+    let config = SessionConfig::new()
+        .with_information_schema(true)
+        .with_default_catalog_and_schema(catalog, schema.clone())
+        // As deltalake's own sessions: hash-join IN-list pushdown can panic
+        // on dictionary-encoded join keys.
+        .set_usize("datafusion.optimizer.hash_join_inlist_pushdown_max_size", 0)
+        .set_usize(
+            "datafusion.optimizer.hash_join_inlist_pushdown_max_distinct_values",
+            0,
+        );
+    let catalogs = Arc::new(catalog::LakeCatalogs::new(lake.clone()));
+    let state = SessionStateBuilder::new()
+        .with_config(config)
+        .with_default_features()
+        .with_catalog_list(catalogs)
+        .with_query_planner(deltalake::delta_datafusion::planner::DeltaPlanner::new())
+        .build();
+    let ctx = SessionContext::new_with_state(state);
+    functions::register(&ctx, lake, repo.map(|r| (r.name().to_string(), schema)));
+    Ok(ctx)
+}
