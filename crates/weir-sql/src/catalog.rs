@@ -54,7 +54,11 @@ impl CatalogProviderList for LakeCatalogs {
             .list_repos()
             .map(|r| r.into_iter().map(|r| r.name).collect())
             .unwrap_or_default();
-        names.extend(self.fallback.catalog_names());
+        for n in self.fallback.catalog_names() {
+            if !names.contains(&n) {
+                names.push(n);
+            }
+        }
         names
     }
 
@@ -130,7 +134,17 @@ impl SchemaProvider for RefSchema {
             return Ok(None);
         };
         match t.load().await.map_err(df)? {
-            Some(table) => Ok(Some(table.table_provider().await.map_err(df)?)),
+            Some(table) => {
+                let provider = table.table_provider().await.map_err(df)?;
+                if self.writable {
+                    Ok(Some(provider))
+                } else {
+                    Ok(Some(Arc::new(crate::readonly::ReadOnly {
+                        inner: provider,
+                        reference: self.reference.clone(),
+                    })))
+                }
+            }
             None => Ok(None),
         }
     }

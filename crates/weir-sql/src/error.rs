@@ -8,7 +8,7 @@ pub enum SqlError {
     Store(#[from] weir_store::StoreError),
     #[error(transparent)]
     Tables(#[from] weir_tables::TablesError),
-    #[error("{0}")]
+    #[error("{}", .0.find_root())]
     DataFusion(#[from] deltalake::datafusion::error::DataFusionError),
 }
 

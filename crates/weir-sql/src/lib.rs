@@ -14,6 +14,7 @@
 mod catalog;
 mod error;
 mod functions;
+mod readonly;
 
 use std::sync::Arc;
 
@@ -87,6 +88,9 @@ pub fn session(lake: Arc<Lake>, opts: &SqlOptions) -> Result<SessionContext> {
     let config = SessionConfig::new()
         .with_information_schema(true)
         .with_default_catalog_and_schema(catalog, schema.clone())
+        // Repositories are the catalogs; the memory catalog DataFusion would
+        // create under the same name would shadow nothing but list twice.
+        .with_create_default_catalog_and_schema(false)
         // As deltalake's own sessions: hash-join IN-list pushdown can panic
         // on dictionary-encoded join keys.
         .set_usize("datafusion.optimizer.hash_join_inlist_pushdown_max_size", 0)

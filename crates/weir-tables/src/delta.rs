@@ -104,6 +104,21 @@ impl TableRef {
     /// Loads the table's latest version at this ref; `None` if there is no
     /// table there.
     pub async fn load(&self) -> Result<Option<DeltaTable>> {
+        // Ask the store first: deltalake logs an error for every location
+        // that turns out not to be a table.
+        let (log, _) = self
+            .repo
+            .list_objects(
+                &self.reference,
+                &format!("{}/_delta_log/", self.name),
+                false,
+                None,
+                1,
+            )
+            .await?;
+        if log.is_empty() {
+            return Ok(None);
+        }
         let mut t = self.builder_with(Arc::new(self.repo.object_store()))?;
         match t.load().await {
             Ok(()) => Ok(Some(t)),

@@ -155,6 +155,9 @@ pub(crate) fn require_branch(t: &TableRef) -> Result<String> {
 }
 
 async fn load_recorded(t: &TableRef, rec: &Arc<Recording>) -> Result<(DeltaTable, bool)> {
+    if t.load().await?.is_none() {
+        return Ok((t.builder_with(rec.clone())?, false));
+    }
     let mut table = t.builder_with(rec.clone())?;
     match table.load().await {
         Ok(()) => Ok((table, true)),

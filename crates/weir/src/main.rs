@@ -78,6 +78,10 @@ enum Command {
     Fs(cli::fs::FsCmd),
     /// Recompute the hashes of commits, trees and objects; exit 1 on any mismatch
     Verify(cli::history::VerifyArgs),
+    /// Load a CSV, JSON or Parquet file into a Delta table on a branch
+    Ingest(cli::tables::IngestArgs),
+    /// Run SQL over any ref (repository.ref.table), or open a SQL shell
+    Sql(cli::tables::SqlArgs),
 }
 
 /// Everything a command needs: the resolved configuration and output format.
@@ -144,6 +148,8 @@ async fn run(ctx: Ctx, command: Command) -> anyhow::Result<ExitCode> {
         Command::Merge(a) => cli::history::merge(&ctx, a).await,
         Command::Fs(c) => cli::fs::fs(&ctx, c).await,
         Command::Verify(a) => cli::history::verify(&ctx, a).await,
+        Command::Ingest(a) => cli::tables::ingest(&ctx, a).await,
+        Command::Sql(a) => cli::tables::sql(&ctx, a).await,
     }
 }
 
@@ -151,6 +157,10 @@ async fn run(ctx: Ctx, command: Command) -> anyhow::Result<ExitCode> {
 fn fail(e: &anyhow::Error) -> ExitCode {
     let code = if let Some(s) = e.downcast_ref::<weir_store::StoreError>() {
         s.code()
+    } else if let Some(t) = e.downcast_ref::<weir_tables::TablesError>() {
+        t.code()
+    } else if let Some(q) = e.downcast_ref::<weir_sql::SqlError>() {
+        q.code()
     } else if let Some(c) = e.downcast_ref::<weir_core::CoreError>() {
         c.code()
     } else if e.downcast_ref::<std::io::Error>().is_some() {
@@ -158,7 +168,9 @@ fn fail(e: &anyhow::Error) -> ExitCode {
     } else {
         weir_core::ErrorCode::Internal
     };
-    let msg = format!("{e:#}").replace('\n', " ");
+    // The top-level message only: our errors already name their cause, and
+    // DataFusion's chain repeats itself.
+    let msg = format!("{e}").replace('\n', " ");
     eprintln!("error: {msg}");
     ExitCode::from(code.exit_code() as u8)
 }

@@ -20,7 +20,7 @@ impl Bar {
 
 impl weir_store::Progress for Bar {
     fn start(&self, what: &str, total: u64) {
-        let tpl = if self.bytes && what == "objects" {
+        let tpl = if self.bytes && (what == "objects" || what == "ingest") {
             "{msg:>8} [{bar:30}] {bytes}/{total_bytes} ({eta})"
         } else {
             "{msg:>8} [{bar:30}] {pos}/{len} ({eta})"

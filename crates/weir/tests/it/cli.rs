@@ -314,3 +314,88 @@ fn quickstart_runs_twice_and_verifies() {
         assert!(help.contains(verb), "help lacks {verb}");
     }
 }
+
+#[test]
+fn ingest_then_query_any_ref_with_sql() {
+    let e = Env::new();
+    e.ok(&["init"]);
+    e.ok(&["repo", "create", "demand"]);
+    let f = e.write("sales.csv", "id,item,qty\n1,apple,10\n2,pear,20\n");
+    let r = e.json(&["ingest", f.to_str().unwrap(), "weir://demand/main/sales"]);
+    assert_eq!(r["rows"], 2);
+    assert_eq!(r["created"], true);
+    let first = r["lake_commit"].as_str().unwrap().to_string();
+    let g = e.write("more.csv", "id,item,qty\n3,plum,30\n");
+    e.ok(&[
+        "ingest",
+        g.to_str().unwrap(),
+        "weir://demand/main/sales",
+        "-m",
+        "more",
+    ]);
+    let out = e.ok(&["sql", "SELECT count(*) AS n FROM sales", "--format", "csv"]);
+    assert_eq!(out, "n\n3\n");
+    let out = e.ok(&[
+        "sql",
+        &format!("SELECT count(*) AS n FROM demand.\"{}\".sales", &first[..8]),
+        "--format",
+        "csv",
+    ]);
+    assert_eq!(out, "n\n2\n");
+    let out = e.ok(&[
+        "sql",
+        "SELECT sum(qty) AS q FROM sales",
+        "--ref",
+        "main~1",
+        "--format",
+        "csv",
+    ]);
+    assert_eq!(out, "q\n30\n");
+    let rows: serde_json::Value = serde_json::from_str(&e.ok(&[
+        "sql",
+        "SELECT version, lake_commit FROM table_history('sales') ORDER BY version",
+        "-o",
+        "json",
+    ]))
+    .unwrap();
+    assert_eq!(rows[0]["lake_commit"], first.as_str());
+    // Parquet export round-trips through ingest.
+    let pq = e.dir.path().join("out.parquet");
+    e.ok(&[
+        "sql",
+        "SELECT * FROM sales",
+        "--format",
+        "parquet",
+        "--out",
+        pq.to_str().unwrap(),
+    ]);
+    let r = e.json(&["ingest", pq.to_str().unwrap(), "weir://demand/main/copy"]);
+    assert_eq!(r["rows"], 3);
+
+    // Bad input: one line, a code, nothing changed.
+    let head = e.json(&["log", "weir://demand/main", "--amount", "1"])["results"][0]["id"].clone();
+    let bad = e.write("bad.csv", "id,item,qty\n4,fig,many\n");
+    let (code, _, err) = e.run(&["ingest", bad.to_str().unwrap(), "weir://demand/main/sales"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("column qty"), "{err}");
+    let (code, _, err) = e.run(&["sql", "SELEC 1"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("Line: 1, Column: 1") && err.lines().count() == 1,
+        "{err}"
+    );
+    let (code, _, _) = e.run(&["ingest", "nope.csv", "weir://demand/main/sales"]);
+    assert_eq!(code, 2);
+    let (code, _, err) = e.run(&["ingest", f.to_str().unwrap(), "weir://demand/main/a/b"]);
+    assert_eq!(code, 2, "{err}");
+    assert_eq!(
+        e.json(&["log", "weir://demand/main", "--amount", "1"])["results"][0]["id"],
+        head
+    );
+    assert!(
+        e.json(&["diff", "weir://demand/main"])["results"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+}
