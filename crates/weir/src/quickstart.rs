@@ -51,6 +51,13 @@ pub const DATASETS: &[(&str, &[u8])] = &[
     ("SOURCES.md", include_bytes!("../../../data/SOURCES.md")),
 ];
 
+/// Datasets loaded as tables: (table, file).
+const TABLES: &[(&str, &str)] = &[
+    ("airline", "Airline.csv"),
+    ("weather", "seattle-weather.csv"),
+    ("unemployment", "unemployment-across-industries.json"),
+];
+
 struct Tour {
     text: bool,
 }
@@ -227,6 +234,76 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
     }
 
     t.step(
+        "Tables: the datasets as Delta tables on main",
+        &format!("weir ingest data/seattle-weather.csv weir://{name}/main/weather {lk}"),
+    );
+    for (table, file) in TABLES {
+        let tref = weir_tables::TableRef::new(&repo, "main", table)?;
+        if tref.load().await?.is_some() {
+            t.say(format!("{table:<13} already loaded"));
+            continue;
+        }
+        let bytes = DATASETS
+            .iter()
+            .find(|(f, _)| f == file)
+            .map(|(_, b)| *b)
+            .unwrap_or_default();
+        // Ingest reads files: stage the shipped bytes in a temporary file.
+        let tmp =
+            std::env::temp_dir().join(format!("weir-quickstart-{}-{file}", std::process::id()));
+        std::fs::write(&tmp, bytes)?;
+        let r = weir_tables::ingest_file(
+            &tref,
+            &tmp,
+            &weir_tables::IngestOptions {
+                format: None,
+                mode: weir_tables::WriteMode::Append,
+                allow_new_columns: false,
+                commit: true,
+                message: Some(format!("Ingest {file} as table {table}")),
+                committer: who.clone(),
+                progress: None,
+            },
+        )
+        .await;
+        let _ = std::fs::remove_file(&tmp);
+        let r = r?;
+        t.say(format!(
+            "{table:<13} {:>5} rows  from raw/{file}  (commit {})",
+            r.rows,
+            &r.lake_commit.unwrap_or_default()[..16]
+        ));
+    }
+
+    let session = weir_sql::session(
+        lake.clone(),
+        &weir_sql::SqlOptions {
+            repo: Some(name.clone()),
+            reference: None,
+        },
+    )?;
+    for (title, sql) in [
+        (
+            "SQL over the table",
+            "SELECT weather, count(*) AS days, round(avg(temp_max), 1) AS avg_max_c FROM weather GROUP BY weather ORDER BY days DESC",
+        ),
+        (
+            "Where every version of a table came from",
+            "SELECT version, operation, lake_commit FROM table_history('weather')",
+        ),
+    ] {
+        t.step(title, &format!("weir sql \"{sql}\" {lk}"));
+        let batches = session.sql(sql).await?.collect().await?;
+        if t.text {
+            let table =
+                deltalake::arrow::util::pretty::pretty_format_batches(&batches)?.to_string();
+            for line in table.lines() {
+                t.say(line);
+            }
+        }
+    }
+
+    t.step(
         "History of main",
         &format!("weir log weir://{name}/main --amount 5 {lk}"),
     );
@@ -266,6 +343,11 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
         println!("   weir fs cat weir://{name}/main~1/raw/SOURCES.md {lk}");
         println!("   weir log weir://{name}/main {lk}");
         println!("   weir diff weir://{name}/main~2 weir://{name}/main --two-way {lk}");
+        println!(
+            "   weir sql \"SELECT series, sum(count) AS unemployed FROM unemployment GROUP BY series ORDER BY unemployed DESC\" {lk}"
+        );
+        println!("   weir sql \"SELECT * FROM weir_log('main')\" {lk}");
+        println!("   weir sql {lk}          (interactive shell)");
     } else {
         crate::output::print_json(&serde_json::json!({
             "lake": dir,

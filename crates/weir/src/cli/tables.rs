@@ -171,8 +171,7 @@ async fn run_sql(
     format: SqlFormat,
     out: Option<&Path>,
 ) -> anyhow::Result<()> {
-    let statements =
-        DFParser::parse_sql(sql).map_err(|e| weir_sql::SqlError::DataFusion(e.into()))?;
+    let statements = DFParser::parse_sql(sql).map_err(weir_sql::SqlError::DataFusion)?;
     for st in statements {
         let writes = matches!(&st, DfStatement::Statement(s) if matches!(**s,
             deltalake::datafusion::sql::sqlparser::ast::Statement::Insert(_)

@@ -289,8 +289,11 @@ fn quickstart_runs_twice_and_verifies() {
     let out = e.ok(&["quickstart"]);
     assert!(out.contains("Merged: main is now at"), "{out}");
     assert!(out.contains("OK:"), "{out}");
+    assert!(out.contains("weather        1461 rows"), "{out}");
+    assert!(out.contains("| rain    | 641  | 13.5      |"), "{out}");
     let out = e.ok(&["quickstart"]);
     assert!(out.contains("nothing to commit"), "{out}");
+    assert!(out.contains("weather       already loaded"), "{out}");
     assert!(out.contains("main already contains everything"), "{out}");
     assert_eq!(
         e.ok(&["fs", "cat", "weir://demand/main/curated/airline_yearly.csv"])
