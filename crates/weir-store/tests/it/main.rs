@@ -2,7 +2,6 @@
 
 mod basics;
 mod conformance;
-mod delta;
 mod merge;
 mod trees;
 mod verify;

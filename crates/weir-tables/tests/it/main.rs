@@ -1,5 +1,6 @@
 //! Integration tests of Delta tables on weir refs.
 
+mod delta;
 mod ingest;
 mod tables;
 
@@ -49,9 +50,12 @@ pub fn opts() -> weir_tables::IngestOptions {
 
 /// `SELECT count(*)` of a table at a ref.
 pub async fn count(t: &TableRef) -> i64 {
+    count_table(t.require().await.unwrap()).await
+}
+
+pub async fn count_table(table: deltalake::DeltaTable) -> i64 {
     use deltalake::arrow::array::Int64Array;
     use deltalake::datafusion::prelude::SessionContext;
-    let table = t.require().await.unwrap();
     let ctx = SessionContext::new();
     ctx.register_table("t", table.table_provider().await.unwrap())
         .unwrap();

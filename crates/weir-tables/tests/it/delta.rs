@@ -1,49 +1,35 @@
-//! deltalake and DataFusion run unchanged on the view: a table written on
+//! deltalake and DataFusion run unchanged on the store's view: a table written on
 //! a branch, committed, read at a tag and at an older commit.
 
-use std::sync::{Arc, Once};
+use std::sync::Arc;
 
+use deltalake::DeltaTable;
 use deltalake::arrow::array::{Int64Array, StringArray};
 use deltalake::arrow::datatypes::{DataType, Field, Schema};
 use deltalake::arrow::record_batch::RecordBatch;
-use deltalake::datafusion::prelude::SessionContext;
-use deltalake::logstore::{
-    LogStore, LogStoreFactory, ObjectStoreRef, StorageConfig, default_logstore, logstore_factories,
-};
 use deltalake::protocol::SaveMode;
-use deltalake::{DeltaResult, DeltaTable, DeltaTableBuilder};
-use url::Url;
+use weir_tables::TableRef;
 
-use crate::{commit, lake, repo};
+use crate::setup;
 
-struct WeirLogStores;
-impl LogStoreFactory for WeirLogStores {
-    fn with_options(
-        &self,
-        prefixed: ObjectStoreRef,
-        root: ObjectStoreRef,
-        location: &Url,
-        options: &StorageConfig,
-    ) -> DeltaResult<Arc<dyn LogStore>> {
-        Ok(default_logstore(prefixed, root, location, options))
-    }
-}
-
-fn register() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        logstore_factories().insert(Url::parse("weir://").unwrap(), Arc::new(WeirLogStores));
-    });
-}
-
+/// A deltalake handle on the repository view, straight from deltalake's
+/// own API (only the `weir://` log-store registration is weir's).
 fn table(r: &weir_store::Repo, reference: &str) -> DeltaTable {
-    register();
-    let url = Url::parse(&format!("weir://{}/{reference}/sales", r.name())).unwrap();
-    DeltaTableBuilder::from_url(url.clone())
+    TableRef::new(r, reference, "sales")
         .unwrap()
-        .with_storage_backend(Arc::new(r.object_store()), url)
-        .build()
+        .builder_with(Arc::new(r.object_store()))
         .unwrap()
+}
+
+async fn count(t: DeltaTable) -> i64 {
+    crate::count_table(t).await
+}
+
+async fn commit(r: &weir_store::Repo, branch: &str, msg: &str) -> String {
+    r.commit(branch, msg, "tester", Default::default(), false)
+        .await
+        .unwrap()
+        .id
 }
 
 fn batch(ids: &[i64], items: &[&str]) -> RecordBatch {
@@ -61,28 +47,10 @@ fn batch(ids: &[i64], items: &[&str]) -> RecordBatch {
     .unwrap()
 }
 
-async fn count(t: DeltaTable) -> i64 {
-    let ctx = SessionContext::new();
-    ctx.register_table("t", t.table_provider().await.unwrap())
-        .unwrap();
-    let b = ctx
-        .sql("SELECT count(*) AS n FROM t")
-        .await
-        .unwrap()
-        .collect()
-        .await
-        .unwrap();
-    b[0].column(0)
-        .as_any()
-        .downcast_ref::<Int64Array>()
-        .unwrap()
-        .value(0)
-}
-
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn delta_tables_live_on_branches_and_travel_in_time() {
-    let t = lake();
-    let r = repo(&t, "demand").await;
+    let t = setup().await;
+    let r = t.repo.clone();
     let v0 = table(&r, "main")
         .write(vec![batch(&[1, 2], &["a", "b"])])
         .with_save_mode(SaveMode::Append)
@@ -141,10 +109,10 @@ async fn delta_tables_live_on_branches_and_travel_in_time() {
     assert_eq!(count(tagged).await, 2);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn concurrent_delta_writers_on_one_branch_serialize() {
-    let t = lake();
-    let r = repo(&t, "demand").await;
+    let t = setup().await;
+    let r = t.repo.clone();
     table(&r, "main")
         .write(vec![batch(&[0], &["seed"])])
         .await
