@@ -1,4 +1,4 @@
-use weir_tables::{WriteMode, delete_where, ingest_file, table_diff, table_history};
+use weir_tables::{delete_where, ingest_file, table_diff, table_history};
 
 use crate::{count, opts, setup};
 
@@ -61,5 +61,4 @@ async fn row_diff_between_refs_and_delete_where() {
         .await
         .unwrap();
     assert_eq!(batches.iter().map(|b| b.num_rows()).sum::<usize>(), 3);
-    let _ = WriteMode::Append;
 }
