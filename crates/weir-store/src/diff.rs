@@ -71,12 +71,10 @@ impl DiffScope {
         }
     }
 
-    fn keeps_range(&self, r: &RangeInfo) -> bool {
-        let start = self.start();
-        if r.last < start {
-            return false;
-        }
-        self.prefix.is_empty() || r.first.as_str() < prefix_end(&self.prefix).as_str()
+    /// Whether range `r` can hold paths in scope; `start` and `end` are
+    /// [`DiffScope::start`] and the prefix's end, computed once per diff.
+    fn keeps_range(&self, r: &RangeInfo, start: &str, end: &str) -> bool {
+        r.last.as_str() >= start && (self.prefix.is_empty() || r.first.as_str() < end)
     }
 }
 
@@ -115,15 +113,16 @@ pub async fn diff_trees(
     let rm = trees.metarange(ns, right).await?;
     let lids: HashSet<Hash> = lm.ranges.iter().map(|r| r.id).collect();
     let rids: HashSet<Hash> = rm.ranges.iter().map(|r| r.id).collect();
+    let start = scope.start();
+    let end = prefix_end(&scope.prefix);
     let only = |m: &[RangeInfo], other: &HashSet<Hash>| -> Vec<RangeInfo> {
         m.iter()
-            .filter(|r| !other.contains(&r.id) && scope.keeps_range(r))
+            .filter(|r| !other.contains(&r.id) && scope.keeps_range(r, &start, &end))
             .cloned()
             .collect()
     };
     let mut li = trees.iter_ranges(ns, only(&lm.ranges, &rids));
     let mut ri = trees.iter_ranges(ns, only(&rm.ranges, &lids));
-    let start = scope.start();
     li.seek(&start).await?;
     ri.seek(&start).await?;
     let mut l = next_in_scope(&mut li, scope).await?;
