@@ -5,7 +5,9 @@
 //! at that ref a table. `SELECT * FROM sales` reads the default repository's
 //! default ref. History is queryable through table functions modelled on
 //! Dolt's: `weir_log`, `weir_branches`, `weir_tags`, `weir_diff`,
-//! `weir_objects`, `table_history`, `table_diff`.
+//! `weir_objects`, `table_history`, `table_diff`. Forecasting, metric and
+//! decision functions (`forecast`, `forecast_cv`, `mae`, `newsvendor_qty`,
+//! ...) come from `weir-forecast` (see docs/sql-functions.md).
 //!
 //! Catalog listings and table functions reach async storage from
 //! DataFusion's synchronous hooks, so sessions must run inside a
@@ -15,6 +17,7 @@ mod catalog;
 mod error;
 mod functions;
 mod readonly;
+mod udf;
 
 use std::sync::Arc;
 
@@ -107,5 +110,6 @@ pub fn session(lake: Arc<Lake>, opts: &SqlOptions) -> Result<SessionContext> {
         .build();
     let ctx = SessionContext::new_with_state(state);
     functions::register(&ctx, lake, repo.map(|r| (r.name().to_string(), schema)));
+    udf::register(&ctx);
     Ok(ctx)
 }
