@@ -3,8 +3,10 @@
 //!
 //! ```text
 //! cargo run --release -p weir-bench -- store [1000,100000,1000000]
+//! bench/forecast.sh [SERIES]      (forecast gen/run beside statsforecast)
 //! ```
 
+mod forecast;
 mod store;
 
 fn main() {
@@ -19,8 +21,9 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("store") => store::run(&args[1..]),
+        Some("forecast") => forecast::main(&args[1..]),
         _ => {
-            eprintln!("usage: weir-bench store [SIZES]   (e.g. store 1000,100000,1000000)");
+            eprintln!("usage: weir-bench store [SIZES] | forecast gen N FILE | forecast run FILE");
             std::process::exit(2);
         }
     }

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Forecasting benchmark: weir beside statsforecast on the same synthetic
+# panel. Usage: bench/forecast.sh [SERIES]   (default 1000)
+# Creates a pinned virtualenv in ~/.cache/weir-pyvenv on first use.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+N="${1:-1000}"
+VENV="${WEIR_PYVENV:-${HOME:-/tmp}/.cache/weir-pyvenv}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${HOME:-/tmp}/.cache/weir-target}"
+if [ ! -x "$VENV/bin/python" ]; then
+  python3 -m venv "$VENV"
+fi
+"$VENV/bin/pip" install -q -r bench/requirements.txt
+cargo build -q --release -p weir-bench
+BIN="$CARGO_TARGET_DIR/release/weir-bench"
+DATA="$(mktemp -d)/panel.csv"
+"$BIN" forecast gen "$N" "$DATA"
+echo "## weir ($(nproc) cores)"
+"$BIN" forecast run "$DATA"
+echo
+echo "## statsforecast 2.1.1, n_jobs=-1"
+"$VENV/bin/python" bench/forecast_statsforecast.py "$DATA"
