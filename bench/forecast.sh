@@ -13,7 +13,9 @@ fi
 "$VENV/bin/pip" install -q -r bench/requirements.txt
 cargo build -q --release -p weir-bench
 BIN="$CARGO_TARGET_DIR/release/weir-bench"
-DATA="$(mktemp -d)/panel.csv"
+TMP="$(mktemp -d)"
+trap 'rm -rf "$TMP"' EXIT
+DATA="$TMP/panel.csv"
 "$BIN" forecast gen "$N" "$DATA"
 echo "## weir ($(nproc) cores)"
 "$BIN" forecast run "$DATA"

@@ -35,6 +35,8 @@ const TOL: f64 = 1e-10;
 const HUGE_N: f64 = 1e10;
 const PHI_LOWER: f64 = 0.8;
 const PHI_UPPER: f64 = 0.98;
+/// Longest season a seasonal ETS model is fitted for (weekly data in a year).
+pub const MAX_SEASON: usize = 52;
 
 /// A fitted ETS model: enough to forecast and to compute intervals.
 #[derive(Clone, Debug)]
@@ -210,9 +212,10 @@ impl EtsFit {
         let g21 = g2.kron(&g1);
         let k = g2.kron(&f1).add(&f2.kron(&g1));
         let (f21t, g21t, kt, h21t) = (f21.t(), g21.t(), k.t(), h21.t());
+        let (h2t, f2t, g2t) = (h2.t(), f2.t(), g2.t());
         let mut var = Vec::with_capacity(h);
         for _ in 0..h {
-            let mu = h1.mul(&mh).mul(&h2.t()).data[0];
+            let mu = h1.mul(&mh).mul(&h2t).data[0];
             let v0 = h21.mul(&vh).mul(&h21t).data[0];
             var.push((1.0 + s2) * v0 + s2 * mu * mu);
             // column-major vec(Mh), matching the Kronecker ordering
@@ -230,10 +233,7 @@ impl EtsFit {
                 .mul(&g21t)
                 .scale(s2);
             vh = a.add(&b.add(&c).add(&d).add(&e).scale(s2));
-            mh = f1
-                .mul(&mh)
-                .mul(&f2.t())
-                .add(&g1.mul(&mh).mul(&g2.t()).scale(s2));
+            mh = f1.mul(&mh).mul(&f2t).add(&g1.mul(&mh).mul(&g2t).scale(s2));
         }
         var
     }
@@ -737,6 +737,14 @@ fn parse_model(model: &str) -> Result<[Option<Comp>; 3]> {
         out[i] = match c.to_ascii_uppercase() {
             'N' if i > 0 => Some(Comp::N),
             'A' => Some(Comp::A),
+            // statsforecast leaves multiplicative trend out of its search by
+            // default, and its intervals need simulation: not offered.
+            'M' if i == 1 => {
+                return Err(ForecastError::arg(
+                    "ets model",
+                    format!("'{model}': multiplicative trend is not supported; use A, N or Z"),
+                ));
+            }
             'M' => Some(Comp::M),
             'Z' => None,
             _ => return Err(bad()),
@@ -792,6 +800,19 @@ pub fn auto_ets(y: &[f64], m: usize, model: &str, damped: Option<bool>) -> Resul
             return Err(ForecastError::arg(
                 "season_length",
                 "a seasonal ETS model needs season_length > 1",
+            ));
+        }
+        s_sel = Some(Comp::N);
+    }
+    // The seasonal state has m values and the class-3 variance works on
+    // (2m)^2 matrices; like R's ets, longer seasons are left to other models.
+    if m > MAX_SEASON && s_sel != Some(Comp::N) {
+        if s_sel.is_some() {
+            return Err(ForecastError::arg(
+                "season_length",
+                format!(
+                    "seasonal ETS supports season_length up to {MAX_SEASON}, got {m}; use auto_theta for longer seasons"
+                ),
             ));
         }
         s_sel = Some(Comp::N);

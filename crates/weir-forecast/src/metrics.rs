@@ -1,6 +1,41 @@
 //! Accuracy metrics over aligned actuals and forecasts, with the
 //! conventions of Nixtla's utilsforecast (fractions, not percentages) and
 //! the M4/M5 scaled errors. Pairs where either side is NaN are skipped.
+//!
+//! Each metric is the mean of a per-observation term in [`point`]; weir's
+//! streaming SQL aggregates sum the same terms, so both give one answer.
+
+/// Per-observation terms: a metric is the mean of its term over the rows
+/// where the term is defined (`None` rows are skipped).
+pub mod point {
+    pub fn abs_error(y: f64, f: f64) -> f64 {
+        (y - f).abs()
+    }
+    pub fn sq_error(y: f64, f: f64) -> f64 {
+        (y - f).powi(2)
+    }
+    /// Absolute percentage error as a fraction; undefined where y = 0.
+    pub fn ape(y: f64, f: f64) -> Option<f64> {
+        (y != 0.0).then(|| ((y - f) / y).abs())
+    }
+    /// |y - f| / (|y| + |f|), with 0/0 = 0.
+    pub fn sape(y: f64, f: f64) -> f64 {
+        let d = y.abs() + f.abs();
+        if d == 0.0 { 0.0 } else { (y - f).abs() / d }
+    }
+    /// Forecast minus actual.
+    pub fn error(y: f64, f: f64) -> f64 {
+        f - y
+    }
+    pub fn pinball(y: f64, q: f64, tau: f64) -> f64 {
+        let d = y - q;
+        (tau * d).max((tau - 1.0) * d)
+    }
+    /// 1 inside [lo, hi], else 0.
+    pub fn covered(y: f64, lo: f64, hi: f64) -> f64 {
+        if y >= lo && y <= hi { 1.0 } else { 0.0 }
+    }
+}
 
 fn pairs<'a>(y: &'a [f64], f: &'a [f64]) -> impl Iterator<Item = (f64, f64)> + 'a {
     y.iter()
@@ -15,11 +50,11 @@ fn mean_of(it: impl Iterator<Item = f64>) -> f64 {
 }
 
 pub fn mae(y: &[f64], f: &[f64]) -> f64 {
-    mean_of(pairs(y, f).map(|(a, b)| (a - b).abs()))
+    mean_of(pairs(y, f).map(|(a, b)| point::abs_error(a, b)))
 }
 
 pub fn mse(y: &[f64], f: &[f64]) -> f64 {
-    mean_of(pairs(y, f).map(|(a, b)| (a - b).powi(2)))
+    mean_of(pairs(y, f).map(|(a, b)| point::sq_error(a, b)))
 }
 
 pub fn rmse(y: &[f64], f: &[f64]) -> f64 {
@@ -28,57 +63,55 @@ pub fn rmse(y: &[f64], f: &[f64]) -> f64 {
 
 /// Mean absolute percentage error as a fraction; periods with y = 0 are skipped.
 pub fn mape(y: &[f64], f: &[f64]) -> f64 {
-    mean_of(
-        pairs(y, f)
-            .filter(|(a, _)| *a != 0.0)
-            .map(|(a, b)| ((a - b) / a).abs()),
-    )
+    mean_of(pairs(y, f).filter_map(|(a, b)| point::ape(a, b)))
 }
 
 /// Symmetric MAPE as a fraction in [0, 1]: |y - f| / (|y| + |f|), 0/0 = 0.
 /// (M4's sMAPE in percent is 200 times this.)
 pub fn smape(y: &[f64], f: &[f64]) -> f64 {
-    mean_of(pairs(y, f).map(|(a, b)| {
-        let d = a.abs() + b.abs();
-        if d == 0.0 { 0.0 } else { (a - b).abs() / d }
-    }))
+    mean_of(pairs(y, f).map(|(a, b)| point::sape(a, b)))
 }
 
-/// Mean of the seasonal-naive absolute (or squared) in-sample differences.
-fn naive_scale(train: &[f64], m: usize, squared: bool) -> f64 {
+/// MASE's scale: the in-sample MAE of the seasonal naive forecast with
+/// period `m` (NaN when the history has no full season).
+pub fn mase_scale(train: &[f64], m: usize) -> f64 {
     let m = m.max(1);
     if train.len() <= m {
         return f64::NAN;
     }
-    mean_of(train.windows(m + 1).map(|w| {
-        let d = w[m] - w[0];
-        if squared { d * d } else { d.abs() }
-    }))
+    mean_of(train.windows(m + 1).map(|w| (w[m] - w[0]).abs()))
+}
+
+/// RMSSE's scale (M5): the mean squared one-step change, counted from the
+/// first non-zero value.
+pub fn rmsse_scale(train: &[f64]) -> f64 {
+    let start = train.iter().position(|v| *v != 0.0).unwrap_or(0);
+    let t = &train[start..];
+    if t.len() < 2 {
+        return f64::NAN;
+    }
+    mean_of(t.windows(2).map(|w| (w[1] - w[0]).powi(2)))
 }
 
 /// Mean absolute scaled error (Hyndman & Koehler): MAE over the in-sample
 /// MAE of the seasonal naive forecast with period `m`.
 pub fn mase(y: &[f64], f: &[f64], train: &[f64], m: usize) -> f64 {
-    mae(y, f) / naive_scale(train, m, false)
+    mae(y, f) / mase_scale(train, m)
 }
 
-/// Root mean squared scaled error (M5): scale from the first non-zero sale.
-pub fn rmsse(y: &[f64], f: &[f64], train: &[f64], m: usize) -> f64 {
-    let start = train.iter().position(|v| *v != 0.0).unwrap_or(0);
-    (mse(y, f) / naive_scale(&train[start..], m, true)).sqrt()
+/// Root mean squared scaled error (M5).
+pub fn rmsse(y: &[f64], f: &[f64], train: &[f64]) -> f64 {
+    (mse(y, f) / rmsse_scale(train)).sqrt()
 }
 
 /// Mean forecast minus actual: positive means over-forecasting.
 pub fn bias(y: &[f64], f: &[f64]) -> f64 {
-    mean_of(pairs(y, f).map(|(a, b)| b - a))
+    mean_of(pairs(y, f).map(|(a, b)| point::error(a, b)))
 }
 
 /// Pinball (quantile) loss of quantile forecasts `q` at level `tau`.
 pub fn pinball(y: &[f64], q: &[f64], tau: f64) -> f64 {
-    mean_of(pairs(y, q).map(|(a, b)| {
-        let d = a - b;
-        (tau * d).max((tau - 1.0) * d)
-    }))
+    mean_of(pairs(y, q).map(|(a, b)| point::pinball(a, b, tau)))
 }
 
 /// Share of actuals inside [lo, hi].
@@ -87,7 +120,7 @@ pub fn coverage(y: &[f64], lo: &[f64], hi: &[f64]) -> f64 {
         y.iter()
             .zip(lo.iter().zip(hi))
             .filter(|(a, (l, h))| !a.is_nan() && !l.is_nan() && !h.is_nan())
-            .map(|(a, (l, h))| if *a >= *l && *a <= *h { 1.0 } else { 0.0 }),
+            .map(|(a, (l, h))| point::covered(*a, *l, *h)),
     )
 }
 

@@ -91,19 +91,18 @@ impl ModelSpec {
     }
 
     fn num(&self, key: &'static str) -> Result<Option<f64>> {
-        self.get(key)
-            .map(|v| {
-                v.parse::<f64>()
-                    .map_err(|_| ForecastError::arg(key, format!("'{v}' is not a number")))
-            })
-            .transpose()
+        self.parsed(key, "a number")
     }
 
     fn count(&self, key: &'static str) -> Result<Option<usize>> {
+        self.parsed(key, "a whole number")
+    }
+
+    fn parsed<T: std::str::FromStr>(&self, key: &'static str, kind: &str) -> Result<Option<T>> {
         self.get(key)
             .map(|v| {
-                v.parse::<usize>()
-                    .map_err(|_| ForecastError::arg(key, format!("'{v}' is not a whole number")))
+                v.parse::<T>()
+                    .map_err(|_| ForecastError::arg(key, format!("'{v}' is not {kind}")))
             })
             .transpose()
     }
@@ -129,7 +128,6 @@ impl ModelSpec {
         }
         let m = season_length.max(1);
         let ets = |model: &str, damped: Option<bool>| -> Result<Forecast> {
-            crate::need("ets", y, 1)?;
             let fit = auto_ets(y, m, model, damped)?;
             let mean = fit.forecast_mean(h);
             let sd: Vec<f64> = match fit.forecast_variance(&mean) {
@@ -246,6 +244,21 @@ mod tests {
         assert!(e.contains("alpha_d, alpha_p"), "{e}");
         let e = ModelSpec::parse("tsb(alpha_d=0.1").unwrap_err().to_string();
         assert!(e.contains("missing ')'"), "{e}");
+    }
+
+    #[test]
+    fn ets_refuses_what_it_cannot_give_intervals_for() {
+        let y: Vec<f64> = (0..200).map(|t| 50.0 + (t % 60) as f64).collect();
+        let e = forecast(&y, "auto_ets(model=AMN)", 3, 1, &[95.0]).unwrap_err();
+        assert!(e.to_string().contains("multiplicative trend"), "{e}");
+        let e = forecast(&y, "holt_winters", 3, 60, &[95.0]).unwrap_err();
+        assert!(e.to_string().contains("up to 52"), "{e}");
+        // The automatic search drops seasonality instead, as R's ets does.
+        let f = forecast(&y, "auto_ets", 3, 60, &[95.0]).unwrap();
+        assert!(f.method.ends_with(",N)"), "{}", f.method);
+        assert!(f.intervals[0].lo.iter().all(|v| v.is_finite()));
+        let e = forecast(&y, "window_average(window_size=x)", 3, 1, &[]).unwrap_err();
+        assert!(e.to_string().contains("'x' is not a whole number"), "{e}");
     }
 
     #[test]

@@ -7,9 +7,9 @@
 //! SES-with-drift variance sigma^2 (1 + alpha^2 (h - 1)) with sigma from the
 //! same residuals, which is deterministic and needs no sampling.
 
+use crate::Forecast;
 use crate::error::{ForecastError, Result};
 use crate::math::{acf, mean, nelder_mead, seasonal_component};
-use crate::{Forecast, Interval, math::z_for_level};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ThetaKind {
@@ -232,17 +232,12 @@ pub fn theta(
     let sd: Vec<f64> = (1..=h)
         .map(|k| sigma * (1.0 + best.alpha * best.alpha * (k - 1) as f64).sqrt())
         .collect();
-    let mut intervals: Vec<Interval> = levels
-        .iter()
-        .map(|&lv| {
-            let z = z_for_level(lv);
-            Interval {
-                level: lv,
-                lo: mean_f.iter().zip(&sd).map(|(m, s)| m - z * s).collect(),
-                hi: mean_f.iter().zip(&sd).map(|(m, s)| m + z * s).collect(),
-            }
-        })
-        .collect();
+    let method = if kind.is_none() {
+        format!("AutoTheta({})", best.kind.name())
+    } else {
+        best.kind.name().to_string()
+    };
+    let mut f = Forecast::normal(mean_f, &sd, levels, &method);
     if let Some((s, mult)) = &seasonal {
         let last = &s[n - m..];
         let apply = |v: &mut Vec<f64>| {
@@ -254,20 +249,11 @@ pub fn theta(
                 }
             }
         };
-        apply(&mut mean_f);
-        for iv in &mut intervals {
+        apply(&mut f.mean);
+        for iv in &mut f.intervals {
             apply(&mut iv.lo);
             apply(&mut iv.hi);
         }
     }
-    let method = if kind.is_none() {
-        format!("AutoTheta({})", best.kind.name())
-    } else {
-        best.kind.name().to_string()
-    };
-    Ok(Forecast {
-        mean: mean_f,
-        intervals,
-        method,
-    })
+    Ok(f)
 }

@@ -2,11 +2,11 @@
 //! inferred from them, and future `ds` values on that calendar.
 
 use deltalake::arrow::array::{
-    ArrayRef, Date32Array, Date64Array, Int64Array, TimestampMicrosecondArray,
+    ArrayRef, AsArray, Date32Array, Date64Array, Int64Array, TimestampMicrosecondArray,
     TimestampMillisecondArray, TimestampNanosecondArray, TimestampSecondArray,
 };
 use deltalake::arrow::compute::cast;
-use deltalake::arrow::datatypes::{DataType, TimeUnit};
+use deltalake::arrow::datatypes::{DataType, Int64Type, TimeUnit};
 use deltalake::datafusion::error::{DataFusionError, Result};
 
 /// Can this type be a time axis?
@@ -15,6 +15,21 @@ pub fn is_time_axis(t: &DataType) -> bool {
         t,
         DataType::Date32 | DataType::Date64 | DataType::Timestamp(_, _)
     ) || t.is_integer()
+}
+
+/// The type a `ds` argument is coerced to: time axes as they are, dates
+/// kept as text (JSON, some CSVs) parsed as timestamps; a plan error
+/// naming `function` otherwise.
+pub fn coerce_axis(function: &str, t: &DataType) -> Result<DataType> {
+    match t {
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
+            Ok(DataType::Timestamp(TimeUnit::Microsecond, None))
+        }
+        t if is_time_axis(t) => Ok(t.clone()),
+        t => Err(DataFusionError::Plan(format!(
+            "{function}: ds must be a date, timestamp or integer, not {t}"
+        ))),
+    }
 }
 
 /// Step between observations.
@@ -107,10 +122,7 @@ pub fn to_i64(a: &ArrayRef) -> Result<Int64Array> {
         DataType::Date32 => cast(a, &DataType::Int32).and_then(|a| cast(&a, &DataType::Int64)),
         _ => cast(a, &DataType::Int64),
     }?;
-    Ok(a.as_any()
-        .downcast_ref::<Int64Array>()
-        .cloned()
-        .unwrap_or_else(|| Int64Array::from(Vec::<i64>::new())))
+    Ok(a.as_primitive::<Int64Type>().clone())
 }
 
 /// Builds an array of type `t` from native axis values.

@@ -10,9 +10,7 @@ use deltalake::arrow::array::{
     Array, ArrayRef, AsArray, Float64Array, Int64Array, ListArray, StringArray, StructArray,
 };
 use deltalake::arrow::buffer::OffsetBuffer;
-use deltalake::arrow::datatypes::{
-    DataType, Field, FieldRef, Fields, Float64Type, Int64Type, TimeUnit,
-};
+use deltalake::arrow::datatypes::{DataType, Field, FieldRef, Fields, Float64Type, Int64Type};
 use deltalake::datafusion::error::{DataFusionError, Result};
 use deltalake::datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use deltalake::datafusion::logical_expr::{Accumulator, AggregateUDFImpl, Signature, Volatility};
@@ -93,19 +91,7 @@ impl AggregateUDFImpl for ForecastUdaf {
                 args.len()
             )));
         }
-        // Dates kept as text (JSON, some CSVs) are parsed as timestamps.
-        let ds = match &args[0] {
-            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
-                DataType::Timestamp(TimeUnit::Microsecond, None)
-            }
-            t if calendar::is_time_axis(t) => t.clone(),
-            t => {
-                return Err(plan_err(format!(
-                    "{}: ds must be a date, timestamp or integer, not {t}",
-                    self.name()
-                )));
-            }
-        };
+        let ds = calendar::coerce_axis(self.name(), &args[0])?;
         if !args[1].is_numeric() && args[1] != DataType::Null {
             return Err(plan_err(format!(
                 "{}: y must be numeric, not {}",

@@ -14,6 +14,8 @@ use deltalake::datafusion::logical_expr::{Accumulator, AggregateUDFImpl, Signatu
 use deltalake::datafusion::physical_expr::expressions::Literal;
 use deltalake::datafusion::scalar::ScalarValue;
 
+use weir_forecast::metrics::{mase_scale, point, rmsse_scale};
+
 use super::calendar;
 use super::forecast::{Collected, series_state_fields};
 
@@ -87,27 +89,16 @@ impl Metric {
             return None;
         }
         Some(match self {
-            Metric::Mae => (a[0] - a[1]).abs(),
-            Metric::Mse | Metric::Rmse => (a[0] - a[1]).powi(2),
-            Metric::Mape if a[0] == 0.0 => return None,
-            Metric::Mape => ((a[0] - a[1]) / a[0]).abs(),
-            Metric::Smape => {
-                let d = a[0].abs() + a[1].abs();
-                if d == 0.0 {
-                    0.0
-                } else {
-                    (a[0] - a[1]).abs() / d
-                }
-            }
-            Metric::Bias => a[1] - a[0],
-            Metric::Pinball => {
-                let d = a[0] - a[1];
-                (a[2] * d).max((a[2] - 1.0) * d)
-            }
-            Metric::Coverage => f64::from(u8::from(a[0] >= a[1] && a[0] <= a[2])),
+            Metric::Mae => point::abs_error(a[0], a[1]),
+            Metric::Mse | Metric::Rmse => point::sq_error(a[0], a[1]),
+            Metric::Mape => return point::ape(a[0], a[1]),
+            Metric::Smape => point::sape(a[0], a[1]),
+            Metric::Bias => point::error(a[0], a[1]),
+            Metric::Pinball => point::pinball(a[0], a[1], a[2]),
+            Metric::Coverage => point::covered(a[0], a[1], a[2]),
             Metric::Width => a[1] - a[0],
-            Metric::Mase => (a[0] - a[1]).abs() / a[2],
-            Metric::Rmsse => (a[0] - a[1]).powi(2) / a[2],
+            Metric::Mase => point::abs_error(a[0], a[1]) / a[2],
+            Metric::Rmsse => point::sq_error(a[0], a[1]) / a[2],
         })
     }
 
@@ -260,7 +251,7 @@ impl AggregateUDFImpl for ScaleUdaf {
     }
     fn coerce_types(&self, args: &[DataType]) -> Result<Vec<DataType>> {
         let max = if self.squared { 2 } else { 3 };
-        if args.len() < 2 || args.len() > max || !calendar::is_time_axis(&args[0]) {
+        if args.len() < 2 || args.len() > max {
             return Err(DataFusionError::Plan(format!(
                 "usage: {}",
                 if self.squared {
@@ -270,7 +261,10 @@ impl AggregateUDFImpl for ScaleUdaf {
                 }
             )));
         }
-        let mut out = vec![args[0].clone(), DataType::Float64];
+        let mut out = vec![
+            calendar::coerce_axis(self.name(), &args[0])?,
+            DataType::Float64,
+        ];
         if args.len() == 3 {
             out.push(DataType::Int64);
         }
@@ -323,24 +317,12 @@ impl Accumulator for ScaleAcc {
         let Some((_, y)) = self.data.series() else {
             return Ok(ScalarValue::Float64(None));
         };
-        let y = if self.squared {
-            &y[y.iter().position(|v| *v != 0.0).unwrap_or(0)..]
+        let scale = if self.squared {
+            rmsse_scale(&y)
         } else {
-            &y[..]
+            mase_scale(&y, self.m)
         };
-        let m = self.m;
-        if y.len() <= m {
-            return Ok(ScalarValue::Float64(None));
-        }
-        let terms = y.windows(m + 1).map(|w| {
-            if self.squared {
-                (w[m] - w[0]).powi(2)
-            } else {
-                (w[m] - w[0]).abs()
-            }
-        });
-        let n = (y.len() - m) as f64;
-        Ok(ScalarValue::Float64(Some(terms.sum::<f64>() / n)))
+        Ok(ScalarValue::Float64(scale.is_finite().then_some(scale)))
     }
     fn size(&self) -> usize {
         std::mem::size_of_val(self) + self.data.size()
