@@ -14,15 +14,20 @@
 //! assert!(f.intervals[1].lo[0] < f.mean[0] && f.mean[0] < f.intervals[1].hi[0]);
 //! ```
 
+pub mod anomaly;
 pub mod baseline;
 pub mod cv;
 pub mod decision;
+pub mod diagnostics;
+pub mod drift;
 mod error;
 pub mod ets;
+pub mod hierarchy;
 pub mod intermittent;
 pub mod math;
 pub mod metrics;
 mod model;
+pub mod special;
 pub mod theta;
 
 pub use error::{ForecastError, Result};

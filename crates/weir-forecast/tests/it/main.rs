@@ -1,17 +1,24 @@
-//! Parity with statsforecast 2.1.1 on real series, against the golden values
-//! measured in `../shared/research/forecasting-anchors.md` §9.
+//! Parity with the Python tools on real series: statsforecast's golden values
+//! from the research notes (parity.rs) and values computed by Evidently,
+//! scipy, statsmodels, PyOD and hierarchicalforecast (kernels.rs).
 
+mod kernels;
 mod parity;
 
 use std::path::PathBuf;
 
-/// Second column of a CSV shipped in `data/`.
-pub fn series(file: &str) -> Vec<f64> {
+/// A file shipped in `data/`.
+pub fn data(file: &str) -> String {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../../data")
         .join(file);
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    text.lines()
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Second column of a CSV shipped in `data/`.
+pub fn series(file: &str) -> Vec<f64> {
+    data(file)
+        .lines()
         .skip(1)
         .filter(|l| !l.trim().is_empty())
         .map(|l| l.rsplit(',').next().unwrap().trim().parse().unwrap())
