@@ -13,6 +13,7 @@
 //! DataFusion's synchronous hooks, so sessions must run inside a
 //! multi-threaded tokio runtime (the CLI's is).
 
+mod analysis;
 mod catalog;
 mod error;
 mod functions;
@@ -111,5 +112,6 @@ pub fn session(lake: Arc<Lake>, opts: &SqlOptions) -> Result<SessionContext> {
     let ctx = SessionContext::new_with_state(state);
     functions::register(&ctx, lake, repo.map(|r| (r.name().to_string(), schema)));
     udf::register(&ctx);
+    analysis::register(&ctx);
     Ok(ctx)
 }

@@ -169,6 +169,10 @@ impl Method {
         Ok(m)
     }
 
+    pub fn name(self) -> &'static str {
+        METHOD_NAMES[self as usize]
+    }
+
     pub fn needs_residuals(self) -> bool {
         matches!(self, Method::WlsVar | Method::MintCov | Method::MintShrink)
     }
