@@ -5,12 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N="${1:-1000}"
-VENV="${WEIR_PYVENV:-${HOME:-/tmp}/.cache/weir-pyvenv}"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${HOME:-/tmp}/.cache/weir-target}"
-if [ ! -x "$VENV/bin/python" ]; then
-  python3 -m venv "$VENV"
-fi
-"$VENV/bin/pip" install -q -r bench/requirements.txt
+. bench/venv.sh
 cargo build -q --release -p weir-bench
 BIN="$CARGO_TARGET_DIR/release/weir-bench"
 TMP="$(mktemp -d)"

@@ -6,11 +6,6 @@
 # shows whether any Python value moved.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-VENV="${WEIR_PYVENV:-${HOME:-/tmp}/.cache/weir-pyvenv}"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${HOME:-/tmp}/.cache/weir-target}"
-if [ ! -x "$VENV/bin/python" ]; then
-  python3 -m venv "$VENV"
-fi
-"$VENV/bin/pip" install -q -r bench/requirements.txt
+. bench/venv.sh
 "$VENV/bin/python" bench/parity_goldens.py
 cargo test -q -p weir-forecast

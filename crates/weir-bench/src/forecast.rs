@@ -144,8 +144,11 @@ pub fn main(args: &[String]) {
             generate(n, path).unwrap_or_else(|e| panic!("{path}: {e}"));
         }
         [cmd, path] if cmd == "run" => run(path),
+        [cmd, path] if cmd == "m1" => crate::m1::run(path),
         _ => {
-            eprintln!("usage: weir-bench forecast gen N FILE | weir-bench forecast run FILE");
+            eprintln!(
+                "usage: weir-bench forecast gen N FILE | forecast run FILE | forecast m1 TSF"
+            );
             std::process::exit(2);
         }
     }

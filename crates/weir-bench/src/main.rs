@@ -4,9 +4,11 @@
 //! ```text
 //! cargo run --release -p weir-bench -- store [1000,100000,1000000]
 //! bench/forecast.sh [SERIES]      (forecast gen/run beside statsforecast)
+//! bench/m1.sh                     (forecast m1: M1 yearly accuracy beside statsforecast)
 //! ```
 
 mod forecast;
+mod m1;
 mod store;
 
 fn main() {
@@ -23,7 +25,9 @@ fn main() {
         Some("store") => store::run(&args[1..]),
         Some("forecast") => forecast::main(&args[1..]),
         _ => {
-            eprintln!("usage: weir-bench store [SIZES] | forecast gen N FILE | forecast run FILE");
+            eprintln!(
+                "usage: weir-bench store [SIZES] | forecast gen N FILE | forecast run FILE | forecast m1 TSF"
+            );
             std::process::exit(2);
         }
     }

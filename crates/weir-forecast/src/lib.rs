@@ -27,6 +27,7 @@ pub mod intermittent;
 pub mod math;
 pub mod metrics;
 mod model;
+pub mod mstl;
 pub mod special;
 pub mod theta;
 

@@ -22,6 +22,7 @@ pub const MODEL_NAMES: &[&str] = &[
     "dynamic_theta",
     "dynamic_optimized_theta",
     "auto_theta",
+    "mstl",
     "croston_classic",
     "croston_optimized",
     "croston_sba",
@@ -80,7 +81,29 @@ impl ModelSpec {
             }
             params.push((k, v.trim().trim_matches('\'').to_string()));
         }
-        Ok(ModelSpec { name, params })
+        let spec = ModelSpec { name, params };
+        // Values that can be checked without data fail at planning time too.
+        spec.seasons()?;
+        Ok(spec)
+    }
+
+    /// MSTL's `seasons=7|365`.
+    fn seasons(&self) -> Result<Option<Vec<usize>>> {
+        let Some(list) = self.get("seasons") else {
+            return Ok(None);
+        };
+        list.split(['|', ' ', ';'])
+            .filter(|p| !p.is_empty())
+            .map(|p| {
+                p.parse::<usize>().ok().filter(|v| *v >= 1).ok_or_else(|| {
+                    ForecastError::arg(
+                        "seasons",
+                        format!("'{p}' is not a season length; write e.g. 'mstl(seasons=7|365)'"),
+                    )
+                })
+            })
+            .collect::<Result<Vec<_>>>()
+            .map(Some)
     }
 
     fn get(&self, key: &str) -> Option<&str> {
@@ -190,6 +213,10 @@ impl ModelSpec {
             "dynamic_theta" => theta(y, h, m, Some(ThetaKind::Dstm), levels),
             "dynamic_optimized_theta" => theta(y, h, m, Some(ThetaKind::Dotm), levels),
             "auto_theta" => theta(y, h, m, None, levels),
+            "mstl" => {
+                let periods = self.seasons()?.unwrap_or_else(|| vec![m]);
+                crate::mstl::mstl(y, &periods, h, levels)
+            }
             "croston_classic" => i::croston_classic(y, h, levels),
             "croston_optimized" => i::croston_optimized(y, h, levels),
             "croston_sba" => i::croston_sba(y, h, levels),
@@ -214,6 +241,7 @@ fn allowed_params(name: &str) -> &'static [&'static str] {
         "holt" | "holt_winters" => &["error_type"],
         "auto_ets" => &["model", "damped"],
         "tsb" => &["alpha_d", "alpha_p"],
+        "mstl" => &["seasons"],
         _ => &[],
     }
 }

@@ -43,19 +43,19 @@ impl ThetaKind {
 /// One row of the state: level, running mean, A_n, B_n, one-step forecast mu.
 type State = [f64; 5];
 
+/// `pw` is (1 − alpha)^i: callers step i by one and carry the power, which
+/// saves a `powi` per step in the optimiser's loop.
 fn next_state(
     prev: &State,
     i: usize,
+    pw: f64,
     dynamic: bool,
     alpha: f64,
     theta: f64,
     y: Option<f64>,
 ) -> State {
     let [level, meany, an, bn, _] = *prev;
-    let mu = level
-        + (1.0 - 1.0 / theta)
-            * (an * (1.0 - alpha).powi(i as i32)
-                + bn * (1.0 - (1.0 - alpha).powi(i as i32 + 1)) / alpha);
+    let mu = level + (1.0 - 1.0 / theta) * (an * pw + bn * (1.0 - pw * (1.0 - alpha)) / alpha);
     let y = y.unwrap_or(mu);
     let level = alpha * y + (1.0 - alpha) * level;
     let fi = i as f64;
@@ -107,8 +107,10 @@ fn calc(
     };
     let mut st: State = [alpha * y[0] + (1.0 - alpha) * level0, y[0], an, bn, mu];
     e[0] = y[0] - mu;
+    let mut pw = 1.0;
     for i in 1..n {
-        st = next_state(&st, i, kind.dynamic(), alpha, theta, Some(y[i]));
+        pw *= 1.0 - alpha;
+        st = next_state(&st, i, pw, kind.dynamic(), alpha, theta, Some(y[i]));
         e[i] = y[i] - st[4];
     }
     let mean_abs = (y.iter().map(|v| v.abs()).sum::<f64>() / n as f64).max(1e-10);
@@ -212,6 +214,7 @@ pub fn theta(
         st = next_state(
             &st,
             best.n + j,
+            (1.0 - best.alpha).powi((best.n + j) as i32),
             best.kind.dynamic(),
             best.alpha,
             best.theta,

@@ -227,10 +227,9 @@ impl TableFunctionImpl for DriftReport {
             Field::new("reference_rows", DataType::UInt64, false),
             Field::new("current_rows", DataType::UInt64, false),
         ]);
-        let col_s =
-            |f: &dyn Fn(&ColumnDrift) -> String| -> ArrayRef {
-                Arc::new(StringArray::from(out.iter().map(f).collect::<Vec<_>>()))
-            };
+        let col_s = |f: &dyn Fn(&ColumnDrift) -> String| -> ArrayRef {
+            Arc::new(StringArray::from(out.iter().map(f).collect::<Vec<_>>()))
+        };
         let cols: Vec<ArrayRef> = vec![
             col_s(&|r| r.0.clone()),
             col_s(&|r| r.1.to_string()),

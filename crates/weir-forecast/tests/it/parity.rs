@@ -86,3 +86,76 @@ fn intermittent_pbs() {
         close(model, &f.mean[..1], &[want], 0.00006);
     }
 }
+
+/// statsmodels 0.15 `STL(y, period=12, seasonal=11, seasonal_deg=0).fit()`
+/// and statsforecast 2.1.1 `MSTL(season_length=...)` on the same series.
+#[test]
+fn mstl_matches_statsmodels_and_statsforecast() {
+    use weir_forecast::mstl::Stl;
+    let y = series("Airline.csv");
+    let (season, trend) = Stl::new(12, 11).fit(&y);
+    let seasonal_want = [
+        (0, -16.520518686318407),
+        (1, -16.804820737438973),
+        (2, 7.793800269214763),
+        (70, -53.97751820542954),
+        (142, -76.05669414906407),
+        (143, -44.7880862559062),
+    ];
+    for (i, want) in seasonal_want {
+        assert!(
+            (season[i] - want).abs() < 1e-9,
+            "seasonal[{i}] {} vs {want}",
+            season[i]
+        );
+    }
+    for (i, want) in [
+        (0, 122.887635150073),
+        (1, 123.4264877993744),
+        (70, 254.86185062432395),
+        (143, 497.06356462622324),
+    ] {
+        assert!(
+            (trend[i] - want).abs() < 1e-9,
+            "trend[{i}] {} vs {want}",
+            trend[i]
+        );
+    }
+    let f = forecast(&y, "mstl", 12, 12, &[95.0]).unwrap();
+    assert_eq!(f.method, "MSTL");
+    let want = [
+        446.5392358061747,
+        430.1229465089011,
+        473.1909192628194,
+        472.8695752389244,
+        482.0941685709594,
+        536.3259499057239,
+        590.9744485351139,
+        588.9865801531705,
+        517.4460519208213,
+        470.6585339103801,
+        425.269241298275,
+        458.8157166008517,
+    ];
+    close("MSTL(12) mean", &f.mean, &want, 1e-4);
+    let iv = f.interval(95.0).unwrap();
+    close(
+        "MSTL(12) lo/hi95[0]",
+        &[iv.lo[0], iv.hi[0]],
+        &[407.99992132976934, 485.07855028258],
+        1e-3,
+    );
+    // Two seasonalities.
+    let x: Vec<f64> = (0..400)
+        .map(|t| (t as f64 * 0.9).sin() + (t % 30) as f64 * 0.1 + t as f64 * 0.01)
+        .collect();
+    let f = forecast(&x, "mstl(seasons=7|30)", 5, 1, &[]).unwrap();
+    let want = [
+        6.099876666999437,
+        5.681143105625771,
+        4.666073355638366,
+        4.23676263652328,
+        4.5451074853210995,
+    ];
+    close("MSTL(7, 30) mean", &f.mean, &want, 1e-4);
+}
