@@ -5,11 +5,13 @@
 //! cargo run --release -p weir-bench -- store [1000,100000,1000000]
 //! bench/forecast.sh [SERIES]      (forecast gen/run beside statsforecast)
 //! bench/m1.sh                     (forecast m1: M1 yearly accuracy beside statsforecast)
+//! bench/tables.sh [ROWS]          (tables gen/query: ingest and SQL beside deltalake, DataFusion, DuckDB)
 //! ```
 
 mod forecast;
 mod m1;
 mod store;
+mod tables;
 
 fn main() {
     // WEIR_LOG=debug shows per-operation timings (commit phases).
@@ -24,9 +26,10 @@ fn main() {
     match args.first().map(String::as_str) {
         Some("store") => store::run(&args[1..]),
         Some("forecast") => forecast::main(&args[1..]),
+        Some("tables") => tables::main(&args[1..]),
         _ => {
             eprintln!(
-                "usage: weir-bench store [SIZES] | forecast gen N FILE | forecast run FILE | forecast m1 TSF"
+                "usage: weir-bench store [SIZES] | forecast gen N FILE | forecast run FILE | forecast m1 TSF | tables gen ROWS FILE | tables query LAKE DIR"
             );
             std::process::exit(2);
         }

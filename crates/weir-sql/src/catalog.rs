@@ -1,13 +1,14 @@
 //! Catalog = repository, schema = ref, table = Delta table at that ref.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use deltalake::datafusion::catalog::{
     CatalogProvider, CatalogProviderList, MemoryCatalogProviderList, SchemaProvider, TableProvider,
 };
 use deltalake::datafusion::error::{DataFusionError, Result};
-use weir_store::{Lake, RefKind, Repo};
+use weir_store::{Lake, ListItem, RefKind, Repo};
 use weir_tables::TableRef;
 
 use crate::block_on;
@@ -22,7 +23,21 @@ fn df(e: impl std::fmt::Display) -> DataFusionError {
 pub struct LakeCatalogs {
     lake: Arc<Lake>,
     fallback: MemoryCatalogProviderList,
+    tables: Arc<TableCache>,
 }
+
+/// Opened tables of this session by (repository, ref, table), each with the
+/// fingerprint of its Delta log when it was opened. Opening a Delta table
+/// (log replay, snapshot) costs milliseconds per query; listing its log in
+/// the store costs microseconds, so a table is reopened only when its log
+/// at that ref changed (a commit, a write on the branch, a moved ref).
+#[derive(Debug, Default)]
+pub struct TableCache {
+    map: Mutex<HashMap<String, Cached>>,
+}
+
+/// (log fingerprint, provider)
+type Cached = (String, Arc<dyn TableProvider>);
 
 impl LakeCatalogs {
     pub fn new(lake: Arc<Lake>) -> LakeCatalogs {
@@ -35,7 +50,11 @@ impl LakeCatalogs {
             )
             .ok();
         fallback.register_catalog("datafusion".into(), default);
-        LakeCatalogs { lake, fallback }
+        LakeCatalogs {
+            lake,
+            fallback,
+            tables: Arc::default(),
+        }
     }
 }
 
@@ -64,7 +83,10 @@ impl CatalogProviderList for LakeCatalogs {
 
     fn catalog(&self, name: &str) -> Option<Arc<dyn CatalogProvider>> {
         match self.lake.repo(name) {
-            Ok(repo) => Some(Arc::new(RepoCatalog { repo })),
+            Ok(repo) => Some(Arc::new(RepoCatalog {
+                repo,
+                tables: self.tables.clone(),
+            })),
             Err(_) => self.fallback.catalog(name),
         }
     }
@@ -72,6 +94,7 @@ impl CatalogProviderList for LakeCatalogs {
 
 struct RepoCatalog {
     repo: Repo,
+    tables: Arc<TableCache>,
 }
 
 impl std::fmt::Debug for RepoCatalog {
@@ -113,6 +136,7 @@ impl CatalogProvider for RepoCatalog {
             repo: self.repo.clone(),
             reference: name.to_string(),
             writable: r.kind == RefKind::Branch && r.staging.is_some(),
+            tables: self.tables.clone(),
         }))
     }
 }
@@ -121,6 +145,35 @@ pub struct RefSchema {
     repo: Repo,
     reference: String,
     writable: bool,
+    tables: Arc<TableCache>,
+}
+
+impl RefSchema {
+    /// The Delta log's entries at this ref, as one string: any new
+    /// version, checkpoint or rewrite changes it. None: not a table.
+    async fn log_fingerprint(&self, name: &str) -> Result<Option<String>> {
+        let (items, _) = self
+            .repo
+            .list_objects(
+                &self.reference,
+                &format!("{name}/_delta_log/"),
+                true,
+                None,
+                usize::MAX,
+            )
+            .await
+            .map_err(df)?;
+        let mut fp = String::new();
+        for item in &items {
+            if let ListItem::Object { path, entry } = item {
+                fp.push_str(path);
+                fp.push(':');
+                fp.push_str(&entry.checksum_hex());
+                fp.push('\n');
+            }
+        }
+        Ok((!fp.is_empty()).then_some(fp))
+    }
 }
 
 #[async_trait]
@@ -133,27 +186,40 @@ impl SchemaProvider for RefSchema {
         let Ok(t) = TableRef::new(&self.repo, &self.reference, name) else {
             return Ok(None);
         };
-        match t.load().await.map_err(df)? {
+        let Some(fingerprint) = self.log_fingerprint(name).await? else {
+            return Ok(None);
+        };
+        let key = format!("{}\0{}\0{}", self.repo.name(), self.reference, name);
+        if let Some((fp, provider)) = self.tables.map.lock().map_err(df)?.get(&key)
+            && *fp == fingerprint
+        {
+            return Ok(Some(provider.clone()));
+        }
+        let provider: Arc<dyn TableProvider> = match t.load().await.map_err(df)? {
             Some(table) => {
                 let provider = table.table_provider().await.map_err(df)?;
                 if self.writable {
-                    Ok(Some(provider))
+                    provider
                 } else {
-                    Ok(Some(Arc::new(crate::readonly::ReadOnly {
+                    Arc::new(crate::readonly::ReadOnly {
                         inner: provider,
                         reference: self.reference.clone(),
-                    })))
+                    })
                 }
             }
-            None => Ok(None),
-        }
+            None => return Ok(None),
+        };
+        self.tables
+            .map
+            .lock()
+            .map_err(df)?
+            .insert(key, (fingerprint, provider.clone()));
+        Ok(Some(provider))
     }
 
     fn table_exist(&self, name: &str) -> bool {
-        let Ok(t) = TableRef::new(&self.repo, &self.reference, name) else {
-            return false;
-        };
-        matches!(block_on(t.load()), Ok(Some(_)))
+        TableRef::new(&self.repo, &self.reference, name).is_ok()
+            && matches!(block_on(self.log_fingerprint(name)), Ok(Some(_)))
     }
 
     /// `CREATE TABLE name AS SELECT ...` on a branch writes a new Delta
