@@ -291,6 +291,14 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
             "Where every version of a table came from",
             "SELECT version, operation, lake_commit FROM table_history('weather')",
         ),
+        (
+            "Forecast with 95% intervals, in SQL (AutoETS, as statsforecast)",
+            "SELECT f['ds'] AS month, round(f['mean']) AS forecast, round(f['lo']) AS lo95, round(f['hi']) AS hi95, f['model'] AS model FROM (SELECT unnest(forecast(date, count, 'auto_ets', 6, 12)) AS f FROM unemployment WHERE series = 'Construction')",
+        ),
+        (
+            "Did 2015's weather drift from 2012-2014's? (Evidently's tests, per column)",
+            "SELECT column_name, stattest_name, round(drift_score, 4) AS score, drift_detected FROM drift_report('SELECT * FROM weather WHERE date < DATE ''2015-01-01''', 'SELECT * FROM weather WHERE date >= DATE ''2015-01-01''')",
+        ),
     ] {
         t.step(title, &format!("weir sql \"{sql}\" {lk}"));
         let batches = session.sql(sql).await?.collect().await?;
@@ -347,6 +355,9 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
             "   weir sql \"SELECT series, sum(count) AS unemployed FROM unemployment GROUP BY series ORDER BY unemployed DESC\" {lk}"
         );
         println!("   weir sql \"SELECT * FROM weir_log('main')\" {lk}");
+        println!(
+            "   weir sql \"SELECT series, drift(count, year < 2009)['drift_detected'] AS drifted FROM unemployment GROUP BY series\" {lk}"
+        );
         println!("   weir sql {lk}          (interactive shell)");
     } else {
         crate::output::print_json(&serde_json::json!({
