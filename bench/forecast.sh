@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 N="${1:-1000}"
 . bench/venv.sh
-cargo build -q --release -p weir-bench
+build_release
 BIN="$CARGO_TARGET_DIR/release/weir-bench"
 TMP="$(mktemp -d)"
 trap 'rm -rf "$TMP"' EXIT

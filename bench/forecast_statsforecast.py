@@ -7,7 +7,7 @@ import time
 import numpy as np
 import pandas as pd
 from statsforecast import StatsForecast
-from statsforecast.models import AutoETS, AutoTheta, CrostonOptimized, SeasonalNaive
+from statsforecast.models import MSTL, AutoETS, AutoTheta, CrostonOptimized, SeasonalNaive
 
 H, SEASON = 28, 7
 df = pd.read_csv(sys.argv[1])
@@ -33,6 +33,7 @@ print("|---|---|---|---|")
 for name, model in [
     ("auto_ets", AutoETS(season_length=SEASON)),
     ("auto_theta", AutoTheta(season_length=SEASON)),
+    ("mstl", MSTL(season_length=SEASON)),
     ("seasonal_naive", SeasonalNaive(season_length=SEASON)),
     ("croston_optimized", CrostonOptimized()),
 ]:

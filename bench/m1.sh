@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/venv.sh
-cargo build -q --release -p weir-bench
+build_release
 echo "## weir"
 "$CARGO_TARGET_DIR/release/weir-bench" forecast m1 data/m1_yearly_dataset.tsf
 echo

@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROWS="${1:-10000000}"
 . bench/venv.sh
-cargo build -q --release -p weir -p weir-bench
+build_release
 BIN="$CARGO_TARGET_DIR/release"
 TMP="$(mktemp -d)"
 trap 'rm -rf "$TMP"' EXIT

@@ -6,3 +6,8 @@ if [ ! -x "$VENV/bin/python" ]; then
   python3 -m venv "$VENV"
 fi
 "$VENV/bin/pip" install -q -r bench/requirements.txt
+# One feature set for every release build: building weir-bench alone would
+# resolve shared dependencies' features differently and rebuild DataFusion.
+build_release() {
+  cargo build -q --release -p weir -p weir-bench
+}

@@ -15,9 +15,10 @@ use std::time::Instant;
 const H: usize = 28;
 const SEASON: usize = 7;
 const DAYS: usize = 3 * 365;
-pub const MODELS: [&str; 4] = [
+pub const MODELS: [&str; 5] = [
     "auto_ets",
     "auto_theta",
+    "mstl",
     "seasonal_naive",
     "croston_optimized",
 ];
