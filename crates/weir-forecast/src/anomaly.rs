@@ -18,35 +18,44 @@ use crate::{ForecastError, Result};
 pub const DEFAULT_CONTAMINATION: f64 = 0.1;
 pub const DETECTORS: [&str; 4] = ["ecod", "eif", "mad", "zscore"];
 
+/// Checks a detector name and how many feature columns it gets, without
+/// data, so a bad call fails when a query is planned.
+pub fn check_detector(detector: &str, n_columns: usize) -> Result<()> {
+    let one_column_only = match detector {
+        "ecod" | "eif" | "iforest" => false,
+        "mad" | "robust_z" | "zscore" | "z" => true,
+        _ => {
+            return Err(ForecastError::arg(
+                "anomaly detector",
+                format!("unknown '{detector}'; accepted: {}", DETECTORS.join(", ")),
+            ));
+        }
+    };
+    if n_columns == 0 || (one_column_only && n_columns != 1) {
+        return Err(ForecastError::arg(
+            "anomaly detector",
+            format!("'{detector}' scores one column, got {n_columns}"),
+        ));
+    }
+    Ok(())
+}
+
 /// Scores by detector name (`ecod`, `eif`, `mad`, `zscore`).
 pub fn score(detector: &str, columns: &[&[f64]], seed: u64) -> Result<Vec<f64>> {
+    check_detector(detector, columns.len())?;
     check(columns)?;
-    match detector {
-        "ecod" => Ok(ecod(columns)),
-        "eif" | "iforest" => Ok(eif(
+    Ok(match detector {
+        "ecod" => ecod(columns),
+        "eif" | "iforest" => eif(
             columns,
             &EifParams {
                 seed,
                 ..EifParams::default()
             },
-        )),
-        "mad" | "robust_z" => one_column(detector, columns).map(robust_z),
-        "zscore" | "z" => one_column(detector, columns).map(z_score),
-        _ => Err(ForecastError::arg(
-            "anomaly detector",
-            format!("unknown '{detector}'; accepted: {}", DETECTORS.join(", ")),
-        )),
-    }
-}
-
-fn one_column<'a>(detector: &str, columns: &[&'a [f64]]) -> Result<&'a [f64]> {
-    match columns {
-        [one] => Ok(one),
-        _ => Err(ForecastError::arg(
-            "anomaly detector",
-            format!("'{detector}' scores one column, got {}", columns.len()),
-        )),
-    }
+        ),
+        "mad" | "robust_z" => robust_z(columns[0]),
+        _ => z_score(columns[0]),
+    })
 }
 
 fn check(columns: &[&[f64]]) -> Result<()> {
@@ -358,9 +367,8 @@ impl Rng {
 mod tests {
     use super::*;
 
-    #[test]
-    fn ecod_matches_pyod() {
-        // pyod 3.6.7 ECOD().fit(X).decision_scores_ on the data below.
+    /// Two uniform-ish columns with outliers planted in rows 10 and 200.
+    fn planted() -> (Vec<f64>, Vec<f64>) {
         let mut a: Vec<f64> = (0..300)
             .map(|i| ((i * 37 % 101) as f64 / 101.0) - 0.5)
             .collect();
@@ -370,6 +378,13 @@ mod tests {
         a[10] = 6.0;
         b[10] = -5.0;
         a[200] = -4.0;
+        (a, b)
+    }
+
+    #[test]
+    fn ecod_matches_pyod() {
+        // pyod 3.6.7 ECOD().fit(X).decision_scores_ on the data below.
+        let (a, b) = planted();
         let s = ecod(&[&a, &b]);
         for (i, want) in [
             (10, 11.407564949312402),
@@ -384,15 +399,7 @@ mod tests {
 
     #[test]
     fn planted_outliers_score_highest() {
-        let mut a: Vec<f64> = (0..300)
-            .map(|i| ((i * 37 % 101) as f64 / 101.0) - 0.5)
-            .collect();
-        let mut b: Vec<f64> = (0..300)
-            .map(|i| ((i * 53 % 97) as f64 / 97.0) - 0.5)
-            .collect();
-        a[10] = 6.0;
-        b[10] = -5.0;
-        a[200] = -4.0;
+        let (a, b) = planted();
         let cols = [a.as_slice(), b.as_slice()];
         for det in ["ecod", "eif"] {
             let s = score(det, &cols, 7).unwrap();
@@ -408,5 +415,6 @@ mod tests {
         );
         assert!(labels(&z, 0.7).is_err());
         assert!(score("knn", &cols, 0).is_err());
+        assert!(check_detector("mad", 2).is_err() && check_detector("ecod", 2).is_ok());
     }
 }

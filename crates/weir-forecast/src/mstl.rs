@@ -75,6 +75,7 @@ impl Stl {
         let (n, np, ns) = (y.len(), self.period, self.seasonal);
         let mut sub = Vec::with_capacity(n / np + 1);
         let mut smooth = Vec::with_capacity(n / np + 3);
+        let mut w = Vec::with_capacity(ns);
         for j in 0..np {
             sub.clear();
             sub.extend((j..n).step_by(np).map(|i| y[i]));
@@ -83,10 +84,19 @@ impl Stl {
             smooth.resize(k + 2, 0.0);
             loess(&sub, ns, self.seasonal_deg, &mut smooth[1..k + 1]);
             let nright = ns.min(k);
-            smooth[0] = estimate(&sub, ns, self.seasonal_deg, 0.0, 1, nright).unwrap_or(smooth[1]);
+            smooth[0] =
+                estimate(&sub, ns, self.seasonal_deg, 0.0, 1, nright, &mut w).unwrap_or(smooth[1]);
             let nleft = if k >= ns { k - ns + 1 } else { 1 };
-            smooth[k + 1] = estimate(&sub, ns, self.seasonal_deg, (k + 1) as f64, nleft, k)
-                .unwrap_or(smooth[k]);
+            smooth[k + 1] = estimate(
+                &sub,
+                ns,
+                self.seasonal_deg,
+                (k + 1) as f64,
+                nleft,
+                k,
+                &mut w,
+            )
+            .unwrap_or(smooth[k]);
             for (m, v) in smooth.iter().enumerate() {
                 out[m * np + j] = *v;
             }
@@ -122,9 +132,10 @@ fn loess(y: &[f64], len: usize, deg: usize, out: &mut [f64]) {
         out[0] = y[0];
         return;
     }
+    let mut w = Vec::with_capacity(len.min(n));
     if len >= n {
         for i in 1..=n {
-            out[i - 1] = estimate(y, len, deg, i as f64, 1, n).unwrap_or(y[i - 1]);
+            out[i - 1] = estimate(y, len, deg, i as f64, 1, n, &mut w).unwrap_or(y[i - 1]);
         }
         return;
     }
@@ -135,7 +146,7 @@ fn loess(y: &[f64], len: usize, deg: usize, out: &mut [f64]) {
             nleft += 1;
             nright += 1;
         }
-        out[i - 1] = estimate(y, len, deg, i as f64, nleft, nright).unwrap_or(y[i - 1]);
+        out[i - 1] = estimate(y, len, deg, i as f64, nleft, nright, &mut w).unwrap_or(y[i - 1]);
     }
 }
 
@@ -148,6 +159,7 @@ fn estimate(
     xs: f64,
     nleft: usize,
     nright: usize,
+    w: &mut Vec<f64>,
 ) -> Option<f64> {
     let n = y.len();
     let range = n as f64 - 1.0;
@@ -156,7 +168,9 @@ fn estimate(
         h += ((len - n) / 2) as f64;
     }
     let (h9, h1) = (0.999 * h, 0.001 * h);
-    let mut w = vec![0.0f64; nright - nleft + 1];
+    // `w` is the caller's scratch: this runs once per point per pass.
+    w.clear();
+    w.resize(nright - nleft + 1, 0.0);
     let mut a = 0.0;
     for (k, j) in (nleft..=nright).enumerate() {
         let r = (j as f64 - xs).abs();
@@ -176,10 +190,13 @@ fn estimate(
         *v /= a;
     }
     if h > 0.0 && deg > 0 {
-        let a: f64 = (nleft..=nright).zip(&w).map(|(j, wj)| wj * j as f64).sum();
+        let a: f64 = (nleft..=nright)
+            .zip(w.iter())
+            .map(|(j, wj)| wj * j as f64)
+            .sum();
         let mut b = xs - a;
         let c: f64 = (nleft..=nright)
-            .zip(&w)
+            .zip(w.iter())
             .map(|(j, wj)| wj * (j as f64 - a).powi(2))
             .sum();
         if c.sqrt() > 0.001 * range {
@@ -189,7 +206,12 @@ fn estimate(
             }
         }
     }
-    Some((nleft..=nright).zip(&w).map(|(j, wj)| wj * y[j - 1]).sum())
+    Some(
+        (nleft..=nright)
+            .zip(w.iter())
+            .map(|(j, wj)| wj * y[j - 1])
+            .sum(),
+    )
 }
 
 /// MSTL decomposition: one seasonal component per period (ascending) and

@@ -108,8 +108,8 @@ impl WindowUDFImpl for AnomalyUdwf {
         } else {
             None
         };
-        // Validate the detector name now rather than on the first partition.
-        anomaly::score(&detector, &[&[0.0]], 0)
+        // Called once per window partition: a cheap check, before any data.
+        anomaly::check_detector(&detector, exprs.len().saturating_sub(self.first()))
             .map_err(|e| DataFusionError::Plan(format!("{}: {e}", self.name())))?;
         Ok(Box::new(Evaluator {
             detector,

@@ -22,7 +22,7 @@ use deltalake::datafusion::scalar::ScalarValue;
 use weir_forecast::diagnostics::{TestResult, bias_t_test, ljung_box};
 use weir_forecast::drift::{self, DriftResult, STAT_TEST_NAMES, StatTest};
 
-use super::forecast::{Collected, series_state_fields};
+use super::forecast::{OrderedAcc, series_state_fields};
 use super::{calendar, literal, plan_err};
 
 #[derive(Debug, PartialEq, Eq, Hash)]
@@ -353,48 +353,23 @@ impl AggregateUDFImpl for ResidualTestUdaf {
                 _ => plan_err(format!("ljung_box: {what} must be a constant integer >= 0")),
             }
         };
-        Ok(Box::new(ResidualAcc {
-            ljung: self.ljung,
-            lags: int(2, "lags")?,
-            model_df: int(3, "model_df")?.unwrap_or(0),
-            data: Collected::default(),
-        }))
-    }
-}
-
-#[derive(Debug)]
-struct ResidualAcc {
-    ljung: bool,
-    lags: Option<usize>,
-    model_df: usize,
-    data: Collected,
-}
-
-impl Accumulator for ResidualAcc {
-    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
-        self.data.update(values)
-    }
-    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
-        self.data.merge(states)
-    }
-    fn state(&mut self) -> Result<Vec<ScalarValue>> {
-        Ok(self.data.state())
-    }
-    fn evaluate(&mut self) -> Result<ScalarValue> {
-        let Some((_, e)) = self.data.series() else {
-            return Ok(test_struct(None));
-        };
-        let r = if self.ljung {
-            let lags = self
-                .lags
-                .unwrap_or_else(|| weir_forecast::diagnostics::default_lags(e.len(), 1));
-            ljung_box(&e, lags, self.model_df).ok()
-        } else {
-            bias_t_test(&e).ok()
-        };
-        Ok(test_struct(r))
-    }
-    fn size(&self) -> usize {
-        std::mem::size_of_val(self) + self.data.size()
+        let (ljung, lags, model_df) = (
+            self.ljung,
+            int(2, "lags")?,
+            int(3, "model_df")?.unwrap_or(0),
+        );
+        if lags == Some(0) {
+            return plan_err("ljung_box: lags must be a constant integer >= 1".into());
+        }
+        Ok(Box::new(OrderedAcc::new(test_struct(None), move |_, e| {
+            let r = if ljung {
+                let lags =
+                    lags.unwrap_or_else(|| weir_forecast::diagnostics::default_lags(e.len(), 1));
+                ljung_box(e, lags, model_df).ok()
+            } else {
+                bias_t_test(e).ok()
+            };
+            Ok(test_struct(r))
+        })))
     }
 }

@@ -185,19 +185,20 @@ impl AggregateUDFImpl for ForecastUdaf {
         let ds_type = args.expr_fields[0].data_type().clone();
         let fields = self.item_fields(&ds_type);
         let return_type = args.return_field.data_type().clone();
-        Ok(Box::new(SeriesAcc {
-            data: Collected::default(),
-            cfg: Arc::new(Config {
-                spec,
-                h,
-                season,
-                level,
-                ds_type,
-                fields,
-                return_type,
-                cv,
-            }),
-        }))
+        let null = ScalarValue::try_from(&return_type)?;
+        let cfg = Config {
+            spec,
+            h,
+            season,
+            level,
+            ds_type,
+            fields,
+            return_type,
+            cv,
+        };
+        Ok(Box::new(OrderedAcc::new(null, move |ds, y| {
+            forecast_value(&cfg, ds, y)
+        })))
     }
 }
 
@@ -291,6 +292,59 @@ impl Collected {
     }
 }
 
+/// An aggregate whose result is a function of one series in `ds` order
+/// (`forecast`, `mase_scale`, `ljung_box`, ...): the shared collect/merge
+/// part, with `null` when the series has missing or repeated points.
+pub(super) struct OrderedAcc {
+    data: Collected,
+    null: ScalarValue,
+    finish: Finish,
+}
+
+type Finish = Box<dyn Fn(&[i64], &[f64]) -> Result<ScalarValue> + Send + Sync>;
+
+impl OrderedAcc {
+    pub(super) fn new(
+        null: ScalarValue,
+        finish: impl Fn(&[i64], &[f64]) -> Result<ScalarValue> + Send + Sync + 'static,
+    ) -> OrderedAcc {
+        OrderedAcc {
+            data: Collected::default(),
+            null,
+            finish: Box::new(finish),
+        }
+    }
+}
+
+impl std::fmt::Debug for OrderedAcc {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OrderedAcc")
+            .field("data", &self.data)
+            .finish()
+    }
+}
+
+impl Accumulator for OrderedAcc {
+    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
+        self.data.update(values)
+    }
+    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
+        self.data.merge(states)
+    }
+    fn state(&mut self) -> Result<Vec<ScalarValue>> {
+        Ok(self.data.state())
+    }
+    fn evaluate(&mut self) -> Result<ScalarValue> {
+        match self.data.series() {
+            Some((ds, y)) => (self.finish)(&ds, &y),
+            None => Ok(self.null.clone()),
+        }
+    }
+    fn size(&self) -> usize {
+        std::mem::size_of_val(self) + self.data.size()
+    }
+}
+
 /// The two list columns that carry a partial series between aggregation phases.
 pub(super) fn series_state_fields(name: &str) -> Vec<FieldRef> {
     vec![
@@ -307,101 +361,65 @@ pub(super) fn series_state_fields(name: &str) -> Vec<FieldRef> {
     ]
 }
 
-#[derive(Debug)]
-struct SeriesAcc {
-    data: Collected,
-    cfg: Arc<Config>,
+fn build(c: &Config, cols: Vec<ArrayRef>, n: usize) -> Result<ScalarValue> {
+    let item = StructArray::try_new(c.fields.clone(), cols, None)?;
+    let field = Arc::new(Field::new("item", DataType::Struct(c.fields.clone()), true));
+    let list = ListArray::try_new(field, OffsetBuffer::from_lengths([n]), Arc::new(item), None)?;
+    Ok(ScalarValue::List(Arc::new(list)))
 }
 
-impl SeriesAcc {
-    fn build(&self, cols: Vec<ArrayRef>, n: usize) -> Result<ScalarValue> {
-        let item = StructArray::try_new(self.cfg.fields.clone(), cols, None)?;
-        let field = Arc::new(Field::new(
-            "item",
-            DataType::Struct(self.cfg.fields.clone()),
-            true,
-        ));
-        let list =
-            ListArray::try_new(field, OffsetBuffer::from_lengths([n]), Arc::new(item), None)?;
-        Ok(ScalarValue::List(Arc::new(list)))
-    }
-}
-
-impl Accumulator for SeriesAcc {
-    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
-        self.data.update(values)
-    }
-
-    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
-        self.data.merge(states)
-    }
-
-    fn state(&mut self) -> Result<Vec<ScalarValue>> {
-        Ok(self.data.state())
-    }
-
-    // A series that cannot be forecast (too short, gaps in y, repeated ds)
-    // yields NULL rather than failing the whole panel; the preflight stage
-    // reports why.
-    fn evaluate(&mut self) -> Result<ScalarValue> {
-        let null = ScalarValue::try_from(&self.cfg.return_type)?;
-        let Some((ds, y)) = self.data.series() else {
-            return Ok(null);
-        };
-        let c = &self.cfg;
-        let levels = [c.level];
-        match c.cv {
-            None => {
-                let Ok(f) = c.spec.forecast(&y, c.h, c.season, &levels) else {
-                    return Ok(null);
-                };
-                let iv = &f.intervals[0];
-                let cols: Vec<ArrayRef> = vec![
-                    Arc::new(Int64Array::from_iter_values(1..=c.h as i64)),
-                    calendar::from_i64(&c.ds_type, calendar::future(&c.ds_type, &ds, c.h))?,
-                    Arc::new(Float64Array::from(f.mean.clone())),
-                    Arc::new(Float64Array::from(iv.lo.clone())),
-                    Arc::new(Float64Array::from(iv.hi.clone())),
-                    Arc::new(StringArray::from(vec![f.method.as_str(); c.h])),
-                ];
-                self.build(cols, c.h)
-            }
-            Some((n_windows, step)) => {
-                let Ok(windows) =
-                    cross_validation(&y, &c.spec, c.h, n_windows, step, c.season, &levels)
-                else {
-                    return Ok(null);
-                };
-                let (mut cut, mut dss, mut ys, mut mean, mut lo, mut hi, mut model) =
-                    (vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
-                for w in &windows {
-                    let iv = &w.forecast.intervals[0];
-                    for k in 0..c.h {
-                        cut.push(ds[w.cutoff - 1]);
-                        dss.push(ds[w.cutoff + k]);
-                        ys.push(w.actual[k]);
-                        mean.push(w.forecast.mean[k]);
-                        lo.push(iv.lo[k]);
-                        hi.push(iv.hi[k]);
-                        model.push(w.forecast.method.clone());
-                    }
-                }
-                let n = cut.len();
-                let cols: Vec<ArrayRef> = vec![
-                    calendar::from_i64(&c.ds_type, cut)?,
-                    calendar::from_i64(&c.ds_type, dss)?,
-                    Arc::new(Float64Array::from(ys)),
-                    Arc::new(Float64Array::from(mean)),
-                    Arc::new(Float64Array::from(lo)),
-                    Arc::new(Float64Array::from(hi)),
-                    Arc::new(StringArray::from(model)),
-                ];
-                self.build(cols, n)
-            }
+// A series that cannot be forecast (too short, gaps in y, repeated ds)
+// yields NULL rather than failing the whole panel; the preflight stage
+// reports why.
+fn forecast_value(c: &Config, ds: &[i64], y: &[f64]) -> Result<ScalarValue> {
+    let null = ScalarValue::try_from(&c.return_type)?;
+    let levels = [c.level];
+    match c.cv {
+        None => {
+            let Ok(f) = c.spec.forecast(y, c.h, c.season, &levels) else {
+                return Ok(null);
+            };
+            let iv = &f.intervals[0];
+            let cols: Vec<ArrayRef> = vec![
+                Arc::new(Int64Array::from_iter_values(1..=c.h as i64)),
+                calendar::from_i64(&c.ds_type, calendar::future(&c.ds_type, ds, c.h))?,
+                Arc::new(Float64Array::from(f.mean.clone())),
+                Arc::new(Float64Array::from(iv.lo.clone())),
+                Arc::new(Float64Array::from(iv.hi.clone())),
+                Arc::new(StringArray::from(vec![f.method.as_str(); c.h])),
+            ];
+            build(c, cols, c.h)
         }
-    }
-
-    fn size(&self) -> usize {
-        std::mem::size_of_val(self) + self.data.size()
+        Some((n_windows, step)) => {
+            let Ok(windows) = cross_validation(y, &c.spec, c.h, n_windows, step, c.season, &levels)
+            else {
+                return Ok(null);
+            };
+            let (mut cut, mut dss, mut ys, mut mean, mut lo, mut hi, mut model) =
+                (vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
+            for w in &windows {
+                let iv = &w.forecast.intervals[0];
+                for k in 0..c.h {
+                    cut.push(ds[w.cutoff - 1]);
+                    dss.push(ds[w.cutoff + k]);
+                    ys.push(w.actual[k]);
+                    mean.push(w.forecast.mean[k]);
+                    lo.push(iv.lo[k]);
+                    hi.push(iv.hi[k]);
+                    model.push(w.forecast.method.clone());
+                }
+            }
+            let n = cut.len();
+            let cols: Vec<ArrayRef> = vec![
+                calendar::from_i64(&c.ds_type, cut)?,
+                calendar::from_i64(&c.ds_type, dss)?,
+                Arc::new(Float64Array::from(ys)),
+                Arc::new(Float64Array::from(mean)),
+                Arc::new(Float64Array::from(lo)),
+                Arc::new(Float64Array::from(hi)),
+                Arc::new(StringArray::from(model)),
+            ];
+            build(c, cols, n)
+        }
     }
 }

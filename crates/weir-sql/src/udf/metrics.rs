@@ -17,7 +17,7 @@ use deltalake::datafusion::scalar::ScalarValue;
 use weir_forecast::metrics::{mase_scale, point, rmsse_scale};
 
 use super::calendar;
-use super::forecast::{Collected, series_state_fields};
+use super::forecast::{OrderedAcc, series_state_fields};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Metric {
@@ -288,43 +288,17 @@ impl AggregateUDFImpl for ScaleUdaf {
                 }
             },
         };
-        Ok(Box::new(ScaleAcc {
-            data: Collected::default(),
-            m,
-            squared: self.squared,
-        }))
-    }
-}
-
-#[derive(Debug)]
-struct ScaleAcc {
-    data: Collected,
-    m: usize,
-    squared: bool,
-}
-
-impl Accumulator for ScaleAcc {
-    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
-        self.data.update(values)
-    }
-    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
-        self.data.merge(states)
-    }
-    fn state(&mut self) -> Result<Vec<ScalarValue>> {
-        Ok(self.data.state())
-    }
-    fn evaluate(&mut self) -> Result<ScalarValue> {
-        let Some((_, y)) = self.data.series() else {
-            return Ok(ScalarValue::Float64(None));
-        };
-        let scale = if self.squared {
-            rmsse_scale(&y)
-        } else {
-            mase_scale(&y, self.m)
-        };
-        Ok(ScalarValue::Float64(scale.is_finite().then_some(scale)))
-    }
-    fn size(&self) -> usize {
-        std::mem::size_of_val(self) + self.data.size()
+        let squared = self.squared;
+        Ok(Box::new(OrderedAcc::new(
+            ScalarValue::Float64(None),
+            move |_, y| {
+                let scale = if squared {
+                    rmsse_scale(y)
+                } else {
+                    mase_scale(y, m)
+                };
+                Ok(ScalarValue::Float64(scale.is_finite().then_some(scale)))
+            },
+        )))
     }
 }
