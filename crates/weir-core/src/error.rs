@@ -28,6 +28,9 @@ pub enum ErrorCode {
     Corrupt,
     /// The underlying storage failed.
     Storage,
+    /// A check ran and found problems: a failed quality gate, a failed
+    /// verification. Not misuse, so it has its own exit code (1).
+    CheckFailed,
     /// A bug in weir.
     Internal,
 }
@@ -45,6 +48,7 @@ impl ErrorCode {
             ErrorCode::NotALake => "not_a_lake",
             ErrorCode::Corrupt => "corrupt",
             ErrorCode::Storage => "storage",
+            ErrorCode::CheckFailed => "check_failed",
             ErrorCode::Internal => "internal",
         }
     }
@@ -57,11 +61,12 @@ impl ErrorCode {
             ErrorCode::NotFound | ErrorCode::NotALake => 404,
             ErrorCode::AlreadyExists | ErrorCode::Conflict => 409,
             ErrorCode::PreconditionFailed => 412,
+            ErrorCode::CheckFailed => 422,
             ErrorCode::Corrupt | ErrorCode::Storage | ErrorCode::Internal => 500,
         }
     }
 
-    /// Process exit code for the CLI. 1 is left for "a check found problems"
+    /// Process exit code for the CLI. 1 means "a check found problems"
     /// (`weir verify`, failed gates) so scripts can tell it from misuse.
     pub fn exit_code(self) -> i32 {
         match self {
@@ -74,6 +79,7 @@ impl ErrorCode {
             ErrorCode::NotALake => 8,
             ErrorCode::Corrupt => 9,
             ErrorCode::Storage => 10,
+            ErrorCode::CheckFailed => 1,
             ErrorCode::Internal => 70,
         }
     }
@@ -129,11 +135,12 @@ mod tests {
             ErrorCode::Internal,
         ];
         let mut seen = std::collections::HashSet::new();
+        seen.insert(ErrorCode::CheckFailed.exit_code());
         for c in all {
             assert!(seen.insert(c.exit_code()), "{c} reuses an exit code");
             assert_ne!(c.exit_code(), 0);
-            assert_ne!(c.exit_code(), 1);
         }
+        assert_eq!(ErrorCode::CheckFailed.exit_code(), 1);
         assert_eq!(ErrorCode::Conflict.http_status(), 409);
         assert_eq!(ErrorCode::NotFound.http_status(), 404);
     }

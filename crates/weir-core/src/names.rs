@@ -115,6 +115,10 @@ pub fn validate_prefix(prefix: &str) -> Result<(), CoreError> {
     validate_path(prefix.strip_suffix('/').unwrap_or(prefix))
 }
 
+/// The repository where weir keeps its own records (pipeline runs, lineage
+/// events) as Delta tables, queryable like any other.
+pub const SYSTEM_REPO: &str = "weir-system";
+
 #[cfg(test)]
 mod tests {
     use super::*;

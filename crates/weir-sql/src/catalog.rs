@@ -8,7 +8,7 @@ use deltalake::datafusion::catalog::{
     CatalogProvider, CatalogProviderList, MemoryCatalogProviderList, SchemaProvider, TableProvider,
 };
 use deltalake::datafusion::error::{DataFusionError, Result};
-use weir_store::{Lake, ListItem, RefKind, Repo};
+use weir_store::{Lake, RefKind, Repo};
 use weir_tables::TableRef;
 
 use crate::block_on;
@@ -149,30 +149,13 @@ pub struct RefSchema {
 }
 
 impl RefSchema {
-    /// The Delta log's entries at this ref, as one string: any new
-    /// version, checkpoint or rewrite changes it. None: not a table.
+    /// A hash of the Delta log at this ref: any new version, checkpoint or
+    /// rewrite changes it. None: not a table.
     async fn log_fingerprint(&self, name: &str) -> Result<Option<String>> {
-        let (items, _) = self
-            .repo
-            .list_objects(
-                &self.reference,
-                &format!("{name}/_delta_log/"),
-                true,
-                None,
-                usize::MAX,
-            )
-            .await
-            .map_err(df)?;
-        let mut fp = String::new();
-        for item in &items {
-            if let ListItem::Object { path, entry } = item {
-                fp.push_str(path);
-                fp.push(':');
-                fp.push_str(&entry.checksum_hex());
-                fp.push('\n');
-            }
-        }
-        Ok((!fp.is_empty()).then_some(fp))
+        let Ok(t) = TableRef::new(&self.repo, &self.reference, name) else {
+            return Ok(None);
+        };
+        t.fingerprint().await.map_err(df)
     }
 }
 
@@ -252,6 +235,7 @@ impl SchemaProvider for RefSchema {
                 &weir_tables::WriteOptions {
                     mode: weir_tables::WriteMode::Overwrite,
                     allow_new_columns: false,
+                    replace_schema: false,
                     commit: None,
                 },
             )

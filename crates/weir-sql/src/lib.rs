@@ -5,7 +5,8 @@
 //! at that ref a table. `SELECT * FROM sales` reads the default repository's
 //! default ref. History is queryable through table functions modelled on
 //! Dolt's: `weir_log`, `weir_branches`, `weir_tags`, `weir_diff`,
-//! `weir_objects`, `table_history`, `table_diff`. Forecasting, metric and
+//! `weir_objects`, `table_history`, `table_diff`; pipeline runs through
+//! `weir_runs()`. Forecasting, metric and
 //! decision functions (`forecast`, `forecast_cv`, `mae`, `newsvendor_qty`,
 //! ...) come from `weir-forecast` (see docs/sql-functions.md).
 //!
@@ -18,6 +19,7 @@ mod catalog;
 mod error;
 mod functions;
 mod readonly;
+mod system;
 mod udf;
 
 use std::sync::Arc;
@@ -71,7 +73,13 @@ pub fn session(lake: Arc<Lake>, opts: &SqlOptions) -> Result<SessionContext> {
     let repo = match &opts.repo {
         Some(r) => Some(lake.repo(r)?),
         None => {
-            let repos = lake.list_repos()?;
+            // weir's own system repository does not count: it is there as
+            // soon as a pipeline has run.
+            let repos: Vec<_> = lake
+                .list_repos()?
+                .into_iter()
+                .filter(|r| r.name != weir_core::names::SYSTEM_REPO)
+                .collect();
             match repos.as_slice() {
                 [one] => Some(lake.repo(&one.name)?),
                 _ => None,
@@ -110,8 +118,10 @@ pub fn session(lake: Arc<Lake>, opts: &SqlOptions) -> Result<SessionContext> {
         .with_query_planner(deltalake::delta_datafusion::planner::DeltaPlanner::new())
         .build();
     let ctx = SessionContext::new_with_state(state);
+    let lake_for_system = lake.clone();
     functions::register(&ctx, lake, repo.map(|r| (r.name().to_string(), schema)));
     udf::register(&ctx);
     analysis::register(&ctx);
+    system::register(&ctx, lake_for_system);
     Ok(ctx)
 }

@@ -248,6 +248,23 @@ impl Repo {
         metadata: BTreeMap<String, String>,
         allow_empty: bool,
     ) -> Result<CommitRecord> {
+        self.commit_prefix(branch, "", message, committer, metadata, allow_empty)
+            .await
+    }
+
+    /// Commits only the staged changes under `prefix` (all of them for
+    /// ""); others stay staged. Writers that share a branch (a table
+    /// write, pipeline stages running side by side) each commit their own
+    /// table without sweeping in another's half-written files.
+    pub async fn commit_prefix(
+        &self,
+        branch: &str,
+        prefix: &str,
+        message: &str,
+        committer: &str,
+        metadata: BTreeMap<String, String>,
+        allow_empty: bool,
+    ) -> Result<CommitRecord> {
         if message.trim().is_empty() {
             return Err(StoreError::InvalidArgument(
                 "a commit needs a message (-m)".into(),
@@ -259,14 +276,17 @@ impl Repo {
             let head = self.commit_record(&head_id)?;
             let mut changes: Vec<Change> = Vec::new();
             let mut consumed = Vec::new();
-            let mut from = String::new();
-            loop {
+            let mut from = prefix.to_string();
+            'scan: loop {
                 let rows =
                     self.lake
                         .meta
                         .staged_scan(&self.rec.name, branch, &from, STAGE_BATCH)?;
                 let full = rows.len() == STAGE_BATCH;
                 for r in rows {
+                    if !r.path.starts_with(prefix) {
+                        break 'scan;
+                    }
                     from = format!("{}\0", r.path);
                     consumed.push((r.path.clone(), r.version));
                     changes.push((r.path, r.entry));
@@ -290,8 +310,13 @@ impl Repo {
                         Some(&consumed),
                     )?;
                 }
+                let under = if prefix.is_empty() {
+                    String::new()
+                } else {
+                    format!(" under {prefix}")
+                };
                 return Err(StoreError::NoChanges(format!(
-                    "branch {branch} has no uncommitted changes"
+                    "branch {branch} has no uncommitted changes{under}"
                 )));
             }
             let commit = NewCommit {

@@ -127,6 +127,35 @@ impl TableRef {
         }
     }
 
+    /// SHA-256 over the table's Delta log at this ref (each entry's path and
+    /// content hash): equal on two refs exactly when the logs are, whatever
+    /// the branch. `None` when there is no table.
+    pub async fn fingerprint(&self) -> Result<Option<String>> {
+        use sha2::Digest;
+        let (items, _) = self
+            .repo
+            .list_objects(
+                &self.reference,
+                &format!("{}/_delta_log/", self.name),
+                false,
+                None,
+                usize::MAX,
+            )
+            .await?;
+        let mut h = sha2::Sha256::new();
+        let mut any = false;
+        for item in &items {
+            if let weir_store::ListItem::Object { path, entry } = item {
+                any = true;
+                h.update(path.as_bytes());
+                h.update(b":");
+                h.update(entry.checksum_hex().as_bytes());
+                h.update(b"\n");
+            }
+        }
+        Ok(any.then(|| hex::encode(h.finalize())))
+    }
+
     /// Like [`TableRef::load`] but a missing table is an error.
     pub async fn require(&self) -> Result<DeltaTable> {
         self.load().await?.ok_or_else(|| TablesError::NotATable {

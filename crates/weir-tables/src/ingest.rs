@@ -373,6 +373,7 @@ pub async fn ingest_file(t: &TableRef, file: &Path, opts: &IngestOptions) -> Res
         &WriteOptions {
             mode: opts.mode,
             allow_new_columns: opts.allow_new_columns,
+            replace_schema: false,
             commit: None,
         },
     )
@@ -418,8 +419,9 @@ pub async fn ingest_file(t: &TableRef, file: &Path, opts: &IngestOptions) -> Res
         };
         let c = t
             .repo
-            .commit(
+            .commit_prefix(
                 &branch,
+                &format!("{}/", t.name),
                 &spec.message,
                 &spec.committer,
                 spec.metadata,

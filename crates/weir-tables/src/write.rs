@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use deltalake::DeltaTable;
-use deltalake::arrow::datatypes::{Schema, SchemaRef};
+use deltalake::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use deltalake::datafusion::catalog::streaming::StreamingTable;
 use deltalake::datafusion::execution::TaskContext;
 use deltalake::datafusion::physical_plan::SendableRecordBatchStream;
@@ -66,6 +66,9 @@ pub struct WriteOptions {
     pub mode: WriteMode,
     /// Allow input columns the table lacks (added as nullable).
     pub allow_new_columns: bool,
+    /// With `Overwrite`: the input's schema replaces the table's (a
+    /// pipeline stage's output is whatever its SQL now selects).
+    pub replace_schema: bool,
     /// `None` stages the write without a lake commit.
     pub commit: Option<CommitSpec>,
 }
@@ -110,13 +113,30 @@ impl PartitionStream for OneShot {
     }
 }
 
+/// The type as Delta stores it: Arrow's string, binary and list layouts
+/// (`Utf8View`, `LargeUtf8`, ...) and nested field names and nullability
+/// are all one Delta type, so they must not count as a type change.
+fn storage_type(t: &DataType) -> DataType {
+    let field = |f: &Field| Arc::new(Field::new(f.name(), storage_type(f.data_type()), true));
+    match t {
+        DataType::Utf8View | DataType::LargeUtf8 => DataType::Utf8,
+        DataType::BinaryView | DataType::LargeBinary => DataType::Binary,
+        DataType::List(f) | DataType::LargeList(f) | DataType::ListView(f) => DataType::List(
+            Arc::new(Field::new("item", storage_type(f.data_type()), true)),
+        ),
+        DataType::Struct(fs) => DataType::Struct(fs.iter().map(|f| field(f)).collect()),
+        DataType::Dictionary(_, v) => storage_type(v),
+        other => other.clone(),
+    }
+}
+
 /// The explicit schema rules: same names must keep their type; new columns
 /// only with `allow_new`; the input must carry every table column.
 pub fn check_schema(table: &Schema, input: &Schema, allow_new: bool) -> Result<bool> {
     let mut adds = false;
     for f in input.fields() {
         match table.field_with_name(f.name()) {
-            Ok(t) if t.data_type() != f.data_type() => {
+            Ok(t) if storage_type(t.data_type()) != storage_type(f.data_type()) => {
                 return Err(TablesError::TypeChange {
                     column: f.name().clone(),
                     table_type: t.data_type().to_string(),
@@ -191,11 +211,56 @@ async fn lake_commit(
     md.insert("weir.table".into(), t.name.clone());
     md.insert("weir.table.version".into(), version.to_string());
     md.insert("weir.table.operation".into(), op.to_string());
+    // Only this table's files: other writers may be staging on the branch.
+    let prefix = format!("{}/", t.name);
     Ok(Some(
         t.repo
-            .commit(branch, &spec.message, &spec.committer, md, false)
+            .commit_prefix(branch, &prefix, &spec.message, &spec.committer, md, false)
             .await?,
     ))
+}
+
+/// Delta stores timestamps in microseconds: cast nanosecond columns here,
+/// explicitly, rather than have deltalake warn about it on every write.
+fn micros(input: SendableRecordBatchStream) -> Result<SendableRecordBatchStream> {
+    use deltalake::arrow::datatypes::TimeUnit;
+    let schema = input.schema();
+    if !schema
+        .fields()
+        .iter()
+        .any(|f| matches!(f.data_type(), DataType::Timestamp(TimeUnit::Nanosecond, _)))
+    {
+        return Ok(input);
+    }
+    let target: SchemaRef = Arc::new(Schema::new_with_metadata(
+        schema
+            .fields()
+            .iter()
+            .map(|f| match f.data_type() {
+                DataType::Timestamp(TimeUnit::Nanosecond, tz) => f
+                    .as_ref()
+                    .clone()
+                    .with_data_type(DataType::Timestamp(TimeUnit::Microsecond, tz.clone())),
+                _ => f.as_ref().clone(),
+            })
+            .collect::<Vec<_>>(),
+        schema.metadata().clone(),
+    ));
+    let out = target.clone();
+    let cast = input.map(move |b| {
+        let b = b?;
+        let cols = b
+            .columns()
+            .iter()
+            .zip(out.fields())
+            .map(|(c, f)| deltalake::arrow::compute::cast(c, f.data_type()))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        Ok(deltalake::arrow::array::RecordBatch::try_new(
+            out.clone(),
+            cols,
+        )?)
+    });
+    Ok(Box::pin(RecordBatchStreamAdapter::new(target, cast)))
 }
 
 /// Writes `input` to the table on a branch.
@@ -207,9 +272,11 @@ pub async fn write_stream(
     let branch = require_branch(t)?;
     let rec = Arc::new(Recording::new(Arc::new(t.repo.object_store())));
     let (table, exists) = load_recorded(t, &rec).await?;
+    let input = micros(input)?;
     let schema = input.schema();
     let mut merge_schema = false;
-    if exists {
+    let replace = opts.replace_schema && opts.mode == WriteMode::Overwrite;
+    if exists && !replace {
         let current: Schema = table.snapshot()?.snapshot().arrow_schema().as_ref().clone();
         merge_schema = check_schema(&current, &schema, opts.allow_new_columns)?;
     }
@@ -249,7 +316,9 @@ pub async fn write_stream(
         })
         .with_table_name(&t.name)
         .with_commit_properties(props);
-    if merge_schema {
+    if replace {
+        builder = builder.with_schema_mode(SchemaMode::Overwrite);
+    } else if merge_schema {
         builder = builder.with_schema_mode(SchemaMode::Merge);
     }
     let written = match builder.await {

@@ -82,6 +82,10 @@ enum Command {
     Ingest(cli::tables::IngestArgs),
     /// Run SQL over any ref (repository.ref.table), or open a SQL shell
     Sql(cli::tables::SqlArgs),
+    /// Run a pipeline of SQL stages on a run branch; merge when every gate passes
+    Run(cli::run::RunArgs),
+    /// List pipeline runs, or show the stages of one run
+    Runs(cli::run::RunsArgs),
 }
 
 /// Everything a command needs: the resolved configuration and output format.
@@ -150,6 +154,8 @@ async fn run(ctx: Ctx, command: Command) -> anyhow::Result<ExitCode> {
         Command::Verify(a) => cli::history::verify(&ctx, a).await,
         Command::Ingest(a) => cli::tables::ingest(&ctx, a).await,
         Command::Sql(a) => cli::tables::sql(&ctx, a).await,
+        Command::Run(a) => cli::run::run(&ctx, a).await,
+        Command::Runs(a) => cli::run::runs(&ctx, a).await,
     }
 }
 
@@ -161,6 +167,8 @@ fn fail(e: &anyhow::Error) -> ExitCode {
         t.code()
     } else if let Some(q) = e.downcast_ref::<weir_sql::SqlError>() {
         q.code()
+    } else if let Some(j) = e.downcast_ref::<weir_jobs::JobsError>() {
+        j.code()
     } else if let Some(c) = e.downcast_ref::<weir_core::CoreError>() {
         c.code()
     } else if e.downcast_ref::<std::io::Error>().is_some() {

@@ -3,6 +3,7 @@
 pub mod fs;
 pub mod history;
 pub mod repo;
+pub mod run;
 pub mod tables;
 
 use std::sync::Arc;

@@ -1,0 +1,250 @@
+//! The pipeline manifest: a TOML file naming the stages, each a SQL file
+//! whose result is written to one table, with its write mode and quality
+//! gates, plus typed parameters.
+//!
+//! ```toml
+//! name = "forecasting"
+//!
+//! [params]
+//! horizon = 28
+//!
+//! [[stage]]
+//! name = "clean"
+//! sql = "clean.sql"            # relative to this file
+//! output = "sales_clean"
+//! mode = "overwrite"           # overwrite (default) | append | merge
+//! # keys = ["unique_id", "ds"] # merge: rows with equal keys are replaced
+//! # after = ["other_stage"]    # order not visible from the SQL's tables
+//!
+//! [[stage.gate]]
+//! name = "no_negative_demand"
+//! query = "SELECT * FROM sales_clean WHERE y < 0"   # must return no rows
+//! ```
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::error::{JobsError, Result};
+use crate::params::{Param, Params};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawManifest {
+    name: String,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    params: BTreeMap<String, toml::Value>,
+    #[serde(default, rename = "stage")]
+    stages: Vec<RawStage>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStage {
+    name: String,
+    sql: PathBuf,
+    output: String,
+    #[serde(default)]
+    mode: Option<String>,
+    #[serde(default)]
+    keys: Vec<String>,
+    #[serde(default)]
+    after: Vec<String>,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default, rename = "gate")]
+    gates: Vec<RawGate>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGate {
+    name: String,
+    query: String,
+}
+
+/// How a stage's result lands in its output table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OutputMode {
+    /// Replace the table, schema included.
+    Overwrite,
+    /// Add the rows.
+    Append,
+    /// Replace rows whose keys match, insert the others.
+    Merge { keys: Vec<String> },
+}
+
+impl OutputMode {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            OutputMode::Overwrite => "overwrite",
+            OutputMode::Append => "append",
+            OutputMode::Merge { .. } => "merge",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Gate {
+    pub name: String,
+    pub query: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Stage {
+    pub name: String,
+    pub description: Option<String>,
+    /// The SQL file as written in the manifest (for messages).
+    pub sql_file: PathBuf,
+    pub sql: String,
+    pub output: String,
+    pub mode: OutputMode,
+    pub after: Vec<String>,
+    pub gates: Vec<Gate>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Manifest {
+    pub name: String,
+    pub description: Option<String>,
+    pub path: PathBuf,
+    pub params: Params,
+    pub stages: Vec<Stage>,
+}
+
+fn is_ident(s: &str) -> bool {
+    let mut c = s.chars();
+    c.next()
+        .is_some_and(|f| f.is_ascii_lowercase() || f == '_' || f.is_ascii_uppercase())
+        && c.all(|x| x.is_ascii_alphanumeric() || x == '_')
+        && s.len() <= 128
+}
+
+impl Manifest {
+    /// Reads and checks a manifest and its SQL files. Every problem names
+    /// the file and the stage, gate or parameter at fault.
+    pub fn load(path: &Path) -> Result<Manifest> {
+        let file = path.display().to_string();
+        let err = |message: String| JobsError::Manifest {
+            file: file.clone(),
+            message,
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| err(format!("cannot read: {e}")))?;
+        let raw: RawManifest = toml::from_str(&text).map_err(|e| {
+            err(e
+                .to_string()
+                .lines()
+                .filter(|l| !l.trim().is_empty())
+                .collect::<Vec<_>>()
+                .join(" "))
+        })?;
+        if !is_ident(&raw.name.replace('-', "_")) {
+            return Err(err(format!(
+                "pipeline name {:?}: use letters, digits, '_' and '-'",
+                raw.name
+            )));
+        }
+        let mut params = BTreeMap::new();
+        for (k, v) in &raw.params {
+            if !is_ident(k) {
+                return Err(err(format!(
+                    "parameter {k:?}: use letters, digits and '_', starting with a letter"
+                )));
+            }
+            params.insert(
+                k.clone(),
+                Param::from_toml(k, v).map_err(|e| err(e.to_string()))?,
+            );
+        }
+        if raw.stages.is_empty() {
+            return Err(err("no stages: add at least one [[stage]]".into()));
+        }
+        let dir = path.parent().unwrap_or(Path::new("."));
+        let names: BTreeSet<&str> = raw.stages.iter().map(|s| s.name.as_str()).collect();
+        let mut seen = BTreeSet::new();
+        let mut outputs: BTreeMap<&str, &str> = BTreeMap::new();
+        let mut stages = Vec::new();
+        for s in &raw.stages {
+            let at = |m: String| err(format!("stage {}: {m}", s.name));
+            if !is_ident(&s.name) {
+                return Err(err(format!(
+                    "stage name {:?}: use letters, digits and '_', starting with a letter",
+                    s.name
+                )));
+            }
+            if !seen.insert(s.name.as_str()) {
+                return Err(at("two stages have this name".into()));
+            }
+            weir_tables::validate_table_name(&s.output).map_err(|e| at(e.to_string()))?;
+            if let Some(other) = outputs.insert(&s.output, &s.name) {
+                return Err(at(format!(
+                    "stage {other} writes {} too; each table has one writer",
+                    s.output
+                )));
+            }
+            let mode = match (s.mode.as_deref().unwrap_or("overwrite"), s.keys.is_empty()) {
+                ("overwrite", true) => OutputMode::Overwrite,
+                ("append", true) => OutputMode::Append,
+                ("merge", false) => OutputMode::Merge {
+                    keys: s.keys.clone(),
+                },
+                ("merge", true) => {
+                    return Err(at("mode merge needs keys = [\"column\", ...]".into()));
+                }
+                ("overwrite" | "append", false) => {
+                    return Err(at("keys apply to mode = \"merge\" only".into()));
+                }
+                (m, _) => {
+                    return Err(at(format!(
+                        "unknown mode {m:?}: use overwrite, append or merge"
+                    )));
+                }
+            };
+            for a in &s.after {
+                if !names.contains(a.as_str()) || a == &s.name {
+                    return Err(at(format!("after: no other stage is named {a:?}")));
+                }
+            }
+            let sql_path = dir.join(&s.sql);
+            let sql = std::fs::read_to_string(&sql_path)
+                .map_err(|e| at(format!("cannot read SQL file {}: {e}", sql_path.display())))?;
+            let mut gate_names = BTreeSet::new();
+            let mut gates = Vec::new();
+            for g in &s.gates {
+                if !is_ident(&g.name) || !gate_names.insert(g.name.as_str()) {
+                    return Err(at(format!(
+                        "gate name {:?}: use a unique identifier (letters, digits, '_')",
+                        g.name
+                    )));
+                }
+                if g.query.trim().is_empty() {
+                    return Err(at(format!("gate {}: the query is empty", g.name)));
+                }
+                gates.push(Gate {
+                    name: g.name.clone(),
+                    query: g.query.clone(),
+                });
+            }
+            stages.push(Stage {
+                name: s.name.clone(),
+                description: s.description.clone(),
+                sql_file: s.sql.clone(),
+                sql,
+                output: s.output.clone(),
+                mode,
+                after: s.after.clone(),
+                gates,
+            });
+        }
+        Ok(Manifest {
+            name: raw.name,
+            description: raw.description,
+            path: path.to_path_buf(),
+            params: Params(params),
+            stages,
+        })
+    }
+}

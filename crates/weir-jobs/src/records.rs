@@ -1,0 +1,211 @@
+//! Run records: one row per stage and one per run, appended to the Delta
+//! table `runs` on `main` of the system repository, so runs are queried
+//! with the same SQL as the data (`SELECT * FROM "weir-system".main.runs`,
+//! or `weir_runs()`).
+
+use std::sync::Arc;
+
+use deltalake::arrow::array::RecordBatch;
+use deltalake::arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
+use deltalake::datafusion::physical_plan::memory::MemoryStream;
+use deltalake::datafusion::prelude::{col, lit};
+use serde::{Deserialize, Serialize};
+use weir_core::names::SYSTEM_REPO;
+use weir_store::{Lake, Repo, StoreError};
+use weir_tables::{CommitSpec, TableRef, WriteMode, WriteOptions};
+
+use crate::error::Result;
+
+pub const RUNS_TABLE: &str = "runs";
+
+/// A table as a stage read or wrote it, pinned to a lake commit and a
+/// Delta version. The fingerprint hashes the table's Delta log, so equal
+/// fingerprints mean the same table content on any branch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TablePin {
+    pub repo: String,
+    #[serde(rename = "ref")]
+    pub reference: String,
+    pub table: String,
+    pub commit: String,
+    pub version: i64,
+    pub fingerprint: String,
+}
+
+/// One row of the `runs` table. `stage` is null on the row that sums up
+/// the whole run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunRecord {
+    pub run_id: String,
+    pub pipeline: String,
+    pub repo: String,
+    pub target_branch: String,
+    pub run_branch: String,
+    pub stage: Option<String>,
+    /// succeeded | skipped | failed | not_run (stages);
+    /// merged | unchanged | failed (runs).
+    pub status: String,
+    pub started_at: String,
+    pub finished_at: String,
+    pub duration_ms: i64,
+    pub sql_hash: Option<String>,
+    /// The parameters in force: those a stage uses on stage rows, all of
+    /// them on the run row (canonical JSON).
+    pub params: String,
+    pub weir_version: String,
+    pub inputs: Vec<TablePin>,
+    pub outputs: Vec<TablePin>,
+    pub rows: Option<i64>,
+    pub error: Option<String>,
+    /// The lake commit the run produced: the stage's output commit, or the
+    /// merge commit on the target for the run row.
+    pub commit: Option<String>,
+}
+
+fn pin_fields() -> Fields {
+    Fields::from(vec![
+        Field::new("repo", DataType::Utf8, false),
+        Field::new("ref", DataType::Utf8, false),
+        Field::new("table", DataType::Utf8, false),
+        Field::new("commit", DataType::Utf8, false),
+        Field::new("version", DataType::Int64, false),
+        Field::new("fingerprint", DataType::Utf8, false),
+    ])
+}
+
+pub fn schema() -> SchemaRef {
+    let pins = DataType::List(Arc::new(Field::new(
+        "item",
+        DataType::Struct(pin_fields()),
+        true,
+    )));
+    let ts = DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
+    Arc::new(Schema::new(vec![
+        Field::new("run_id", DataType::Utf8, false),
+        Field::new("pipeline", DataType::Utf8, false),
+        Field::new("repo", DataType::Utf8, false),
+        Field::new("target_branch", DataType::Utf8, false),
+        Field::new("run_branch", DataType::Utf8, false),
+        Field::new("stage", DataType::Utf8, true),
+        Field::new("status", DataType::Utf8, false),
+        Field::new("started_at", ts.clone(), false),
+        Field::new("finished_at", ts, false),
+        Field::new("duration_ms", DataType::Int64, false),
+        Field::new("sql_hash", DataType::Utf8, true),
+        Field::new("params", DataType::Utf8, false),
+        Field::new("weir_version", DataType::Utf8, false),
+        Field::new("inputs", pins.clone(), true),
+        Field::new("outputs", pins, true),
+        Field::new("rows", DataType::Int64, true),
+        Field::new("error", DataType::Utf8, true),
+        Field::new("commit", DataType::Utf8, true),
+    ]))
+}
+
+pub fn to_batch(records: &[RunRecord]) -> Result<RecordBatch> {
+    let schema = schema();
+    let mut decoder = deltalake::arrow::json::ReaderBuilder::new(schema.clone()).build_decoder()?;
+    decoder.serialize(records)?;
+    Ok(decoder
+        .flush()?
+        .unwrap_or_else(|| RecordBatch::new_empty(schema)))
+}
+
+/// The system repository, created on first use.
+pub async fn system_repo(lake: &Arc<Lake>, committer: &str) -> Result<Repo> {
+    match lake.repo(SYSTEM_REPO) {
+        Ok(r) => Ok(r),
+        Err(StoreError::NotFound { .. }) => {
+            match lake.create_repo(SYSTEM_REPO, "main", None, committer).await {
+                Ok(r) => Ok(r),
+                // Another process created it first.
+                Err(StoreError::AlreadyExists { .. }) => Ok(lake.repo(SYSTEM_REPO)?),
+                Err(e) => Err(e.into()),
+            }
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Appends the records as one Delta version and one lake commit.
+pub async fn append(lake: &Arc<Lake>, records: &[RunRecord], committer: &str) -> Result<()> {
+    let Some(first) = records.first() else {
+        return Ok(());
+    };
+    let repo = system_repo(lake, committer).await?;
+    let t = TableRef::new(&repo, "main", RUNS_TABLE)?;
+    let batch = to_batch(records)?;
+    let stream = MemoryStream::try_new(vec![batch], schema(), None)?;
+    weir_tables::write_stream(
+        &t,
+        Box::pin(stream),
+        &WriteOptions {
+            mode: WriteMode::Append,
+            allow_new_columns: false,
+            replace_schema: false,
+            commit: Some(CommitSpec {
+                message: format!("Records of run {} ({})", first.run_id, first.pipeline),
+                committer: committer.to_string(),
+                metadata: [("weir.run.id".to_string(), first.run_id.clone())].into(),
+            }),
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+/// Stage rows of earlier runs of `pipeline` that succeeded or were skipped,
+/// oldest first: the candidates for skipping an unchanged stage.
+pub async fn previous_stages(lake: &Arc<Lake>, pipeline: &str) -> Result<Vec<RunRecord>> {
+    if lake.repo(SYSTEM_REPO).is_err() {
+        return Ok(Vec::new());
+    }
+    let ctx = weir_sql::session(
+        lake.clone(),
+        &weir_sql::SqlOptions {
+            repo: Some(SYSTEM_REPO.into()),
+            reference: Some("main".into()),
+        },
+    )?;
+    let Ok(df) = ctx.table(RUNS_TABLE).await else {
+        return Ok(Vec::new());
+    };
+    let batches = df
+        .filter(
+            col("pipeline")
+                .eq(lit(pipeline))
+                .and(col("stage").is_not_null())
+                .and(col("status").in_list(vec![lit("succeeded"), lit("skipped")], false)),
+        )?
+        .sort(vec![col("finished_at").sort(true, true)])?
+        .collect()
+        .await?;
+    from_batches(&batches)
+}
+
+/// Decodes rows written by [`append`] (through Arrow's JSON writer, so the
+/// nested pins come back as they went in).
+pub fn from_batches(batches: &[RecordBatch]) -> Result<Vec<RunRecord>> {
+    let mut w = deltalake::arrow::json::ArrayWriter::new(Vec::new());
+    let refs: Vec<&RecordBatch> = batches.iter().collect();
+    w.write_batches(&refs)?;
+    w.finish()?;
+    let bytes = w.into_inner();
+    if bytes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&bytes)
+        .map_err(|e| crate::error::JobsError::InvalidArgument(format!("run records: {e}")))?;
+    rows.into_iter()
+        .map(|mut v| {
+            // The JSON writer leaves out nulls and empty lists.
+            if let Some(o) = v.as_object_mut() {
+                for k in ["inputs", "outputs"] {
+                    o.entry(k).or_insert(serde_json::json!([]));
+                }
+            }
+            serde_json::from_value(v)
+                .map_err(|e| crate::error::JobsError::InvalidArgument(format!("run records: {e}")))
+        })
+        .collect()
+}

@@ -1,0 +1,353 @@
+//! An atomic run: a run branch from the target's head, stages in
+//! dependency order (independent ones at the same time), each output
+//! committed with the run, stage and SQL hash in its metadata, gates
+//! checked, and a merge into the target only when everything passed. The
+//! target never shows half a run; a failed run keeps its branch.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{SecondsFormat, Utc};
+use weir_core::ErrorCode;
+use weir_store::{DiffScope, Lake, MergeOptions, RefKind, Repo};
+
+use crate::error::{JobsError, Result};
+use crate::manifest::Manifest;
+use crate::params::Params;
+use crate::plan::{PlannedStage, plan};
+use crate::records::{self, RunRecord, TablePin};
+use crate::stage::{StageCtx, run_stage};
+
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// `--param k=v` overrides, in order.
+    pub params: Vec<(String, String)>,
+    /// Run every stage even when nothing it depends on changed.
+    pub force: bool,
+    pub committer: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StageStatus {
+    Succeeded,
+    Skipped,
+    Failed,
+    NotRun,
+}
+
+impl StageStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StageStatus::Succeeded => "succeeded",
+            StageStatus::Skipped => "skipped",
+            StageStatus::Failed => "failed",
+            StageStatus::NotRun => "not_run",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct StageReport {
+    pub name: String,
+    pub output: String,
+    pub status: StageStatus,
+    pub rows: Option<u64>,
+    pub commit: Option<String>,
+    pub started_at: String,
+    pub duration: Duration,
+    pub inputs: Vec<TablePin>,
+    pub outputs: Vec<TablePin>,
+    pub sql_hash: String,
+    /// The parameters this stage uses (canonical JSON).
+    pub params: String,
+    /// One line: what went wrong.
+    pub error: Option<String>,
+    pub error_code: Option<ErrorCode>,
+    /// A failed gate's first offending rows, as a table.
+    pub gate_rows: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RunReport {
+    pub run_id: String,
+    pub pipeline: String,
+    pub repo: String,
+    pub target: String,
+    pub run_branch: String,
+    /// merged | unchanged | failed
+    pub status: String,
+    pub merge_commit: Option<String>,
+    pub stages: Vec<StageReport>,
+    pub duration: Duration,
+    pub params: String,
+    /// Set when the run failed: the code and a one-line explanation that
+    /// says where to look.
+    pub failure: Option<(ErrorCode, String)>,
+    /// Set when the run itself finished but its records could not be saved.
+    pub records_error: Option<String>,
+}
+
+fn now() -> String {
+    Utc::now().to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+fn new_run_id() -> String {
+    let t = Utc::now().format("%Y%m%d-%H%M%S");
+    let r = &uuid::Uuid::new_v4().simple().to_string()[..6];
+    format!("{t}-{r}")
+}
+
+async fn require_clean_branch(repo: &Repo, branch: &str) -> Result<()> {
+    let r = repo.resolve(branch)?;
+    if r.kind != RefKind::Branch || r.staging.is_none() {
+        return Err(JobsError::InvalidArgument(format!(
+            "{branch} is not a branch: a run merges its results into a branch"
+        )));
+    }
+    let scope = DiffScope {
+        limit: Some(1),
+        ..DiffScope::all()
+    };
+    if !repo.diff_uncommitted(branch, &scope).await?.is_empty() {
+        return Err(JobsError::RunFailed {
+            code: ErrorCode::Conflict,
+            message: format!(
+                "branch {branch} has uncommitted changes; commit or reset them first (a run merges into it)"
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// Runs `manifest` against `repo`/`target`.
+pub async fn run(
+    lake: Arc<Lake>,
+    manifest: &Manifest,
+    repo_name: &str,
+    target: &str,
+    opts: &RunOptions,
+) -> Result<RunReport> {
+    let started = Instant::now();
+    let started_at = now();
+    let repo = lake.repo(repo_name)?;
+    require_clean_branch(&repo, target).await?;
+    let params: Params = manifest.params.with_overrides(&opts.params)?;
+    // Plan everything before touching the lake: a typo fails fast.
+    let planning = weir_sql::session(
+        lake.clone(),
+        &weir_sql::SqlOptions {
+            repo: Some(repo_name.to_string()),
+            reference: Some(target.to_string()),
+        },
+    )?;
+    let stages = plan(manifest, &params, &planning.state())?;
+    let previous = if opts.force {
+        Vec::new()
+    } else {
+        records::previous_stages(&lake, &manifest.name).await?
+    };
+    let run_id = new_run_id();
+    let run_branch = format!("run-{run_id}");
+    let base = repo.create_branch(&run_branch, target)?;
+    tracing::info!(run = %run_id, branch = %run_branch, base = %base.id, "run started");
+    let ctx = Arc::new(StageCtx {
+        lake: lake.clone(),
+        repo: repo.clone(),
+        run_id: run_id.clone(),
+        run_branch: run_branch.clone(),
+        pipeline: manifest.name.clone(),
+        committer: opts.committer.clone(),
+        previous,
+        force: opts.force,
+    });
+    let mut reports = execute(&ctx, &stages).await;
+
+    let failed = reports.iter().find(|r| r.status == StageStatus::Failed);
+    let ran = reports.iter().any(|r| r.status == StageStatus::Succeeded);
+    let mut report = RunReport {
+        run_id: run_id.clone(),
+        pipeline: manifest.name.clone(),
+        repo: repo_name.to_string(),
+        target: target.to_string(),
+        run_branch: run_branch.clone(),
+        status: String::new(),
+        merge_commit: None,
+        stages: Vec::new(),
+        duration: Duration::ZERO,
+        params: params.to_json(),
+        failure: None,
+        records_error: None,
+    };
+    let look = format!(
+        "{target} is unchanged; the run's work is kept on branch {run_branch} \
+         (weir log weir://{repo_name}/{run_branch}, weir sql --ref {run_branch} ...)"
+    );
+    if let Some(f) = failed {
+        report.status = "failed".into();
+        report.failure = Some((
+            f.error_code.unwrap_or(ErrorCode::Internal),
+            format!(
+                "run {run_id} failed at stage {}: {}; {look}",
+                f.name,
+                f.error.clone().unwrap_or_default()
+            ),
+        ));
+    } else if !ran {
+        // Every stage was skipped: there is nothing to merge.
+        repo.delete_branch(&run_branch)?;
+        report.status = "unchanged".into();
+    } else {
+        let merge = MergeOptions {
+            message: Some(format!("Run {} {run_id}", manifest.name)),
+            metadata: BTreeMap::from([
+                ("weir.run.id".to_string(), run_id.clone()),
+                ("weir.run.pipeline".to_string(), manifest.name.clone()),
+            ]),
+            ..MergeOptions::default()
+        };
+        match repo
+            .merge(&run_branch, target, &opts.committer, &merge)
+            .await
+        {
+            Ok(c) => {
+                repo.delete_branch(&run_branch)?;
+                report.status = "merged".into();
+                report.merge_commit = Some(c.id);
+            }
+            Err(e) => {
+                report.status = "failed".into();
+                report.failure = Some((
+                    e.code(),
+                    format!("run {run_id} could not be merged into {target}: {e}; {look}"),
+                ));
+            }
+        }
+    }
+    report.duration = started.elapsed();
+    let rows = run_records(&report, &reports, &started_at);
+    if let Err(e) = records::append(&lake, &rows, &opts.committer).await {
+        tracing::warn!("run {run_id}: could not save the run records: {e}");
+        report.records_error = Some(e.to_string());
+    }
+    report.stages = std::mem::take(&mut reports);
+    Ok(report)
+}
+
+/// Launches every stage whose inputs are ready, as soon as they are; after
+/// a failure, lets running stages finish and starts no new ones.
+async fn execute(ctx: &Arc<StageCtx>, stages: &[PlannedStage]) -> Vec<StageReport> {
+    let mut done: Vec<Option<StageReport>> = vec![None; stages.len()];
+    let mut launched = vec![false; stages.len()];
+    let mut running = tokio::task::JoinSet::new();
+    let mut failed = false;
+    loop {
+        if !failed {
+            for (i, s) in stages.iter().enumerate() {
+                let ready = !launched[i]
+                    && s.deps.iter().all(|&d| {
+                        done[d].as_ref().is_some_and(|r| {
+                            matches!(r.status, StageStatus::Succeeded | StageStatus::Skipped)
+                        })
+                    });
+                if ready {
+                    launched[i] = true;
+                    let (ctx, stage) = (ctx.clone(), s.clone());
+                    running.spawn(async move { (i, run_stage(&ctx, &stage).await) });
+                }
+            }
+        }
+        match running.join_next().await {
+            Some(Ok((i, r))) => {
+                failed |= r.status == StageStatus::Failed;
+                done[i] = Some(r);
+            }
+            Some(Err(e)) => {
+                // A panic in a stage is a bug; fail the run, keep the rest.
+                tracing::error!("a stage task died: {e}");
+                failed = true;
+                if let Some(i) = (0..stages.len()).find(|&i| launched[i] && done[i].is_none()) {
+                    done[i] = Some(not_run(&stages[i], Some(format!("internal error: {e}"))));
+                    if let Some(r) = done[i].as_mut() {
+                        r.status = StageStatus::Failed;
+                        r.error_code = Some(ErrorCode::Internal);
+                    }
+                }
+            }
+            None => break,
+        }
+    }
+    stages
+        .iter()
+        .zip(done)
+        .map(|(s, d)| d.unwrap_or_else(|| not_run(s, None)))
+        .collect()
+}
+
+fn not_run(s: &PlannedStage, error: Option<String>) -> StageReport {
+    StageReport {
+        name: s.stage.name.clone(),
+        output: s.stage.output.clone(),
+        status: StageStatus::NotRun,
+        rows: None,
+        commit: None,
+        started_at: now(),
+        duration: Duration::ZERO,
+        inputs: Vec::new(),
+        outputs: Vec::new(),
+        sql_hash: s.sql_hash.clone(),
+        params: s.params.clone(),
+        error,
+        error_code: None,
+        gate_rows: None,
+    }
+}
+
+fn run_records(run: &RunReport, stages: &[StageReport], started_at: &str) -> Vec<RunRecord> {
+    let version = env!("CARGO_PKG_VERSION").to_string();
+    let base = |stage: Option<String>| RunRecord {
+        run_id: run.run_id.clone(),
+        pipeline: run.pipeline.clone(),
+        repo: run.repo.clone(),
+        target_branch: run.target.clone(),
+        run_branch: run.run_branch.clone(),
+        stage,
+        status: String::new(),
+        started_at: started_at.to_string(),
+        finished_at: now(),
+        duration_ms: 0,
+        sql_hash: None,
+        params: run.params.clone(),
+        weir_version: version.clone(),
+        inputs: Vec::new(),
+        outputs: Vec::new(),
+        rows: None,
+        error: None,
+        commit: None,
+    };
+    let mut out: Vec<RunRecord> = stages
+        .iter()
+        .map(|s| {
+            let mut r = base(Some(s.name.clone()));
+            r.status = s.status.as_str().into();
+            r.started_at = s.started_at.clone();
+            r.duration_ms = s.duration.as_millis() as i64;
+            r.sql_hash = Some(s.sql_hash.clone());
+            r.params = s.params.clone();
+            r.inputs = s.inputs.clone();
+            r.outputs = s.outputs.clone();
+            r.rows = s.rows.map(|n| n as i64);
+            r.error = s.error.clone();
+            r.commit = s.commit.clone();
+            r
+        })
+        .collect();
+    let mut total = base(None);
+    total.status = run.status.clone();
+    total.duration_ms = run.duration.as_millis() as i64;
+    total.error = run.failure.as_ref().map(|(_, m)| m.clone());
+    total.commit = run.merge_commit.clone();
+    total.outputs = stages.iter().flat_map(|s| s.outputs.clone()).collect();
+    out.push(total);
+    out
+}

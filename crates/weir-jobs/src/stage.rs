@@ -1,0 +1,303 @@
+//! One stage of a run: pin what it reads, skip it when nothing changed,
+//! otherwise execute its query into its output table on the run branch,
+//! commit, and check its gates.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use deltalake::arrow::util::pretty::pretty_format_batches;
+use deltalake::datafusion::common::{JoinType, TableReference};
+use deltalake::datafusion::datasource::MemTable;
+use deltalake::datafusion::physical_plan::SendableRecordBatchStream;
+use deltalake::datafusion::prelude::{DataFrame, SessionContext};
+use weir_core::ErrorCode;
+use weir_store::{Lake, Repo};
+use weir_tables::{CommitSpec, TableRef, WriteMode, WriteOptions};
+
+use crate::error::{JobsError, Result};
+use crate::manifest::OutputMode;
+use crate::plan::{PlannedStage, Query};
+use crate::records::{RunRecord, TablePin};
+use crate::runner::{StageReport, StageStatus};
+
+/// What every stage of one run shares.
+pub struct StageCtx {
+    pub lake: Arc<Lake>,
+    pub repo: Repo,
+    pub run_id: String,
+    pub run_branch: String,
+    pub pipeline: String,
+    pub committer: String,
+    pub previous: Vec<RunRecord>,
+    pub force: bool,
+}
+
+/// How many offending rows a failed gate shows.
+const GATE_ROWS: usize = 5;
+
+pub async fn run_stage(ctx: &StageCtx, s: &PlannedStage) -> StageReport {
+    let started = Instant::now();
+    let mut report = StageReport {
+        name: s.stage.name.clone(),
+        output: s.stage.output.clone(),
+        status: StageStatus::Succeeded,
+        rows: None,
+        commit: None,
+        started_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+        duration: Default::default(),
+        inputs: Vec::new(),
+        outputs: Vec::new(),
+        sql_hash: s.sql_hash.clone(),
+        params: s.params.clone(),
+        error: None,
+        error_code: None,
+        gate_rows: None,
+    };
+    if let Err(e) = execute(ctx, s, &mut report).await {
+        report.status = StageStatus::Failed;
+        report.error_code = Some(e.code());
+        report.error = Some(e.to_string().replace('\n', " "));
+    }
+    report.duration = started.elapsed();
+    tracing::info!(
+        stage = %s.stage.name,
+        status = report.status.as_str(),
+        ms = report.duration.as_millis() as u64,
+        "stage finished"
+    );
+    report
+}
+
+async fn execute(ctx: &StageCtx, s: &PlannedStage, report: &mut StageReport) -> Result<()> {
+    let session = weir_sql::session(
+        ctx.lake.clone(),
+        &weir_sql::SqlOptions {
+            repo: Some(ctx.repo.name().to_string()),
+            reference: Some(ctx.run_branch.clone()),
+        },
+    )?;
+    report.inputs = pin_inputs(ctx, &s.query).await?;
+    let out = TableRef::new(&ctx.repo, &ctx.run_branch, &s.stage.output)?;
+    let current = pin(&out).await?;
+    if !ctx.force
+        && let Some(cur) = &current
+        && unchanged(ctx, s, &report.inputs, cur)
+    {
+        report.status = StageStatus::Skipped;
+        report.outputs = vec![cur.clone()];
+        return Ok(());
+    }
+
+    let plan = session
+        .state()
+        .statement_to_plan(s.query.statement.clone())
+        .await?;
+    let df = DataFrame::new(session.state(), plan);
+    let mut metadata = BTreeMap::from([
+        ("weir.run.id".to_string(), ctx.run_id.clone()),
+        ("weir.run.pipeline".to_string(), ctx.pipeline.clone()),
+        ("weir.run.stage".to_string(), s.stage.name.clone()),
+        ("weir.sql.sha256".to_string(), s.sql_hash.clone()),
+        ("weir.params".to_string(), s.params.clone()),
+    ]);
+    let inputs = serde_json::to_string(&report.inputs).unwrap_or_default();
+    metadata.insert("weir.run.inputs".to_string(), inputs);
+    let commit = Some(CommitSpec {
+        message: format!(
+            "Run {} {}: stage {}",
+            ctx.pipeline, ctx.run_id, s.stage.name
+        ),
+        committer: ctx.committer.clone(),
+        metadata,
+    });
+    let (stream, mode) = match &s.stage.mode {
+        OutputMode::Overwrite => (df.execute_stream().await?, WriteMode::Overwrite),
+        OutputMode::Append => (df.execute_stream().await?, WriteMode::Append),
+        OutputMode::Merge { keys } => (
+            merged(&session, df, &out, current.is_some(), keys).await?,
+            WriteMode::Overwrite,
+        ),
+    };
+    let written = weir_tables::write_stream(
+        &out,
+        stream,
+        &WriteOptions {
+            mode,
+            allow_new_columns: false,
+            // The SQL decides an overwritten output's columns.
+            replace_schema: s.stage.mode == OutputMode::Overwrite,
+            commit,
+        },
+    )
+    .await?;
+    report.rows = Some(written.rows);
+    report.commit = written.lake_commit.as_ref().map(|c| c.id.clone());
+    report.outputs = pin(&out).await?.into_iter().collect();
+
+    for (name, gate) in &s.gates {
+        check_gate(&session, &s.stage.name, name, gate, report).await?;
+    }
+    Ok(())
+}
+
+/// Merge on keys: the rows of the table whose keys the result does not
+/// have, plus the result. The result is computed once (it feeds both
+/// sides); the table is rewritten as one new version.
+async fn merged(
+    session: &SessionContext,
+    result: DataFrame,
+    out: &TableRef,
+    exists: bool,
+    keys: &[String],
+) -> Result<SendableRecordBatchStream> {
+    let schema = Arc::new(result.schema().as_arrow().clone());
+    for k in keys {
+        if schema.field_with_name(k).is_err() {
+            return Err(JobsError::InvalidArgument(format!(
+                "merge key {k} is not a column of the stage's result"
+            )));
+        }
+    }
+    let batches = result.collect().await?;
+    let fresh = Arc::new(MemTable::try_new(schema.clone(), vec![batches])?);
+    let new_rows = session.read_table(fresh.clone())?;
+    if !exists {
+        return Ok(new_rows.execute_stream().await?);
+    }
+    let table = session
+        .table(TableReference::bare(out.name.as_str()))
+        .await?;
+    let cols: Vec<&str> = keys.iter().map(String::as_str).collect();
+    let kept = table.join(
+        session.read_table(fresh)?.select_columns(&cols)?,
+        JoinType::LeftAnti,
+        &cols,
+        &cols,
+        None,
+    )?;
+    // Same column order as the result, so the union lines up by position.
+    let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+    let kept = kept.select_columns(&names)?;
+    Ok(kept.union(new_rows)?.execute_stream().await?)
+}
+
+async fn check_gate(
+    session: &SessionContext,
+    stage: &str,
+    name: &str,
+    gate: &Query,
+    report: &mut StageReport,
+) -> Result<()> {
+    let plan = session
+        .state()
+        .statement_to_plan(gate.statement.clone())
+        .await?;
+    let batches = DataFrame::new(session.state(), plan)
+        .limit(0, Some(GATE_ROWS + 1))?
+        .collect()
+        .await?;
+    let n: usize = batches.iter().map(|b| b.num_rows()).sum();
+    if n == 0 {
+        return Ok(());
+    }
+    let shown: Vec<_> = batches
+        .iter()
+        .map(|b| b.slice(0, b.num_rows().min(GATE_ROWS)))
+        .collect();
+    let mut left = GATE_ROWS;
+    let shown: Vec<_> = shown
+        .into_iter()
+        .filter_map(|b| {
+            let take = b.num_rows().min(left);
+            left -= take;
+            (take > 0).then(|| b.slice(0, take))
+        })
+        .collect();
+    report.gate_rows = pretty_format_batches(&shown).ok().map(|t| t.to_string());
+    let count = if n > GATE_ROWS {
+        format!("more than {GATE_ROWS} rows")
+    } else if n == 1 {
+        "1 row".to_string()
+    } else {
+        format!("{n} rows")
+    };
+    Err(JobsError::RunFailed {
+        code: ErrorCode::CheckFailed,
+        message: format!("gate {name} of stage {stage} failed: its query returned {count}"),
+    })
+}
+
+async fn pin(t: &TableRef) -> Result<Option<TablePin>> {
+    let Some(fingerprint) = t.fingerprint().await? else {
+        return Ok(None);
+    };
+    let Some(table) = t.load().await? else {
+        return Ok(None);
+    };
+    Ok(Some(TablePin {
+        repo: t.repo.name().to_string(),
+        reference: t.reference.clone(),
+        table: t.name.clone(),
+        commit: t.repo.resolve(&t.reference)?.commit.id,
+        version: table.version().unwrap_or(0) as i64,
+        fingerprint,
+    }))
+}
+
+/// Every table the query names, at the commit it will read. Names that are
+/// not tables are left to the planner to report.
+async fn pin_inputs(ctx: &StageCtx, q: &Query) -> Result<Vec<TablePin>> {
+    let mut pins = Vec::new();
+    for r in &q.reads {
+        let (repo, reference, table) = match r {
+            TableReference::Bare { table } => (ctx.repo.clone(), ctx.run_branch.clone(), table),
+            TableReference::Partial { schema, table } => {
+                (ctx.repo.clone(), schema.to_string(), table)
+            }
+            TableReference::Full {
+                catalog,
+                schema,
+                table,
+            } => match ctx.lake.repo(catalog) {
+                Ok(repo) => (repo, schema.to_string(), table),
+                Err(_) => continue,
+            },
+        };
+        let Ok(t) = TableRef::new(&repo, &reference, table) else {
+            continue;
+        };
+        if repo.resolve(&reference).is_err() {
+            continue;
+        }
+        if let Some(p) = pin(&t).await?
+            && !pins.contains(&p)
+        {
+            pins.push(p);
+        }
+    }
+    Ok(pins)
+}
+
+/// True when an earlier successful run of this stage had the same SQL,
+/// parameters and input contents, and the output still is what it wrote.
+fn unchanged(ctx: &StageCtx, s: &PlannedStage, inputs: &[TablePin], output: &TablePin) -> bool {
+    let key = |pins: &[TablePin]| {
+        let mut k: Vec<(String, String, String)> = pins
+            .iter()
+            .map(|p| (p.repo.clone(), p.table.clone(), p.fingerprint.clone()))
+            .collect();
+        k.sort();
+        k
+    };
+    let want = key(inputs);
+    ctx.previous.iter().rev().any(|r| {
+        r.stage.as_deref() == Some(s.stage.name.as_str())
+            && r.sql_hash.as_deref() == Some(s.sql_hash.as_str())
+            && r.params == s.params
+            && key(&r.inputs) == want
+            && r.outputs
+                .iter()
+                .any(|o| o.table == output.table && o.fingerprint == output.fingerprint)
+    })
+}

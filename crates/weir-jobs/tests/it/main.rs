@@ -1,0 +1,3 @@
+//! Pipeline runs against a real lake in a temporary directory.
+
+mod runs;

@@ -1,0 +1,140 @@
+//! `weir run` and `weir runs` as a user drives them.
+
+use crate::Env;
+
+fn setup() -> Env {
+    let e = Env::new();
+    e.ok(&["init"]);
+    e.ok(&["repo", "create", "weir://shop", "local://shop"]);
+    let f = e.write(
+        "in/sales.csv",
+        "day,item,qty\n2024-01-01,a,3\n2024-01-01,b,5\n2024-01-02,a,4\n2024-01-02,b,-1\n",
+    );
+    e.ok(&["ingest", f.to_str().unwrap(), "weir://shop/main/sales"]);
+    e.write(
+        "p/weir.toml",
+        r#"
+name = "daily"
+[params]
+min_qty = 0
+[[stage]]
+name = "clean"
+sql = "clean.sql"
+output = "clean"
+[[stage.gate]]
+name = "no_negative"
+query = "SELECT * FROM clean WHERE qty < 0"
+[[stage]]
+name = "totals"
+sql = "totals.sql"
+output = "totals"
+"#,
+    );
+    e.write(
+        "p/clean.sql",
+        "SELECT day, item, qty FROM sales WHERE qty >= $min_qty",
+    );
+    e.write(
+        "p/totals.sql",
+        "SELECT item, sum(qty) AS qty FROM clean GROUP BY item",
+    );
+    e
+}
+
+#[test]
+fn run_then_rerun_then_inspect_runs_from_the_cli_and_sql() {
+    let e = setup();
+    let out = e.ok(&["run", "p/weir.toml", "weir://shop/main"]);
+    assert!(out.contains("Merged into main"), "{out}");
+    let totals = e.ok(&[
+        "sql",
+        "SELECT item, qty FROM totals ORDER BY item",
+        "--format",
+        "csv",
+    ]);
+    assert_eq!(totals, "item,qty\na,7\nb,5\n");
+    let out = e.ok(&["run", "p/weir.toml", "weir://shop/main"]);
+    assert!(
+        out.contains("Nothing changed: all 2 stages skipped"),
+        "{out}"
+    );
+
+    let runs = e.json(&["runs"]);
+    let runs = runs.as_array().unwrap();
+    assert_eq!(runs.len(), 2);
+    assert_eq!(runs[0]["status"], "unchanged");
+    assert_eq!(runs[1]["status"], "merged");
+    let id = runs[1]["run_id"].as_str().unwrap();
+    let stages = e.json(&["runs", id]);
+    let stages = stages.as_array().unwrap();
+    assert_eq!(stages.len(), 3, "{stages:?}");
+    assert_eq!(stages[0]["stage"], "clean");
+    assert_eq!(stages[0]["inputs"][0]["table"], "sales");
+    assert_eq!(
+        stages[0]["inputs"][0]["fingerprint"]
+            .as_str()
+            .unwrap()
+            .len(),
+        64
+    );
+    assert_eq!(stages[0]["params"], "{\"min_qty\":0}");
+    let n = e.ok(&[
+        "sql",
+        "SELECT count(*) AS n FROM weir_runs() WHERE status = 'skipped'",
+        "--format",
+        "csv",
+    ]);
+    assert_eq!(n, "n\n2\n");
+    // The stage's lake commit names the run and the SQL it ran.
+    let log = e.json(&["log", "weir://shop/main", "--amount", "5"]);
+    let text = log.to_string();
+    assert!(text.contains("weir.sql.sha256"), "{text}");
+    assert!(text.contains(id), "{text}");
+}
+
+#[test]
+fn a_failing_gate_exits_1_shows_the_rows_and_leaves_main_alone() {
+    let e = setup();
+    let before = e.json(&["log", "weir://shop/main", "--amount", "1"]);
+    let (code, out, err) = e.run(&[
+        "run",
+        "p/weir.toml",
+        "weir://shop/main",
+        "--param",
+        "min_qty=-5",
+    ]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(err.starts_with("error: run "), "{err}");
+    assert!(
+        err.contains("gate no_negative of stage clean failed"),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(out.contains("first offending rows"), "{out}");
+    assert!(out.contains("-1"), "{out}");
+    assert_eq!(
+        e.json(&["log", "weir://shop/main", "--amount", "1"]),
+        before
+    );
+    // The failed run is recorded with its error.
+    let runs = e.json(&["runs"]);
+    assert_eq!(runs[0]["status"], "failed");
+
+    let (code, _, err) = e.run(&[
+        "run",
+        "p/weir.toml",
+        "weir://shop/main",
+        "-p",
+        "min_qty=many",
+    ]);
+    assert_eq!(code, 2);
+    assert_eq!(
+        err.trim(),
+        "error: --param min_qty=many: min_qty must be an integer"
+    );
+    let (code, _, err) = e.run(&["run", "p/nope.toml", "weir://shop/main"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("p/nope.toml: cannot read"), "{err}");
+    let (code, _, err) = e.run(&["runs", "no-such-run"]);
+    assert_eq!(code, 3, "{err}");
+}
