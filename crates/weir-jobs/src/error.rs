@@ -15,6 +15,8 @@ pub enum JobsError {
     Sql(#[from] SqlError),
     #[error(transparent)]
     Core(#[from] CoreError),
+    #[error(transparent)]
+    Lineage(#[from] weir_lineage::LineageError),
     #[error("{}", .0.find_root())]
     DataFusion(#[from] deltalake::datafusion::error::DataFusionError),
     #[error("{}", .0)]
@@ -43,6 +45,7 @@ impl JobsError {
             JobsError::Tables(e) => e.code(),
             JobsError::Sql(e) => e.code(),
             JobsError::Core(e) => e.code(),
+            JobsError::Lineage(e) => e.code(),
             JobsError::DataFusion(_)
             | JobsError::Arrow(_)
             | JobsError::Manifest { .. }

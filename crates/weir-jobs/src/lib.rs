@@ -11,6 +11,7 @@
 //! leaves records in the `runs` table of the system repository.
 
 pub mod error;
+mod lineage;
 pub mod manifest;
 pub mod params;
 pub mod plan;

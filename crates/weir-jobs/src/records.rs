@@ -7,12 +7,11 @@ use std::sync::Arc;
 
 use deltalake::arrow::array::RecordBatch;
 use deltalake::arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
-use deltalake::datafusion::physical_plan::memory::MemoryStream;
 use deltalake::datafusion::prelude::{col, lit};
 use serde::{Deserialize, Serialize};
 use weir_core::names::SYSTEM_REPO;
-use weir_store::{Lake, Repo, StoreError};
-use weir_tables::{CommitSpec, TableRef, WriteMode, WriteOptions};
+use weir_store::Lake;
+use weir_tables::CommitSpec;
 
 use crate::error::Result;
 
@@ -102,55 +101,17 @@ pub fn schema() -> SchemaRef {
     ]))
 }
 
-pub fn to_batch(records: &[RunRecord]) -> Result<RecordBatch> {
-    let schema = schema();
-    let mut decoder = deltalake::arrow::json::ReaderBuilder::new(schema.clone()).build_decoder()?;
-    decoder.serialize(records)?;
-    Ok(decoder
-        .flush()?
-        .unwrap_or_else(|| RecordBatch::new_empty(schema)))
-}
-
-/// The system repository, created on first use.
-pub async fn system_repo(lake: &Arc<Lake>, committer: &str) -> Result<Repo> {
-    match lake.repo(SYSTEM_REPO) {
-        Ok(r) => Ok(r),
-        Err(StoreError::NotFound { .. }) => {
-            match lake.create_repo(SYSTEM_REPO, "main", None, committer).await {
-                Ok(r) => Ok(r),
-                // Another process created it first.
-                Err(StoreError::AlreadyExists { .. }) => Ok(lake.repo(SYSTEM_REPO)?),
-                Err(e) => Err(e.into()),
-            }
-        }
-        Err(e) => Err(e.into()),
-    }
-}
-
 /// Appends the records as one Delta version and one lake commit.
 pub async fn append(lake: &Arc<Lake>, records: &[RunRecord], committer: &str) -> Result<()> {
     let Some(first) = records.first() else {
         return Ok(());
     };
-    let repo = system_repo(lake, committer).await?;
-    let t = TableRef::new(&repo, "main", RUNS_TABLE)?;
-    let batch = to_batch(records)?;
-    let stream = MemoryStream::try_new(vec![batch], schema(), None)?;
-    weir_tables::write_stream(
-        &t,
-        Box::pin(stream),
-        &WriteOptions {
-            mode: WriteMode::Append,
-            allow_new_columns: false,
-            replace_schema: false,
-            commit: Some(CommitSpec {
-                message: format!("Records of run {} ({})", first.run_id, first.pipeline),
-                committer: committer.to_string(),
-                metadata: [("weir.run.id".to_string(), first.run_id.clone())].into(),
-            }),
-        },
-    )
-    .await?;
+    let commit = CommitSpec {
+        message: format!("Records of run {} ({})", first.run_id, first.pipeline),
+        committer: committer.to_string(),
+        metadata: [("weir.run.id".to_string(), first.run_id.clone())].into(),
+    };
+    weir_tables::append_rows(lake, RUNS_TABLE, schema(), records, commit).await?;
     Ok(())
 }
 
@@ -183,29 +144,7 @@ pub async fn previous_stages(lake: &Arc<Lake>, pipeline: &str) -> Result<Vec<Run
     from_batches(&batches)
 }
 
-/// Decodes rows written by [`append`] (through Arrow's JSON writer, so the
-/// nested pins come back as they went in).
+/// Decodes rows written by [`append`].
 pub fn from_batches(batches: &[RecordBatch]) -> Result<Vec<RunRecord>> {
-    let mut w = deltalake::arrow::json::ArrayWriter::new(Vec::new());
-    let refs: Vec<&RecordBatch> = batches.iter().collect();
-    w.write_batches(&refs)?;
-    w.finish()?;
-    let bytes = w.into_inner();
-    if bytes.is_empty() {
-        return Ok(Vec::new());
-    }
-    let rows: Vec<serde_json::Value> = serde_json::from_slice(&bytes)
-        .map_err(|e| crate::error::JobsError::InvalidArgument(format!("run records: {e}")))?;
-    rows.into_iter()
-        .map(|mut v| {
-            // The JSON writer leaves out nulls and empty lists.
-            if let Some(o) = v.as_object_mut() {
-                for k in ["inputs", "outputs"] {
-                    o.entry(k).or_insert(serde_json::json!([]));
-                }
-            }
-            serde_json::from_value(v)
-                .map_err(|e| crate::error::JobsError::InvalidArgument(format!("run records: {e}")))
-        })
-        .collect()
+    Ok(weir_tables::read_rows(batches, &["inputs", "outputs"])?)
 }

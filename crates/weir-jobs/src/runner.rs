@@ -66,6 +66,10 @@ pub struct StageReport {
     pub error_code: Option<ErrorCode>,
     /// A failed gate's first offending rows, as a table.
     pub gate_rows: Option<String>,
+    /// Which input columns each output column comes from.
+    pub lineage: Option<weir_lineage::ColumnLineage>,
+    /// The output's columns and types.
+    pub schema: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone)]
@@ -230,6 +234,11 @@ pub async fn run(
         tracing::warn!("run {run_id}: could not save the run records: {e}");
         report.records_error = Some(e.to_string());
     }
+    let events = crate::lineage::run_events(manifest, &report, &reports, &started_at);
+    if let Err(e) = crate::lineage::save(&lake, &events, &report, &reports, &opts.committer).await {
+        tracing::warn!("run {run_id}: could not save the lineage events: {e}");
+        report.records_error = Some(format!("lineage events: {e}"));
+    }
     report.stages = std::mem::take(&mut reports);
     Ok(report)
 }
@@ -300,6 +309,8 @@ fn not_run(s: &PlannedStage, error: Option<String>) -> StageReport {
         error,
         error_code: None,
         gate_rows: None,
+        lineage: None,
+        schema: Vec::new(),
     }
 }
 

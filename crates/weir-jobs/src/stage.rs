@@ -53,6 +53,8 @@ pub async fn run_stage(ctx: &StageCtx, s: &PlannedStage) -> StageReport {
         error: None,
         error_code: None,
         gate_rows: None,
+        lineage: None,
+        schema: Vec::new(),
     };
     if let Err(e) = execute(ctx, s, &mut report).await {
         report.status = StageStatus::Failed;
@@ -93,6 +95,18 @@ async fn execute(ctx: &StageCtx, s: &PlannedStage, report: &mut StageReport) -> 
         .state()
         .statement_to_plan(s.query.statement.clone())
         .await?;
+    report.lineage = Some(crate::lineage::of_plan(
+        &session.state(),
+        &plan,
+        ctx,
+        &report.inputs,
+    ));
+    report.schema = plan
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| (f.name().clone(), f.data_type().to_string()))
+        .collect();
     let df = DataFrame::new(session.state(), plan);
     let mut metadata = BTreeMap::from([
         ("weir.run.id".to_string(), ctx.run_id.clone()),
@@ -134,6 +148,11 @@ async fn execute(ctx: &StageCtx, s: &PlannedStage, report: &mut StageReport) -> 
     report.rows = Some(written.rows);
     report.commit = written.lake_commit.as_ref().map(|c| c.id.clone());
     report.outputs = pin(&out).await?.into_iter().collect();
+    // The stage's own commit, not whatever the branch head is by now (a
+    // stage beside this one may have committed since).
+    if let (Some(c), Some(o)) = (&report.commit, report.outputs.first_mut()) {
+        o.commit = c.clone();
+    }
 
     for (name, gate) in &s.gates {
         check_gate(&session, &s.stage.name, name, gate, report).await?;

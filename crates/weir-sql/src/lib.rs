@@ -119,9 +119,10 @@ pub fn session(lake: Arc<Lake>, opts: &SqlOptions) -> Result<SessionContext> {
         .build();
     let ctx = SessionContext::new_with_state(state);
     let lake_for_system = lake.clone();
-    functions::register(&ctx, lake, repo.map(|r| (r.name().to_string(), schema)));
+    let default = repo.map(|r| (r.name().to_string(), schema));
+    functions::register(&ctx, lake, default.clone());
     udf::register(&ctx);
     analysis::register(&ctx);
-    system::register(&ctx, lake_for_system);
+    system::register(&ctx, lake_for_system, default);
     Ok(ctx)
 }

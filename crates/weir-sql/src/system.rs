@@ -1,12 +1,20 @@
 //! weir's own records as tables: `weir_runs()` is the `runs` Delta table on
 //! `main` of the system repository (one row per pipeline stage and one per
-//! run), so run history is filtered and joined with plain SQL.
+//! run), so run history is filtered and joined with plain SQL;
+//! `weir_lineage(table, direction, depth [, column [, ref]])` walks the
+//! lineage graph as of a ref, one row per edge.
 
 use std::sync::Arc;
 
+use deltalake::arrow::array::RecordBatch;
+use deltalake::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use deltalake::arrow::json::ReaderBuilder;
 use deltalake::datafusion::catalog::{TableFunctionArgs, TableFunctionImpl, TableProvider};
+use deltalake::datafusion::datasource::MemTable;
 use deltalake::datafusion::error::{DataFusionError, Result};
+use deltalake::datafusion::logical_expr::Expr;
 use deltalake::datafusion::prelude::SessionContext;
+use deltalake::datafusion::scalar::ScalarValue;
 use weir_core::names::SYSTEM_REPO;
 use weir_store::Lake;
 use weir_tables::TableRef;
@@ -20,7 +28,14 @@ struct SystemTable {
     lake: Arc<Lake>,
 }
 
-pub fn register(ctx: &SessionContext, lake: Arc<Lake>) {
+pub fn register(ctx: &SessionContext, lake: Arc<Lake>, default: Option<(String, String)>) {
+    ctx.register_udtf(
+        "weir_lineage",
+        Arc::new(LineageFn {
+            lake: lake.clone(),
+            default,
+        }),
+    );
     ctx.register_udtf(
         "weir_runs",
         Arc::new(SystemTable {
@@ -57,5 +72,107 @@ impl TableFunctionImpl for SystemTable {
             inner: provider,
             reference: format!("{}()", self.function),
         }))
+    }
+}
+
+#[derive(Debug)]
+struct LineageFn {
+    lake: Arc<Lake>,
+    default: Option<(String, String)>,
+}
+
+const LINEAGE_USAGE: &str =
+    "weir_lineage(table, 'upstream'|'downstream', depth [, column [, ref]])";
+
+fn lineage_schema() -> SchemaRef {
+    let s = |n: &str, null: bool| Field::new(n, DataType::Utf8, null);
+    Arc::new(Schema::new(vec![
+        Field::new("depth", DataType::UInt64, false),
+        s("from_namespace", false),
+        s("from_name", false),
+        s("from_column", true),
+        s("to_namespace", false),
+        s("to_name", false),
+        s("to_column", true),
+        s("job", false),
+        s("run_id", false),
+        Field::new(
+            "event_time",
+            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+            false,
+        ),
+        s("transformation", false),
+    ]))
+}
+
+impl TableFunctionImpl for LineageFn {
+    fn call_with_args(&self, args: TableFunctionArgs) -> Result<Arc<dyn TableProvider>> {
+        let plan =
+            |m: String| DataFusionError::Plan(format!("weir_lineage: {m}; usage: {LINEAGE_USAGE}"));
+        let exprs = args.exprs();
+        if !(3..=5).contains(&exprs.len()) {
+            return Err(plan(format!("{} arguments", exprs.len())));
+        }
+        let text = |i: usize| -> Result<Option<String>> {
+            match exprs.get(i) {
+                None => Ok(None),
+                Some(Expr::Literal(
+                    ScalarValue::Utf8(s) | ScalarValue::Utf8View(s) | ScalarValue::LargeUtf8(s),
+                    _,
+                )) => Ok(s.clone()),
+                Some(other) => Err(plan(format!(
+                    "argument {} must be a string, got {other}",
+                    i + 1
+                ))),
+            }
+        };
+        let table = text(0)?.ok_or_else(|| plan("the table is NULL".into()))?;
+        let direction = text(1)?
+            .unwrap_or_default()
+            .parse::<weir_lineage::Direction>()
+            .map_err(plan)?;
+        let depth = match &exprs[2] {
+            Expr::Literal(v, _) => v
+                .cast_to(&DataType::UInt64)
+                .ok()
+                .and_then(|v| match v {
+                    ScalarValue::UInt64(Some(d)) if d > 0 => Some(d as usize),
+                    _ => None,
+                })
+                .ok_or_else(|| plan(format!("depth must be a positive integer, got {v}")))?,
+            other => return Err(plan(format!("depth must be a literal, got {other}"))),
+        };
+        let column = text(3)?;
+        let (repo, reference) = match (text(4)?, &self.default) {
+            (Some(r), _) if r.contains('/') => {
+                let (a, b) = r.split_once('/').unwrap_or_default();
+                (a.to_string(), Some(b.to_string()))
+            }
+            (r, Some((repo, default_ref))) => {
+                (repo.clone(), Some(r.unwrap_or(default_ref.clone())))
+            }
+            (_, None) => {
+                return Err(plan(
+                    "no default repository; pass the ref as 'repo/ref'".into(),
+                ));
+            }
+        };
+        let q = weir_lineage::Query {
+            repo,
+            reference,
+            table,
+            column,
+            direction,
+            depth,
+        };
+        let edges = block_on(weir_lineage::query(&self.lake, &q))
+            .map_err(|e| DataFusionError::Plan(format!("weir_lineage: {e}")))?;
+        let schema = lineage_schema();
+        let mut decoder = ReaderBuilder::new(schema.clone()).build_decoder()?;
+        decoder.serialize(&edges)?;
+        let batch = decoder
+            .flush()?
+            .unwrap_or_else(|| RecordBatch::new_empty(schema.clone()));
+        Ok(Arc::new(MemTable::try_new(schema, vec![vec![batch]])?))
     }
 }

@@ -12,10 +12,12 @@ pub mod error;
 pub mod history;
 pub mod ingest;
 mod recording;
+pub mod system;
 pub mod write;
 
 pub use delta::{TableRef, list_tables, open_table, validate_table_name};
 pub use error::{Result, TablesError};
 pub use history::{TableVersion, table_diff, table_history};
 pub use ingest::{IngestFormat, IngestOptions, IngestReport, ingest_file};
+pub use system::{append_rows, read_rows, system_repo};
 pub use write::{CommitSpec, WriteMode, WriteOptions, WriteOutcome, delete_where, write_stream};

@@ -86,6 +86,8 @@ enum Command {
     Run(cli::run::RunArgs),
     /// List pipeline runs, or show the stages of one run
     Runs(cli::run::RunsArgs),
+    /// Show where a table or column comes from (or what it feeds), as of a ref
+    Lineage(cli::lineage::LineageArgs),
 }
 
 /// Everything a command needs: the resolved configuration and output format.
@@ -156,6 +158,7 @@ async fn run(ctx: Ctx, command: Command) -> anyhow::Result<ExitCode> {
         Command::Sql(a) => cli::tables::sql(&ctx, a).await,
         Command::Run(a) => cli::run::run(&ctx, a).await,
         Command::Runs(a) => cli::run::runs(&ctx, a).await,
+        Command::Lineage(a) => cli::lineage::lineage(&ctx, a).await,
     }
 }
 
@@ -169,6 +172,8 @@ fn fail(e: &anyhow::Error) -> ExitCode {
         q.code()
     } else if let Some(j) = e.downcast_ref::<weir_jobs::JobsError>() {
         j.code()
+    } else if let Some(l) = e.downcast_ref::<weir_lineage::LineageError>() {
+        l.code()
     } else if let Some(c) = e.downcast_ref::<weir_core::CoreError>() {
         c.code()
     } else if e.downcast_ref::<std::io::Error>().is_some() {

@@ -268,6 +268,18 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
         .await;
         let _ = std::fs::remove_file(&tmp);
         let r = r?;
+        if let Some(commit) = &r.lake_commit {
+            crate::cli::tables::record_lineage(
+                &lake,
+                who,
+                name,
+                "main",
+                &r,
+                format!("weir/data/{file}"),
+                commit,
+            )
+            .await;
+        }
         t.say(format!(
             "{table:<13} {:>5} rows  from raw/{file}  (commit {})",
             r.rows,

@@ -1,3 +1,4 @@
 //! Pipeline runs against a real lake in a temporary directory.
 
+mod lineage;
 mod runs;

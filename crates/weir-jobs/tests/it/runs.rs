@@ -6,13 +6,13 @@ use weir_core::ErrorCode;
 use weir_jobs::{Manifest, RunOptions, StageStatus, run};
 use weir_store::Lake;
 
-struct Fixture {
+pub struct Fixture {
     _dir: tempfile::TempDir,
-    root: PathBuf,
-    lake: Arc<Lake>,
+    pub root: PathBuf,
+    pub lake: Arc<Lake>,
 }
 
-async fn sql(lake: &Arc<Lake>, reference: &str, q: &str) -> String {
+pub async fn sql(lake: &Arc<Lake>, reference: &str, q: &str) -> String {
     let ctx = weir_sql::session(
         lake.clone(),
         &weir_sql::SqlOptions {
@@ -25,7 +25,7 @@ async fn sql(lake: &Arc<Lake>, reference: &str, q: &str) -> String {
     pretty_format_batches(&batches).unwrap().to_string()
 }
 
-async fn exec(lake: &Arc<Lake>, q: &str, message: &str) {
+pub async fn exec(lake: &Arc<Lake>, q: &str, message: &str) {
     sql(lake, "main", q).await;
     let repo = lake.repo("demand").unwrap();
     repo.commit("main", message, "test", Default::default(), false)
@@ -60,7 +60,7 @@ sql = "overall.sql"
 output = "overall"
 "#;
 
-async fn fixture() -> Fixture {
+pub async fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().to_path_buf();
     let lake = Arc::new(Lake::init(&root.join("lake")).unwrap());
@@ -98,11 +98,11 @@ async fn fixture() -> Fixture {
     }
 }
 
-fn manifest(f: &Fixture) -> Manifest {
+pub fn manifest(f: &Fixture) -> Manifest {
     Manifest::load(&f.root.join("pipeline/weir.toml")).unwrap()
 }
 
-fn opts(params: &[(&str, &str)]) -> RunOptions {
+pub fn opts(params: &[(&str, &str)]) -> RunOptions {
     RunOptions {
         params: params
             .iter()

@@ -2,6 +2,7 @@
 
 pub mod fs;
 pub mod history;
+pub mod lineage;
 pub mod repo;
 pub mod run;
 pub mod tables;

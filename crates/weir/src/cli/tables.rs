@@ -41,7 +41,7 @@ pub struct IngestArgs {
 
 pub async fn ingest(ctx: &Ctx, a: IngestArgs) -> anyhow::Result<ExitCode> {
     let uri = parse_uri(&a.uri)?;
-    let (_, repo) = open_repo(ctx, &uri)?;
+    let (lake, repo) = open_repo(ctx, &uri)?;
     let branch = uri.require_ref()?;
     let name = uri.path.trim_end_matches('/');
     if name.is_empty() || name.contains('/') {
@@ -62,6 +62,20 @@ pub async fn ingest(ctx: &Ctx, a: IngestArgs) -> anyhow::Result<ExitCode> {
         progress: Some(Arc::new(crate::progress::Bar::new(true))),
     };
     let r = ingest_file(&t, &a.file, &opts).await?;
+    if let Some(commit) = &r.lake_commit {
+        let source = std::fs::canonicalize(&a.file).unwrap_or_else(|_| a.file.clone());
+        let s = source.display().to_string();
+        record_lineage(
+            &lake,
+            &ctx.config.committer,
+            &uri.repo,
+            branch,
+            &r,
+            s,
+            commit,
+        )
+        .await;
+    }
     match ctx.format {
         Format::Json => print_json(&serde_json::to_value(&r)?),
         Format::Text => {
@@ -89,6 +103,36 @@ pub async fn ingest(ctx: &Ctx, a: IngestArgs) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Adds the ingest to the lineage graph. The data is committed by now, so
+/// a failure here is a warning, not a failed ingest.
+pub async fn record_lineage(
+    lake: &std::sync::Arc<weir_store::Lake>,
+    committer: &str,
+    repo: &str,
+    branch: &str,
+    r: &weir_tables::IngestReport,
+    source: String,
+    commit: &str,
+) {
+    let done = async {
+        let i = weir_lineage::Ingested {
+            repo,
+            branch,
+            table: &r.table,
+            source,
+            sha256: &r.sha256,
+            rows: r.rows,
+            version: r.version,
+            commit,
+        };
+        weir_lineage::record_ingest(lake, &i, committer).await?;
+        anyhow::Ok(())
+    };
+    if let Err(e) = done.await {
+        eprintln!("warning: the ingest is committed but its lineage event was not saved: {e}");
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -85,6 +85,28 @@ fn run_then_rerun_then_inspect_runs_from_the_cli_and_sql() {
         "csv",
     ]);
     assert_eq!(n, "n\n2\n");
+    // Lineage, column by column, back to the ingested file.
+    let up = e.ok(&["lineage", "weir://shop/main/totals", "--column", "qty"]);
+    assert!(up.contains("totals.qty <- clean.qty"), "{up}");
+    assert!(up.contains("clean.qty <- sales.qty"), "{up}");
+    assert!(up.contains("in/sales.csv.qty"), "{up}");
+    let down = e.json(&[
+        "lineage",
+        "weir://shop/main/sales",
+        "--downstream",
+        "--depth",
+        "1",
+    ]);
+    assert_eq!(down[0]["to_name"], "clean");
+    let n = e.ok(&[
+        "sql",
+        "SELECT count(*) AS n FROM weir_lineage('totals', 'upstream', 9)",
+        "--format",
+        "csv",
+    ]);
+    assert_eq!(n, "n\n3\n");
+    let (code, _, err) = e.run(&["lineage", "weir://shop/main/totals", "--depth", "0"]);
+    assert_eq!((code, err.trim()), (2, "error: --depth must be at least 1"));
     // The stage's lake commit names the run and the SQL it ran.
     let log = e.json(&["log", "weir://shop/main", "--amount", "5"]);
     let text = log.to_string();
