@@ -2,7 +2,8 @@
 //! `main` of the system repository (one row per pipeline stage and one per
 //! run), so run history is filtered and joined with plain SQL;
 //! `weir_lineage(table, direction, depth [, column [, ref]])` walks the
-//! lineage graph as of a ref, one row per edge.
+//! lineage graph as of a ref, one row per edge; `weir_audit()` is the
+//! hash-chained audit log of every change to refs and repositories.
 
 use std::sync::Arc;
 
@@ -29,6 +30,7 @@ struct SystemTable {
 }
 
 pub fn register(ctx: &SessionContext, lake: Arc<Lake>, default: Option<(String, String)>) {
+    ctx.register_udtf("weir_audit", Arc::new(AuditFn { lake: lake.clone() }));
     ctx.register_udtf(
         "weir_lineage",
         Arc::new(LineageFn {
@@ -170,6 +172,49 @@ impl TableFunctionImpl for LineageFn {
         let schema = lineage_schema();
         let mut decoder = ReaderBuilder::new(schema.clone()).build_decoder()?;
         decoder.serialize(&edges)?;
+        let batch = decoder
+            .flush()?
+            .unwrap_or_else(|| RecordBatch::new_empty(schema.clone()));
+        Ok(Arc::new(MemTable::try_new(schema, vec![vec![batch]])?))
+    }
+}
+
+#[derive(Debug)]
+struct AuditFn {
+    lake: Arc<Lake>,
+}
+
+impl TableFunctionImpl for AuditFn {
+    fn call_with_args(&self, args: TableFunctionArgs) -> Result<Arc<dyn TableProvider>> {
+        if !args.exprs().is_empty() {
+            return Err(DataFusionError::Plan(
+                "weir_audit() takes no arguments; filter with WHERE".into(),
+            ));
+        }
+        let log = self
+            .lake
+            .audit_log(0, usize::MAX >> 1)
+            .map_err(|e| DataFusionError::Execution(e.to_string()))?;
+        let s = |n: &str, null: bool| Field::new(n, DataType::Utf8, null);
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("seq", DataType::Int64, false),
+            Field::new(
+                "time",
+                DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+                false,
+            ),
+            s("actor", false),
+            s("operation", false),
+            s("repo", false),
+            s("ref", false),
+            s("before", true),
+            s("after", true),
+            s("detail", false),
+            s("prev_hash", false),
+            s("hash", false),
+        ]));
+        let mut decoder = ReaderBuilder::new(schema.clone()).build_decoder()?;
+        decoder.serialize(&log)?;
         let batch = decoder
             .flush()?
             .unwrap_or_else(|| RecordBatch::new_empty(schema.clone()));

@@ -19,6 +19,7 @@ use object_store::ObjectStore;
 use object_store::local::LocalFileSystem;
 use weir_core::names;
 
+use crate::audit::AuditDraft;
 use crate::commit::NewCommit;
 use crate::error::{Result, StoreError};
 use crate::meta::sqlite::SqliteMeta;
@@ -36,6 +37,9 @@ pub struct Lake {
     /// (bounded in size); this keeps ref resolution off SQLite's JSON.
     pub(crate) commits: Mutex<HashMap<(String, String), CommitRecord>>,
     root: Option<PathBuf>,
+    /// Who the audit log names for changes made through this handle when
+    /// the operation has no committer of its own (branch, tag, reset, ...).
+    actor: String,
 }
 
 impl std::fmt::Debug for Lake {
@@ -120,7 +124,23 @@ impl Lake {
             trees: Arc::new(Trees::new(data)),
             commits: Mutex::new(HashMap::new()),
             root: None,
+            actor: "weir".to_string(),
         }
+    }
+
+    /// Sets who the audit log names for changes made through this lake.
+    pub fn with_actor(mut self, actor: &str) -> Lake {
+        self.actor = actor.to_string();
+        self
+    }
+
+    pub fn actor(&self) -> &str {
+        &self.actor
+    }
+
+    /// The audit log from record `after + 1` on, at most `limit` records.
+    pub fn audit_log(&self, after: i64, limit: usize) -> Result<Vec<crate::audit::AuditRecord>> {
+        self.meta.audit_scan(after, limit)
     }
 
     pub fn root(&self) -> Option<&Path> {
@@ -169,7 +189,9 @@ impl Lake {
                 .unwrap_or_else(|| format!("local://{namespace}")),
             created: now_secs(),
         };
-        self.meta.create_repo(&record, &initial)?;
+        let audit = AuditDraft::new(committer, "repo_create", name, default_branch)
+            .detail(serde_json::json!({"storage_namespace": record.storage_namespace}));
+        self.meta.create_repo(&record, &initial, &audit)?;
         Ok(Repo::new(self.clone(), record))
     }
 
@@ -189,7 +211,8 @@ impl Lake {
     /// Deletes a repository: its refs, history and stored bytes.
     pub async fn delete_repo(self: &Arc<Self>, name: &str) -> Result<()> {
         let repo = self.repo(name)?;
-        self.meta.delete_repo(name)?;
+        self.meta
+            .delete_repo(name, &AuditDraft::new(&self.actor, "repo_delete", name, ""))?;
         self.commits.lock().unwrap().retain(|(r, _), _| r != name);
         // The metadata is gone first, so a crash here leaves only unreachable
         // bytes, never a repository pointing at missing data.

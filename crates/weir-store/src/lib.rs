@@ -10,6 +10,7 @@
 //! - [`RepoStore`] presents a repository as an `ObjectStore` with keys
 //!   `REF/PATH`, so Delta, Parquet and DataFusion run on any ref.
 
+pub mod audit;
 pub mod build;
 mod codec;
 pub mod commit;
@@ -25,6 +26,7 @@ pub mod tree;
 pub mod verify;
 pub mod view;
 
+pub use audit::{AuditDraft, AuditRecord};
 pub use diff::{DiffEntry, DiffKind, DiffScope};
 pub use entry::Entry;
 pub use error::{Result, StoreError};

@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 use std::str::FromStr;
 
+use crate::audit::AuditDraft;
 use crate::build::{Change, apply_changes};
 use crate::commit::NewCommit;
 use crate::diff::{DiffEntry, DiffScope, diff_trees};
@@ -137,6 +138,7 @@ impl Repo {
         let mut metadata = opts.metadata.clone();
         metadata.insert(".weir.merge.strategy".into(), opts.strategy.as_str().into());
         metadata.insert(".weir.merge.source".into(), source.into());
+        metadata.insert(crate::audit::HEAD_KEY.into(), self.audit_head()?);
         let message = opts
             .message
             .clone()
@@ -151,10 +153,13 @@ impl Repo {
             generation: dst.generation.max(src.generation) + 1,
         }
         .seal();
+        let audit = AuditDraft::new(committer, "merge", &self.rec.name, dest).detail(
+            serde_json::json!({"source": source, "source_commit": src.id, "strategy": opts.strategy.as_str(), "message": message}),
+        );
         if !self
             .lake
             .meta
-            .advance_branch(&self.rec.name, dest, &dst.id, &commit, None)?
+            .advance_branch(&self.rec.name, dest, &dst.id, &commit, None, &audit)?
         {
             return Err(StoreError::Conflict(format!(
                 "branch {dest} moved during the merge; retry"
@@ -222,6 +227,7 @@ impl Repo {
         }
         let mut metadata = BTreeMap::new();
         metadata.insert(".weir.revert".into(), c.id.clone());
+        metadata.insert(crate::audit::HEAD_KEY.into(), self.audit_head()?);
         let commit = NewCommit {
             parents: vec![head.id.clone()],
             metarange: hex::encode(tree),
@@ -232,11 +238,16 @@ impl Repo {
             generation: head.generation + 1,
         }
         .seal();
-        if !self
-            .lake
-            .meta
-            .advance_branch(&self.rec.name, branch, &head.id, &commit, None)?
-        {
+        let audit = AuditDraft::new(committer, "revert", &self.rec.name, branch)
+            .detail(serde_json::json!({"reverted": c.id, "parent": parent}));
+        if !self.lake.meta.advance_branch(
+            &self.rec.name,
+            branch,
+            &head.id,
+            &commit,
+            None,
+            &audit,
+        )? {
             return Err(StoreError::Conflict(format!(
                 "branch {branch} moved during the revert; retry"
             )));

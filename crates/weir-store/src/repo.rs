@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use weir_core::{RefExpr, RefStep, names};
 
+use crate::audit::{self, AuditDraft};
 use crate::build::{Change, apply_changes};
 use crate::commit::NewCommit;
 use crate::diff::{DiffEntry, DiffKind, DiffScope, diff_trees};
@@ -21,6 +22,8 @@ const STAGE_BATCH: usize = 10_000;
 pub struct Repo {
     pub(crate) lake: Arc<Lake>,
     pub(crate) rec: RepoRecord,
+    /// Named in the audit log for changes without a committer of their own.
+    actor: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,11 +65,30 @@ pub(crate) fn parse_hash(s: &str) -> Result<Hash> {
 
 impl Repo {
     pub(crate) fn new(lake: Arc<Lake>, rec: RepoRecord) -> Repo {
-        Repo { lake, rec }
+        let actor = lake.actor().to_string();
+        Repo { lake, rec, actor }
     }
 
     pub fn name(&self) -> &str {
         &self.rec.name
+    }
+
+    /// This repository with changes attributed to `actor` in the audit log
+    /// (a server acting for an authenticated user).
+    pub fn as_actor(&self, actor: &str) -> Repo {
+        Repo {
+            actor: actor.to_string(),
+            ..self.clone()
+        }
+    }
+
+    pub(crate) fn audit(&self, operation: &'static str, reference: &str) -> AuditDraft {
+        AuditDraft::new(&self.actor, operation, &self.rec.name, reference)
+    }
+
+    /// The audit chain head, recorded in every new commit's metadata.
+    pub(crate) fn audit_head(&self) -> Result<String> {
+        self.lake.meta.audit_head()
     }
 
     pub fn record(&self) -> &RepoRecord {
@@ -179,9 +201,12 @@ impl Repo {
             });
         }
         let src = self.resolve(source)?;
+        let audit = self
+            .audit("branch_create", name)
+            .detail(serde_json::json!({"source": source}));
         self.lake
             .meta
-            .create_branch(&self.rec.name, name, &src.commit.id)?;
+            .create_branch(&self.rec.name, name, &src.commit.id, &audit)?;
         Ok(src.commit)
     }
 
@@ -197,7 +222,8 @@ impl Repo {
                 self.rec.name
             )));
         }
-        if !self.lake.meta.delete_branch(&self.rec.name, name)? {
+        let audit = self.audit("branch_delete", name);
+        if !self.lake.meta.delete_branch(&self.rec.name, name, &audit)? {
             return Err(StoreError::not_found("branch", name));
         }
         Ok(())
@@ -207,7 +233,12 @@ impl Repo {
     pub fn reset_branch(&self, name: &str, prefix: &str) -> Result<u64> {
         self.branch_head(name)?;
         names::validate_prefix(prefix)?;
-        self.lake.meta.reset_staging(&self.rec.name, name, prefix)
+        let audit = self
+            .audit("branch_reset", name)
+            .detail(serde_json::json!({"prefix": prefix}));
+        self.lake
+            .meta
+            .reset_staging(&self.rec.name, name, prefix, &audit)
     }
 
     pub fn create_tag(&self, name: &str, target: &str) -> Result<CommitRecord> {
@@ -219,7 +250,12 @@ impl Repo {
             });
         }
         let c = self.resolve(target)?.commit;
-        self.lake.meta.create_tag(&self.rec.name, name, &c.id)?;
+        let audit = self
+            .audit("tag_create", name)
+            .detail(serde_json::json!({"target": target}));
+        self.lake
+            .meta
+            .create_tag(&self.rec.name, name, &c.id, &audit)?;
         Ok(c)
     }
 
@@ -229,7 +265,8 @@ impl Repo {
 
     pub fn delete_tag(&self, name: &str) -> Result<()> {
         names::validate_tag(name)?;
-        if !self.lake.meta.delete_tag(&self.rec.name, name)? {
+        let audit = self.audit("tag_delete", name);
+        if !self.lake.meta.delete_tag(&self.rec.name, name, &audit)? {
             return Err(StoreError::not_found("tag", name));
         }
         Ok(())
@@ -302,12 +339,16 @@ impl Repo {
             if tree == base && !allow_empty {
                 if !consumed.is_empty() {
                     // The staged rows equal what is committed: drop them.
+                    let audit = self
+                        .audit("unstage_unchanged", branch)
+                        .detail(serde_json::json!({"rows": consumed.len()}));
                     self.lake.meta.advance_branch(
                         &self.rec.name,
                         branch,
                         &head_id,
                         &head,
                         Some(&consumed),
+                        &audit,
                     )?;
                 }
                 let under = if prefix.is_empty() {
@@ -319,22 +360,28 @@ impl Repo {
                     "branch {branch} has no uncommitted changes{under}"
                 )));
             }
+            let mut metadata = metadata.clone();
+            metadata.insert(audit::HEAD_KEY.into(), self.audit_head()?);
             let commit = NewCommit {
                 parents: vec![head_id.clone()],
                 metarange: hex::encode(tree),
                 message,
                 committer,
                 created: now_secs(),
-                metadata: metadata.clone(),
+                metadata,
                 generation: head.generation + 1,
             }
             .seal();
+            let audit = AuditDraft::new(committer, "commit", &self.rec.name, branch).detail(
+                serde_json::json!({"message": message, "prefix": prefix, "changes": changes.len()}),
+            );
             if self.lake.meta.advance_branch(
                 &self.rec.name,
                 branch,
                 &head_id,
                 &commit,
                 Some(&consumed),
+                &audit,
             )? {
                 tracing::debug!(
                     branch,

@@ -4,13 +4,19 @@
 //! their bytes, and (optionally) every object's bytes against its SHA-256.
 //! Each problem is reported with what is wrong and where; verification goes
 //! on after a problem so one run lists them all.
+//!
+//! The audit log is checked with the history it vouches for: its hash
+//! chain, every commit's recorded chain head, a record for every audited
+//! commit, and every ref where its latest record says it is.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use serde::Serialize;
 
+use crate::audit::{AuditRecord, GENESIS, HEAD_KEY, check_chain};
 use crate::commit::commit_id;
 use crate::error::{Result, StoreError};
+use crate::meta::CommitRecord;
 use crate::repo::{Repo, parse_hash};
 use crate::tree::is_cut;
 
@@ -28,6 +34,7 @@ impl Progress for NoProgress {}
 pub struct VerifyReport {
     pub repository: String,
     pub commits: u64,
+    pub audit_records: u64,
     pub refs: u64,
     pub metaranges: u64,
     pub ranges: u64,
@@ -58,6 +65,86 @@ fn soft<T>(
 }
 
 impl Repo {
+    /// The audit checks that concern this repository (the chain itself is
+    /// checked here too: one broken link concerns every repository).
+    fn verify_audit(&self, commits: &[CommitRecord], rep: &mut VerifyReport) -> Result<()> {
+        let chain = self.lake.meta.audit_scan(0, usize::MAX >> 1)?;
+        rep.audit_records = chain.len() as u64;
+        if let Some(p) = check_chain(&chain) {
+            rep.problems.push(p);
+        }
+        let seq_of_hash: HashMap<&str, i64> =
+            chain.iter().map(|r| (r.hash.as_str(), r.seq)).collect();
+        // Records since this repository was (last) created.
+        let born = chain
+            .iter()
+            .rev()
+            .find(|r| r.repo == self.rec.name && r.operation == "repo_create")
+            .map_or(0, |r| r.seq);
+        let mine: Vec<&AuditRecord> = chain
+            .iter()
+            .filter(|r| r.repo == self.rec.name && r.seq >= born)
+            .collect();
+        let mut record_of_commit: HashMap<&str, i64> = HashMap::new();
+        for r in &mine {
+            if matches!(
+                r.operation.as_str(),
+                "commit" | "merge" | "revert" | "repo_create"
+            ) && let Some(a) = &r.after
+            {
+                record_of_commit.entry(a.as_str()).or_insert(r.seq);
+            }
+        }
+        for c in commits {
+            let Some(head) = c.metadata.get(HEAD_KEY) else {
+                continue;
+            };
+            let anchored = head == GENESIS || seq_of_hash.contains_key(head.as_str());
+            if !anchored {
+                rep.problems.push(format!(
+                    "commit {}: the audit chain head it recorded ({head}) is not in the audit log; the log was rewritten",
+                    c.id
+                ));
+            }
+            match record_of_commit.get(c.id.as_str()) {
+                None => rep.problems.push(format!(
+                    "commit {}: no audit record made it; it was added outside weir",
+                    c.id
+                )),
+                Some(own) => {
+                    if let Some(h) = seq_of_hash.get(head.as_str())
+                        && h >= own
+                    {
+                        rep.problems.push(format!(
+                            "commit {}: its audit record ({own}) comes before the chain head it recorded",
+                            c.id
+                        ));
+                    }
+                }
+            }
+        }
+        for (table, refs) in [
+            ("branch", self.lake.meta.list_branches(&self.rec.name)?),
+            ("tag", self.lake.meta.list_tags(&self.rec.name)?),
+        ] {
+            for (name, commit) in refs {
+                // Branch and tag names never coexist, so the last record
+                // naming the ref is its last change.
+                let last = mine.iter().rev().find(|r| r.reference == name);
+                if let Some(r) = last
+                    && r.after.as_deref() != Some(commit.as_str())
+                {
+                    rep.problems.push(format!(
+                        "{table} {name}: points at {commit}, but the audit log's last change of it (record {}) left it at {}; the ref was moved outside weir",
+                        r.seq,
+                        r.after.as_deref().unwrap_or("nothing (deleted)")
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Verifies the repository's history, trees and (with `objects`) data.
     pub async fn verify(&self, objects: bool, progress: &dyn Progress) -> Result<VerifyReport> {
         let mut rep = VerifyReport {
@@ -66,6 +153,7 @@ impl Repo {
         };
         let commits = self.lake.meta.all_commits(&self.rec.name)?;
         let ids: HashSet<&str> = commits.iter().map(|c| c.id.as_str()).collect();
+        self.verify_audit(&commits, &mut rep)?;
         let mut trees = Vec::new();
         for c in &commits {
             rep.commits += 1;

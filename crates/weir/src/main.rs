@@ -76,7 +76,7 @@ enum Command {
     /// Upload, read, list, stat and remove objects
     #[command(subcommand)]
     Fs(cli::fs::FsCmd),
-    /// Recompute the hashes of commits, trees and objects; exit 1 on any mismatch
+    /// Recompute the hashes of commits, trees, objects and the audit chain; exit 1 on any mismatch
     Verify(cli::history::VerifyArgs),
     /// Load a CSV, JSON or Parquet file into a Delta table on a branch
     Ingest(cli::tables::IngestArgs),
@@ -88,6 +88,8 @@ enum Command {
     Runs(cli::run::RunsArgs),
     /// Show where a table or column comes from (or what it feeds), as of a ref
     Lineage(cli::lineage::LineageArgs),
+    /// Show the hash-chained audit log of changes to refs and repositories
+    Audit(cli::history::AuditArgs),
 }
 
 /// Everything a command needs: the resolved configuration and output format.
@@ -98,9 +100,9 @@ pub struct Ctx {
 
 impl Ctx {
     pub fn open_lake(&self) -> anyhow::Result<std::sync::Arc<weir_store::Lake>> {
-        Ok(std::sync::Arc::new(weir_store::Lake::open(
-            &self.config.lake,
-        )?))
+        Ok(std::sync::Arc::new(
+            weir_store::Lake::open(&self.config.lake)?.with_actor(&self.config.committer),
+        ))
     }
 }
 
@@ -159,6 +161,7 @@ async fn run(ctx: Ctx, command: Command) -> anyhow::Result<ExitCode> {
         Command::Run(a) => cli::run::run(&ctx, a).await,
         Command::Runs(a) => cli::run::runs(&ctx, a).await,
         Command::Lineage(a) => cli::lineage::lineage(&ctx, a).await,
+        Command::Audit(a) => cli::history::audit(&ctx, a).await,
     }
 }
 

@@ -106,7 +106,7 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
         text: ctx.format == Format::Text,
     };
     let dir = &ctx.config.lake;
-    let lake = Arc::new(Lake::open_or_init(dir)?);
+    let lake = Arc::new(Lake::open_or_init(dir)?.with_actor(&ctx.config.committer));
     let who = &ctx.config.committer;
     let lk = format!("--lake {}", dir.display());
     t.step("A lake", &format!("weir init {lk}"));

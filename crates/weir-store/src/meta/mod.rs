@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use crate::audit::{AuditDraft, AuditRecord};
 use crate::entry::Entry;
 use crate::error::Result;
 
@@ -70,23 +71,31 @@ pub enum StageOutcome {
     Mismatch,
 }
 
+/// Every method that changes a ref or a repository takes the audit draft
+/// of that change and appends its record in the same transaction.
 pub trait MetaStore: Send + Sync + 'static {
-    fn create_repo(&self, repo: &RepoRecord, initial: &CommitRecord) -> Result<()>;
+    fn create_repo(
+        &self,
+        repo: &RepoRecord,
+        initial: &CommitRecord,
+        audit: &AuditDraft,
+    ) -> Result<()>;
     fn get_repo(&self, name: &str) -> Result<Option<RepoRecord>>;
     fn list_repos(&self) -> Result<Vec<RepoRecord>>;
-    fn delete_repo(&self, name: &str) -> Result<bool>;
+    fn delete_repo(&self, name: &str, audit: &AuditDraft) -> Result<bool>;
 
     /// The branch's head commit id.
     fn get_branch(&self, repo: &str, name: &str) -> Result<Option<String>>;
     fn list_branches(&self, repo: &str) -> Result<Vec<(String, String)>>;
-    fn create_branch(&self, repo: &str, name: &str, commit: &str) -> Result<()>;
+    fn create_branch(&self, repo: &str, name: &str, commit: &str, audit: &AuditDraft)
+    -> Result<()>;
     /// Deletes the branch and its staging area.
-    fn delete_branch(&self, repo: &str, name: &str) -> Result<bool>;
+    fn delete_branch(&self, repo: &str, name: &str, audit: &AuditDraft) -> Result<bool>;
 
     fn get_tag(&self, repo: &str, name: &str) -> Result<Option<String>>;
     fn list_tags(&self, repo: &str) -> Result<Vec<(String, String)>>;
-    fn create_tag(&self, repo: &str, name: &str, commit: &str) -> Result<()>;
-    fn delete_tag(&self, repo: &str, name: &str) -> Result<bool>;
+    fn create_tag(&self, repo: &str, name: &str, commit: &str, audit: &AuditDraft) -> Result<()>;
+    fn delete_tag(&self, repo: &str, name: &str, audit: &AuditDraft) -> Result<bool>;
 
     fn get_commit(&self, repo: &str, id: &str) -> Result<Option<CommitRecord>>;
     /// Commit ids starting with `prefix`, at most `limit`.
@@ -132,7 +141,13 @@ pub trait MetaStore: Send + Sync + 'static {
     /// Drops the staged rows of exactly these paths.
     fn unstage(&self, repo: &str, branch: &str, paths: &[String]) -> Result<()>;
     /// Drops staged rows under `prefix` (all when empty); returns how many.
-    fn reset_staging(&self, repo: &str, branch: &str, prefix: &str) -> Result<u64>;
+    fn reset_staging(
+        &self,
+        repo: &str,
+        branch: &str,
+        prefix: &str,
+        audit: &AuditDraft,
+    ) -> Result<u64>;
     /// Records `commit` and moves the branch to it if its head is still
     /// `expected_head`. With `consumed`, removes exactly those staged rows
     /// (path, version); without it, requires the staging area to be empty.
@@ -144,5 +159,11 @@ pub trait MetaStore: Send + Sync + 'static {
         expected_head: &str,
         commit: &CommitRecord,
         consumed: Option<&[(String, i64)]>,
+        audit: &AuditDraft,
     ) -> Result<bool>;
+
+    /// The hash of the newest audit record (`audit::GENESIS` when none).
+    fn audit_head(&self) -> Result<String>;
+    /// Audit records with `seq > after`, oldest first, at most `limit`.
+    fn audit_scan(&self, after: i64, limit: usize) -> Result<Vec<AuditRecord>>;
 }

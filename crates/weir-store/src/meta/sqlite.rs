@@ -14,6 +14,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::{CommitRecord, Cond, MetaStore, RepoRecord, StageOutcome, StagedRow};
+use crate::audit::{AuditDraft, AuditRecord, GENESIS};
 use crate::entry::Entry;
 use crate::error::{Result, StoreError};
 
@@ -38,6 +39,70 @@ CREATE TABLE IF NOT EXISTS staging (
     version INTEGER NOT NULL, entry BLOB,
     PRIMARY KEY (repo, branch, path)) WITHOUT ROWID;
 "#;
+
+/// Added after the first lakes were made: created on open as well.
+const AUDIT_SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS audit (
+    seq INTEGER PRIMARY KEY, time INTEGER NOT NULL, actor TEXT NOT NULL,
+    operation TEXT NOT NULL, repo TEXT NOT NULL, ref TEXT NOT NULL,
+    before TEXT, after TEXT, detail TEXT NOT NULL,
+    prev_hash TEXT NOT NULL, hash TEXT NOT NULL);
+"#;
+
+/// Appends the record of a change inside the change's own transaction.
+fn append_audit(
+    tx: &rusqlite::Transaction<'_>,
+    draft: &AuditDraft,
+    before: Option<&str>,
+    after: Option<&str>,
+) -> Result<()> {
+    let last: Option<(i64, String)> = tx
+        .query_row(
+            "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    let (seq, prev_hash) = match last {
+        Some((s, h)) => (s + 1, h),
+        None => (1, GENESIS.to_string()),
+    };
+    let time = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or(0);
+    let mut rec = AuditRecord {
+        seq,
+        time,
+        actor: draft.actor.clone(),
+        operation: draft.operation.to_string(),
+        repo: draft.repo.clone(),
+        reference: draft.reference.clone(),
+        before: before.map(str::to_string),
+        after: after.map(str::to_string),
+        detail: draft.detail.clone(),
+        prev_hash,
+        hash: String::new(),
+    };
+    rec.hash = rec.compute_hash();
+    tx.execute(
+        "INSERT INTO audit VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        params![
+            rec.seq,
+            rec.time,
+            rec.actor,
+            rec.operation,
+            rec.repo,
+            rec.reference,
+            rec.before,
+            rec.after,
+            rec.detail,
+            rec.prev_hash,
+            rec.hash
+        ],
+    )?;
+    Ok(())
+}
 
 pub const FORMAT_VERSION: &str = "1";
 
@@ -101,6 +166,7 @@ impl SqliteMeta {
         {
             let c = m.conn.lock().unwrap();
             c.execute_batch(SCHEMA)?;
+            c.execute_batch(AUDIT_SCHEMA)?;
             c.execute(
                 "INSERT OR IGNORE INTO lake VALUES ('format', ?1)",
                 [FORMAT_VERSION],
@@ -124,7 +190,10 @@ impl SqliteMeta {
             })?
         };
         match v.as_deref() {
-            Some(FORMAT_VERSION) => Ok(m),
+            Some(FORMAT_VERSION) => {
+                m.with(|c| Ok(c.execute_batch(AUDIT_SCHEMA)?))?;
+                Ok(m)
+            }
             other => Err(StoreError::NotALake {
                 path: path.display().to_string(),
                 hint: format!(
@@ -186,6 +255,7 @@ impl SqliteMeta {
         repo: &str,
         name: &str,
         commit: &str,
+        audit: &AuditDraft,
     ) -> Result<()> {
         self.write(|tx| {
             let n = tx.execute(
@@ -198,13 +268,46 @@ impl SqliteMeta {
                     name: name.to_string(),
                 });
             }
-            Ok(())
+            append_audit(tx, audit, None, Some(commit))
+        })
+    }
+
+    /// Deletes a branch or tag; returns whether it existed.
+    fn delete_ref(&self, table: &str, repo: &str, name: &str, audit: &AuditDraft) -> Result<bool> {
+        self.write(|tx| {
+            let before: Option<String> = tx
+                .query_row(
+                    &format!("SELECT commit_id FROM {table} WHERE repo = ?1 AND name = ?2"),
+                    [repo, name],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let Some(before) = before else {
+                return Ok(false);
+            };
+            tx.execute(
+                &format!("DELETE FROM {table} WHERE repo = ?1 AND name = ?2"),
+                [repo, name],
+            )?;
+            if table == "branches" {
+                tx.execute(
+                    "DELETE FROM staging WHERE repo = ?1 AND branch = ?2",
+                    [repo, name],
+                )?;
+            }
+            append_audit(tx, audit, Some(&before), None)?;
+            Ok(true)
         })
     }
 }
 
 impl MetaStore for SqliteMeta {
-    fn create_repo(&self, repo: &RepoRecord, initial: &CommitRecord) -> Result<()> {
+    fn create_repo(
+        &self,
+        repo: &RepoRecord,
+        initial: &CommitRecord,
+        audit: &AuditDraft,
+    ) -> Result<()> {
         self.write(|tx| {
             let n = tx.execute(
                 "INSERT OR IGNORE INTO repos VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -227,7 +330,7 @@ impl MetaStore for SqliteMeta {
                 "INSERT INTO branches VALUES (?1, ?2, ?3)",
                 [&repo.name, &repo.default_branch, &initial.id],
             )?;
-            Ok(())
+            append_audit(tx, audit, None, Some(&initial.id))
         })
     }
 
@@ -263,11 +366,14 @@ impl MetaStore for SqliteMeta {
             .collect()
     }
 
-    fn delete_repo(&self, name: &str) -> Result<bool> {
+    fn delete_repo(&self, name: &str, audit: &AuditDraft) -> Result<bool> {
         self.write(|tx| {
             let n = tx.execute("DELETE FROM repos WHERE name = ?1", [name])?;
             for t in ["commits", "branches", "tags", "staging"] {
                 tx.execute(&format!("DELETE FROM {t} WHERE repo = ?1"), [name])?;
+            }
+            if n > 0 {
+                append_audit(tx, audit, None, None)?;
             }
             Ok(n > 0)
         })
@@ -281,22 +387,18 @@ impl MetaStore for SqliteMeta {
         self.list_refs("branches", repo)
     }
 
-    fn create_branch(&self, repo: &str, name: &str, commit: &str) -> Result<()> {
-        self.create_ref("branches", "branch", repo, name, commit)
+    fn create_branch(
+        &self,
+        repo: &str,
+        name: &str,
+        commit: &str,
+        audit: &AuditDraft,
+    ) -> Result<()> {
+        self.create_ref("branches", "branch", repo, name, commit, audit)
     }
 
-    fn delete_branch(&self, repo: &str, name: &str) -> Result<bool> {
-        self.write(|tx| {
-            let n = tx.execute(
-                "DELETE FROM branches WHERE repo = ?1 AND name = ?2",
-                [repo, name],
-            )?;
-            tx.execute(
-                "DELETE FROM staging WHERE repo = ?1 AND branch = ?2",
-                [repo, name],
-            )?;
-            Ok(n > 0)
-        })
+    fn delete_branch(&self, repo: &str, name: &str, audit: &AuditDraft) -> Result<bool> {
+        self.delete_ref("branches", repo, name, audit)
     }
 
     fn get_tag(&self, repo: &str, name: &str) -> Result<Option<String>> {
@@ -307,17 +409,12 @@ impl MetaStore for SqliteMeta {
         self.list_refs("tags", repo)
     }
 
-    fn create_tag(&self, repo: &str, name: &str, commit: &str) -> Result<()> {
-        self.create_ref("tags", "tag", repo, name, commit)
+    fn create_tag(&self, repo: &str, name: &str, commit: &str, audit: &AuditDraft) -> Result<()> {
+        self.create_ref("tags", "tag", repo, name, commit, audit)
     }
 
-    fn delete_tag(&self, repo: &str, name: &str) -> Result<bool> {
-        self.write(|tx| {
-            Ok(tx.execute(
-                "DELETE FROM tags WHERE repo = ?1 AND name = ?2",
-                [repo, name],
-            )? > 0)
-        })
+    fn delete_tag(&self, repo: &str, name: &str, audit: &AuditDraft) -> Result<bool> {
+        self.delete_ref("tags", repo, name, audit)
     }
 
     fn get_commit(&self, repo: &str, id: &str) -> Result<Option<CommitRecord>> {
@@ -526,7 +623,13 @@ impl MetaStore for SqliteMeta {
         })
     }
 
-    fn reset_staging(&self, repo: &str, branch: &str, prefix: &str) -> Result<u64> {
+    fn reset_staging(
+        &self,
+        repo: &str,
+        branch: &str,
+        prefix: &str,
+        audit: &AuditDraft,
+    ) -> Result<u64> {
         self.write(|tx| {
             let end = crate::diff::prefix_end(prefix);
             let n = if prefix.is_empty() {
@@ -540,6 +643,19 @@ impl MetaStore for SqliteMeta {
                     [repo, branch, prefix, &end],
                 )?
             };
+            if n > 0 {
+                let head: String = tx.query_row(
+                    "SELECT commit_id FROM branches WHERE repo = ?1 AND name = ?2",
+                    [repo, branch],
+                    |r| r.get(0),
+                )?;
+                let mut d = audit.clone();
+                let mut detail: serde_json::Value =
+                    serde_json::from_str(&audit.detail).unwrap_or_default();
+                detail["dropped"] = n.into();
+                d.detail = detail.to_string();
+                append_audit(tx, &d, Some(&head), Some(&head))?;
+            }
             Ok(n as u64)
         })
     }
@@ -551,6 +667,7 @@ impl MetaStore for SqliteMeta {
         expected_head: &str,
         commit: &CommitRecord,
         consumed: Option<&[(String, i64)]>,
+        audit: &AuditDraft,
     ) -> Result<bool> {
         self.write(|tx| {
             let head: Option<String> = tx
@@ -592,7 +709,46 @@ impl MetaStore for SqliteMeta {
                 "UPDATE branches SET commit_id = ?3 WHERE repo = ?1 AND name = ?2",
                 [repo, branch, &commit.id],
             )?;
+            append_audit(tx, audit, Some(expected_head), Some(&commit.id))?;
             Ok(true)
+        })
+    }
+
+    fn audit_head(&self) -> Result<String> {
+        self.with(|c| {
+            Ok(c.query_row(
+                "SELECT hash FROM audit ORDER BY seq DESC LIMIT 1",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?
+            .unwrap_or_else(|| GENESIS.to_string()))
+        })
+    }
+
+    fn audit_scan(&self, after: i64, limit: usize) -> Result<Vec<AuditRecord>> {
+        self.with(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT seq, time, actor, operation, repo, ref, before, after, detail, prev_hash, hash
+                 FROM audit WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+            )?;
+            Ok(st
+                .query_map(params![after, limit.min(i64::MAX as usize) as i64], |r| {
+                    Ok(AuditRecord {
+                        seq: r.get(0)?,
+                        time: r.get(1)?,
+                        actor: r.get(2)?,
+                        operation: r.get(3)?,
+                        repo: r.get(4)?,
+                        reference: r.get(5)?,
+                        before: r.get(6)?,
+                        after: r.get(7)?,
+                        detail: r.get(8)?,
+                        prev_hash: r.get(9)?,
+                        hash: r.get(10)?,
+                    })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?)
         })
     }
 }

@@ -237,7 +237,7 @@ pub async fn verify(ctx: &Ctx, a: VerifyArgs) -> anyhow::Result<ExitCode> {
                     println!("BAD  weir://{}: {p}", r.repository);
                 }
                 println!(
-                    "{}  weir://{}: {} commits, {} refs, {} trees, {} ranges, {} objects ({} bytes hashed)",
+                    "{}  weir://{}: {} commits, {} refs, {} trees, {} ranges, {} objects ({} bytes hashed), audit log of {} records",
                     if r.ok() { "OK " } else { "BAD" },
                     r.repository,
                     r.commits,
@@ -245,7 +245,8 @@ pub async fn verify(ctx: &Ctx, a: VerifyArgs) -> anyhow::Result<ExitCode> {
                     r.metaranges,
                     r.ranges,
                     r.objects,
-                    r.bytes
+                    r.bytes,
+                    r.audit_records
                 );
             }
         }
@@ -255,4 +256,54 @@ pub async fn verify(ctx: &Ctx, a: VerifyArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::from(1)
     })
+}
+
+#[derive(Args)]
+pub struct AuditArgs {
+    /// Only changes to this repository
+    #[arg(long)]
+    repo: Option<String>,
+    /// The newest N records
+    #[arg(long, default_value_t = 50)]
+    limit: usize,
+}
+
+/// `weir audit`: the hash-chained log of every change to refs and
+/// repositories, newest last (`weir verify` checks it).
+pub async fn audit(ctx: &Ctx, a: AuditArgs) -> anyhow::Result<ExitCode> {
+    let lake = ctx.open_lake()?;
+    let mut log = lake.audit_log(0, usize::MAX >> 1)?;
+    if let Some(r) = &a.repo {
+        let name = parse_uri(r)?.repo;
+        log.retain(|x| x.repo == name);
+    }
+    let skip = log.len().saturating_sub(a.limit);
+    let log = &log[skip..];
+    match ctx.format {
+        Format::Json => print_json(&serde_json::to_value(log)?),
+        Format::Text => {
+            for x in log {
+                let when = chrono::DateTime::from_timestamp_micros(x.time)
+                    .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+                    .unwrap_or_default();
+                let short = |c: &Option<String>| {
+                    c.as_deref()
+                        .map(|s| s[..s.len().min(12)].to_string())
+                        .unwrap_or_else(|| "-".into())
+                };
+                println!(
+                    "{:>5}  {when}  {:<10}  {:<14}  {}/{}  {} -> {}  {}",
+                    x.seq,
+                    x.actor,
+                    x.operation,
+                    x.repo,
+                    x.reference,
+                    short(&x.before),
+                    short(&x.after),
+                    &x.hash[..12]
+                );
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }

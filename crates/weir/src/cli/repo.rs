@@ -1,7 +1,6 @@
 //! `weir init`, `weir repo`, `weir branch`, `weir tag`.
 
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use clap::Subcommand;
 use serde_json::json;
@@ -52,7 +51,7 @@ pub async fn repo(ctx: &Ctx, cmd: RepoCmd) -> anyhow::Result<ExitCode> {
             default_branch,
         } => {
             let uri = parse_uri(&repo)?;
-            let lake = Arc::new(Lake::open(&ctx.config.lake)?);
+            let lake = ctx.open_lake()?;
             let r = lake
                 .create_repo(
                     &uri.repo,

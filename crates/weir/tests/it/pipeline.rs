@@ -107,6 +107,41 @@ fn run_then_rerun_then_inspect_runs_from_the_cli_and_sql() {
     assert_eq!(n, "n\n3\n");
     let (code, _, err) = e.run(&["lineage", "weir://shop/main/totals", "--depth", "0"]);
     assert_eq!((code, err.trim()), (2, "error: --depth must be at least 1"));
+    // The audit log has the run's branch, commits and merge, chained.
+    let audit = e.json(&["audit", "--repo", "shop"]);
+    let ops: Vec<&str> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["operation"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ops,
+        vec![
+            "repo_create",
+            "commit",
+            "branch_create",
+            "commit",
+            "commit",
+            "merge",
+            "branch_delete",
+            "branch_create",
+            "branch_delete"
+        ]
+    );
+    assert_eq!(audit[0]["actor"], "tester");
+    let merges = e.ok(&[
+        "sql",
+        "SELECT count(*) AS n FROM weir_audit() WHERE operation = 'merge' AND repo = 'shop'",
+        "--format",
+        "csv",
+    ]);
+    assert_eq!(merges, "n\n1\n");
+    let v = e.ok(&["verify"]);
+    assert!(
+        v.contains("OK   weir://shop") && v.contains("audit log of"),
+        "{v}"
+    );
     // The stage's lake commit names the run and the SQL it ran.
     let log = e.json(&["log", "weir://shop/main", "--amount", "5"]);
     let text = log.to_string();
