@@ -8,7 +8,9 @@
 //! commits it read, checks the quality gates, and merges into the target
 //! only when every stage and gate passed. Stages whose SQL, parameters and
 //! inputs are unchanged since a successful run are skipped. Every run
-//! leaves records in the `runs` table of the system repository.
+//! leaves records in the `runs` table of the system repository, with the
+//! SQL and parameter values each stage ran, so [`reproduce`] can run it
+//! again at its pinned inputs and compare.
 
 pub mod error;
 mod lineage;
@@ -16,6 +18,7 @@ pub mod manifest;
 pub mod params;
 pub mod plan;
 pub mod records;
+pub mod reproduce;
 pub mod runner;
 mod stage;
 
@@ -23,4 +26,5 @@ pub use error::{JobsError, Result};
 pub use manifest::{Manifest, OutputMode};
 pub use params::{Param, Params, parse_assignment};
 pub use records::{RunRecord, TablePin};
+pub use reproduce::{ReproduceReport, StageCheck, reproduce};
 pub use runner::{RunOptions, RunReport, StageReport, StageStatus, run};

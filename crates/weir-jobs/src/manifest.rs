@@ -78,6 +78,25 @@ pub enum OutputMode {
 }
 
 impl OutputMode {
+    /// `overwrite`, `append` or `merge:KEY,KEY` (as run records keep it).
+    pub fn describe(&self) -> String {
+        match self {
+            OutputMode::Merge { keys } => format!("merge:{}", keys.join(",")),
+            m => m.as_str().to_string(),
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<OutputMode> {
+        match s.split_once(':') {
+            Some(("merge", keys)) => Some(OutputMode::Merge {
+                keys: keys.split(',').map(str::to_string).collect(),
+            }),
+            None if s == "overwrite" => Some(OutputMode::Overwrite),
+            None if s == "append" => Some(OutputMode::Append),
+            _ => None,
+        }
+    }
+
     pub fn as_str(&self) -> &'static str {
         match self {
             OutputMode::Overwrite => "overwrite",

@@ -105,8 +105,30 @@ impl Param {
             Param::Float(f) => (*f).into(),
             Param::Text(s) => s.clone().into(),
             Param::Bool(b) => (*b).into(),
-            Param::Date(d) => d.format("%Y-%m-%d").to_string().into(),
+            // Tagged, so the type survives a round trip through records.
+            Param::Date(d) => serde_json::json!({"date": d.format("%Y-%m-%d").to_string()}),
         }
+    }
+
+    /// The inverse of [`Param::to_json`].
+    pub fn from_json(name: &str, v: &serde_json::Value) -> Result<Param> {
+        use serde_json::Value as V;
+        let bad = || {
+            JobsError::Param(format!(
+                "recorded parameter {name}: {v} is not a parameter value"
+            ))
+        };
+        Ok(match v {
+            V::Bool(b) => Param::Bool(*b),
+            V::Number(n) if n.is_i64() => Param::Int(n.as_i64().ok_or_else(bad)?),
+            V::Number(n) => Param::Float(n.as_f64().ok_or_else(bad)?),
+            V::String(s) => Param::Text(s.clone()),
+            V::Object(o) => {
+                let d = o.get("date").and_then(|d| d.as_str()).ok_or_else(bad)?;
+                Param::Date(NaiveDate::parse_from_str(d, "%Y-%m-%d").map_err(|_| bad())?)
+            }
+            _ => return Err(bad()),
+        })
     }
 
     fn to_expr(&self) -> Expr {
@@ -161,6 +183,20 @@ impl Params {
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
         )
+    }
+
+    /// Parameters from their canonical JSON (a run record's `params`).
+    pub fn from_json(text: &str) -> Result<Params> {
+        let v: serde_json::Value = serde_json::from_str(text)
+            .map_err(|e| JobsError::Param(format!("recorded parameters: {e}")))?;
+        let o = v
+            .as_object()
+            .ok_or_else(|| JobsError::Param("recorded parameters are not an object".into()))?;
+        Ok(Params(
+            o.iter()
+                .map(|(k, v)| Ok((k.clone(), Param::from_json(k, v)?)))
+                .collect::<Result<_>>()?,
+        ))
     }
 
     /// Canonical JSON (keys sorted): recorded with runs and hashed for skips.

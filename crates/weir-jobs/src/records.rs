@@ -48,6 +48,12 @@ pub struct RunRecord {
     pub finished_at: String,
     pub duration_ms: i64,
     pub sql_hash: Option<String>,
+    /// The stage's SQL as it ran (parameters as `$name`).
+    #[serde(default)]
+    pub sql: Option<String>,
+    /// overwrite | append | merge:KEY,KEY
+    #[serde(default)]
+    pub mode: Option<String>,
     /// The parameters in force: those a stage uses on stage rows, all of
     /// them on the run row (canonical JSON).
     pub params: String,
@@ -91,6 +97,8 @@ pub fn schema() -> SchemaRef {
         Field::new("finished_at", ts, false),
         Field::new("duration_ms", DataType::Int64, false),
         Field::new("sql_hash", DataType::Utf8, true),
+        Field::new("sql", DataType::Utf8, true),
+        Field::new("mode", DataType::Utf8, true),
         Field::new("params", DataType::Utf8, false),
         Field::new("weir_version", DataType::Utf8, false),
         Field::new("inputs", pins.clone(), true),
@@ -141,6 +149,25 @@ pub async fn previous_stages(lake: &Arc<Lake>, pipeline: &str) -> Result<Vec<Run
         .sort(vec![col("finished_at").sort(true, true)])?
         .collect()
         .await?;
+    from_batches(&batches)
+}
+
+/// Every row of one run (its stages and its summary).
+pub async fn run_rows(lake: &Arc<Lake>, run_id: &str) -> Result<Vec<RunRecord>> {
+    if lake.repo(SYSTEM_REPO).is_err() {
+        return Ok(Vec::new());
+    }
+    let ctx = weir_sql::session(
+        lake.clone(),
+        &weir_sql::SqlOptions {
+            repo: Some(SYSTEM_REPO.into()),
+            reference: Some("main".into()),
+        },
+    )?;
+    let Ok(df) = ctx.table(RUNS_TABLE).await else {
+        return Ok(Vec::new());
+    };
+    let batches = df.filter(col("run_id").eq(lit(run_id)))?.collect().await?;
     from_batches(&batches)
 }
 

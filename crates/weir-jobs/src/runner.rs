@@ -61,6 +61,9 @@ pub struct StageReport {
     pub sql_hash: String,
     /// The parameters this stage uses (canonical JSON).
     pub params: String,
+    /// The SQL it ran and how it wrote (recorded for `weir reproduce`).
+    pub sql: Option<String>,
+    pub mode: Option<String>,
     /// One line: what went wrong.
     pub error: Option<String>,
     pub error_code: Option<ErrorCode>,
@@ -306,6 +309,8 @@ fn not_run(s: &PlannedStage, error: Option<String>) -> StageReport {
         outputs: Vec::new(),
         sql_hash: s.sql_hash.clone(),
         params: s.params.clone(),
+        sql: Some(s.stage.sql.clone()),
+        mode: Some(s.stage.mode.describe()),
         error,
         error_code: None,
         gate_rows: None,
@@ -328,6 +333,8 @@ fn run_records(run: &RunReport, stages: &[StageReport], started_at: &str) -> Vec
         finished_at: now(),
         duration_ms: 0,
         sql_hash: None,
+        sql: None,
+        mode: None,
         params: run.params.clone(),
         weir_version: version.clone(),
         inputs: Vec::new(),
@@ -345,6 +352,8 @@ fn run_records(run: &RunReport, stages: &[StageReport], started_at: &str) -> Vec
             r.duration_ms = s.duration.as_millis() as i64;
             r.sql_hash = Some(s.sql_hash.clone());
             r.params = s.params.clone();
+            r.sql = s.sql.clone();
+            r.mode = s.mode.clone();
             r.inputs = s.inputs.clone();
             r.outputs = s.outputs.clone();
             r.rows = s.rows.map(|n| n as i64);

@@ -50,6 +50,8 @@ pub async fn run_stage(ctx: &StageCtx, s: &PlannedStage) -> StageReport {
         outputs: Vec::new(),
         sql_hash: s.sql_hash.clone(),
         params: s.params.clone(),
+        sql: Some(s.stage.sql.clone()),
+        mode: Some(s.stage.mode.describe()),
         error: None,
         error_code: None,
         gate_rows: None,

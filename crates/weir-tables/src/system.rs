@@ -58,7 +58,9 @@ pub async fn append_rows<T: Serialize>(
         Box::pin(stream),
         &WriteOptions {
             mode: WriteMode::Append,
-            allow_new_columns: false,
+            // Records gain nullable columns as weir grows; older tables
+            // take them on the next append.
+            allow_new_columns: true,
             replace_schema: false,
             commit: Some(commit),
         },

@@ -86,6 +86,8 @@ enum Command {
     Run(cli::run::RunArgs),
     /// List pipeline runs, or show the stages of one run
     Runs(cli::run::RunsArgs),
+    /// Run a recorded run's stages again at their pinned inputs and compare the outputs
+    Reproduce(cli::run::ReproduceArgs),
     /// Show where a table or column comes from (or what it feeds), as of a ref
     Lineage(cli::lineage::LineageArgs),
     /// Show the hash-chained audit log of changes to refs and repositories
@@ -160,6 +162,7 @@ async fn run(ctx: Ctx, command: Command) -> anyhow::Result<ExitCode> {
         Command::Sql(a) => cli::tables::sql(&ctx, a).await,
         Command::Run(a) => cli::run::run(&ctx, a).await,
         Command::Runs(a) => cli::run::runs(&ctx, a).await,
+        Command::Reproduce(a) => cli::run::reproduce(&ctx, a).await,
         Command::Lineage(a) => cli::lineage::lineage(&ctx, a).await,
         Command::Audit(a) => cli::history::audit(&ctx, a).await,
     }

@@ -456,3 +456,58 @@ keys = ["item"]
     assert!(msg.contains("no_such_column"), "{msg}");
     assert_eq!(repo.branch_head("main").unwrap(), head);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reproduce_finds_identical_outputs_and_names_a_nondeterministic_stage() {
+    let f = fixture().await;
+    let r = run(
+        f.lake.clone(),
+        &manifest(&f),
+        "demand",
+        "main",
+        &opts(&[("label", "x")]),
+    )
+    .await
+    .unwrap();
+    // Later changes to the inputs and the SQL do not matter: the run's own
+    // SQL, parameters and pinned commits are used.
+    exec(&f.lake, "INSERT INTO sales VALUES (7, 'q', 50)", "later").await;
+    std::fs::write(f.root.join("pipeline/clean.sql"), "SELECT 1 AS nothing").unwrap();
+    let rep = weir_jobs::reproduce(f.lake.clone(), &r.run_id, "test")
+        .await
+        .unwrap();
+    assert!(rep.identical, "{rep:?}");
+    assert_eq!(rep.stages.len(), 3);
+    assert!(rep.stages.iter().all(|s| s.branch.is_none()));
+    assert_eq!(rep.stages[2].rows, 1);
+
+    std::fs::write(
+        f.root.join("pipeline/by_item.sql"),
+        "SELECT item, sum(qty) + random() AS qty FROM sales_clean GROUP BY item",
+    )
+    .unwrap();
+    std::fs::write(
+        f.root.join("pipeline/clean.sql"),
+        "SELECT id, item, qty FROM sales WHERE qty >= $min_qty",
+    )
+    .unwrap();
+    let r = run(f.lake.clone(), &manifest(&f), "demand", "main", &opts(&[]))
+        .await
+        .unwrap();
+    assert_eq!(r.status, "merged", "{:?}", r.failure);
+    let rep = weir_jobs::reproduce(f.lake.clone(), &r.run_id, "test")
+        .await
+        .unwrap();
+    assert!(!rep.identical);
+    let bad: Vec<&str> = rep
+        .stages
+        .iter()
+        .filter(|s| !s.identical)
+        .map(|s| s.stage.as_str())
+        .collect();
+    assert_eq!(bad, vec!["by_item"]);
+    let s = rep.stages.iter().find(|s| s.stage == "by_item").unwrap();
+    assert_eq!((s.only_original, s.only_reproduced), (3, 3));
+    let kept = s.branch.clone().unwrap();
+    assert!(f.lake.repo("demand").unwrap().resolve(&kept).is_ok());
+}

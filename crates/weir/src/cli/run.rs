@@ -252,3 +252,62 @@ pub async fn runs(ctx: &Ctx, a: RunsArgs) -> anyhow::Result<ExitCode> {
     }
     Ok(ExitCode::SUCCESS)
 }
+
+#[derive(Args)]
+pub struct ReproduceArgs {
+    /// The run to reproduce (weir runs lists them)
+    run_id: String,
+}
+
+/// `weir reproduce`: each stage again at its pinned inputs; exit 1 when an
+/// output differs.
+pub async fn reproduce(ctx: &Ctx, a: ReproduceArgs) -> anyhow::Result<ExitCode> {
+    let lake = ctx.open_lake()?;
+    let r = weir_jobs::reproduce(lake, &a.run_id, &ctx.config.committer).await?;
+    match ctx.format {
+        Format::Json => print_json(&serde_json::to_value(&r)?),
+        Format::Text => {
+            println!(
+                "Reproducing run {} of pipeline {} in weir://{}, each stage at the commit it read:",
+                r.run_id, r.pipeline, r.repo
+            );
+            for s in &r.stages {
+                let verdict = if s.identical {
+                    format!("identical ({} rows)", s.rows)
+                } else if let Some(e) = &s.error {
+                    format!("FAILED: {e}")
+                } else if !s.schema_matches {
+                    "DIFFERENT: the columns differ".to_string()
+                } else {
+                    format!(
+                        "DIFFERENT: {} rows only in the run's output, {} only in the reproduction",
+                        s.only_original, s.only_reproduced
+                    )
+                };
+                println!(
+                    "  {:<16} {:<24} inputs @ {}  {verdict}  ({})",
+                    s.stage,
+                    s.output,
+                    &s.input_commit[..12],
+                    ms(s.duration)
+                );
+                if let Some(b) = &s.branch {
+                    println!("      kept on branch {b} for inspection");
+                }
+            }
+            println!(
+                "{}",
+                if r.identical {
+                    "Every output is identical to the run's."
+                } else {
+                    "Some outputs differ from the run's."
+                }
+            );
+        }
+    }
+    Ok(if r.identical {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}

@@ -142,6 +142,18 @@ fn run_then_rerun_then_inspect_runs_from_the_cli_and_sql() {
         v.contains("OK   weir://shop") && v.contains("audit log of"),
         "{v}"
     );
+    // Reproduce the merged run: every stage again at its pinned inputs.
+    let rep = e.json(&["reproduce", id]);
+    assert_eq!(rep["identical"], true, "{rep}");
+    assert_eq!(rep["stages"].as_array().unwrap().len(), 2);
+    assert_eq!(rep["stages"][1]["rows"], 2);
+    let text = e.ok(&["reproduce", id]);
+    assert!(text.contains("Every output is identical"), "{text}");
+    let (code, _, err) = e.run(&["reproduce", "nope"]);
+    assert_eq!(
+        (code, err.trim()),
+        (3, "error: no run nope (weir runs lists them)")
+    );
     // The stage's lake commit names the run and the SQL it ran.
     let log = e.json(&["log", "weir://shop/main", "--amount", "5"]);
     let text = log.to_string();

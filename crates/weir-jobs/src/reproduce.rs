@@ -1,0 +1,231 @@
+//! `weir reproduce RUN`: run every stage of a recorded run again, each on a
+//! scratch branch made from the exact commit its inputs were read at, with
+//! the SQL and parameter values the run record kept, and compare what it
+//! writes with what the run wrote.
+//!
+//! "Identical" means the two tables hold the same rows, value for value
+//! (a multiset comparison both ways), and the same schema. Parquet bytes
+//! are not the measure: file names are random and parallel plans may emit
+//! rows in another order, neither of which changes the data.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use deltalake::datafusion::prelude::SessionContext;
+use serde::Serialize;
+use weir_store::Lake;
+
+use crate::error::{JobsError, Result};
+use crate::manifest::{OutputMode, Stage};
+use crate::params::Params;
+use crate::plan::{PlannedStage, parse_query, sha256_hex};
+use crate::records::{self, RunRecord};
+use crate::runner::StageStatus;
+use crate::stage::{StageCtx, run_stage};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StageCheck {
+    pub stage: String,
+    pub output: String,
+    /// The commit the inputs were pinned to.
+    pub input_commit: String,
+    /// The commit the run wrote the output at.
+    pub original_commit: String,
+    pub identical: bool,
+    pub rows: u64,
+    /// Rows only in the run's output / only in the reproduction.
+    pub only_original: u64,
+    pub only_reproduced: u64,
+    pub schema_matches: bool,
+    /// Where the reproduction is kept when it differs.
+    pub branch: Option<String>,
+    pub error: Option<String>,
+    #[serde(skip)]
+    pub duration: Duration,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ReproduceReport {
+    pub run_id: String,
+    pub pipeline: String,
+    pub repo: String,
+    pub identical: bool,
+    pub stages: Vec<StageCheck>,
+}
+
+async fn stage_rows(lake: &Arc<Lake>, run_id: &str) -> Result<Vec<RunRecord>> {
+    let all = records::run_rows(lake, run_id).await?;
+    if all.is_empty() {
+        return Err(JobsError::NotFound(format!(
+            "no run {run_id} (weir runs lists them)"
+        )));
+    }
+    let mut stages: Vec<RunRecord> = all
+        .into_iter()
+        .filter(|r| r.stage.is_some() && r.status == "succeeded")
+        .collect();
+    stages.sort_by(|a, b| a.started_at.cmp(&b.started_at));
+    Ok(stages)
+}
+
+/// Rows of `a` not in `b`, counting duplicates.
+async fn except_all(ctx: &SessionContext, a: &str, b: &str) -> Result<u64> {
+    let q = format!("SELECT count(*) AS n FROM (SELECT * FROM {a} EXCEPT ALL SELECT * FROM {b})");
+    let batches = ctx.sql(&q).await?.collect().await?;
+    let n = batches
+        .first()
+        .and_then(|b| {
+            b.column(0)
+                .as_any()
+                .downcast_ref::<deltalake::arrow::array::Int64Array>()
+                .map(|a| a.value(0))
+        })
+        .unwrap_or(0);
+    Ok(n as u64)
+}
+
+pub async fn reproduce(lake: Arc<Lake>, run_id: &str, committer: &str) -> Result<ReproduceReport> {
+    let stages = stage_rows(&lake, run_id).await?;
+    let first = stages.first().ok_or_else(|| {
+        JobsError::InvalidArgument(format!(
+            "run {run_id} has no stage that ran (all were skipped or none succeeded): nothing to reproduce"
+        ))
+    })?;
+    let repo = lake.repo(&first.repo)?;
+    let mut report = ReproduceReport {
+        run_id: run_id.to_string(),
+        pipeline: first.pipeline.clone(),
+        repo: first.repo.clone(),
+        identical: true,
+        stages: Vec::new(),
+    };
+    for rec in &stages {
+        let check = reproduce_stage(&lake, &repo, rec, committer).await?;
+        report.identical &= check.identical;
+        report.stages.push(check);
+    }
+    Ok(report)
+}
+
+async fn reproduce_stage(
+    lake: &Arc<Lake>,
+    repo: &weir_store::Repo,
+    rec: &RunRecord,
+    committer: &str,
+) -> Result<StageCheck> {
+    let name = rec.stage.clone().unwrap_or_default();
+    let missing = |what: &str| {
+        JobsError::InvalidArgument(format!(
+            "run {} stage {name}: the record has no {what} (runs recorded before weir kept it cannot be reproduced)",
+            rec.run_id
+        ))
+    };
+    let sql = rec.sql.clone().ok_or_else(|| missing("SQL"))?;
+    let mode = rec
+        .mode
+        .as_deref()
+        .and_then(OutputMode::parse)
+        .ok_or_else(|| missing("write mode"))?;
+    if rec.sql_hash.as_deref() != Some(sha256_hex(&sql).as_str()) {
+        return Err(JobsError::InvalidArgument(format!(
+            "run {} stage {name}: the recorded SQL does not match its recorded hash",
+            rec.run_id
+        )));
+    }
+    let out = rec.outputs.first().ok_or_else(|| missing("output"))?;
+    // Inputs on the run branch were read at its head when the stage began;
+    // with none (a stage reading only other refs), the output's parent.
+    let input_commit = match rec.inputs.iter().find(|p| p.reference == rec.run_branch) {
+        Some(p) => p.commit.clone(),
+        None => repo
+            .commit_record(&out.commit)?
+            .parents
+            .first()
+            .cloned()
+            .ok_or_else(|| missing("input commit"))?,
+    };
+    let branch = format!(
+        "reproduce-{}-{}",
+        rec.run_id,
+        name.to_ascii_lowercase().replace('_', "-")
+    );
+    let _ = repo.delete_branch(&branch);
+    repo.create_branch(&branch, &input_commit)?;
+    let params = Params::from_json(&rec.params)?;
+    let session = weir_sql::session(
+        lake.clone(),
+        &weir_sql::SqlOptions {
+            repo: Some(repo.name().to_string()),
+            reference: Some(branch.clone()),
+        },
+    )?;
+    let what = format!("stage {name} (recorded SQL)");
+    let planned = PlannedStage {
+        stage: Stage {
+            name: name.clone(),
+            description: None,
+            sql_file: "(recorded)".into(),
+            sql: sql.clone(),
+            output: out.table.clone(),
+            mode,
+            after: Vec::new(),
+            gates: Vec::new(),
+        },
+        query: parse_query(&session.state(), &sql, &params, &what)?,
+        sql_hash: sha256_hex(&sql),
+        params: rec.params.clone(),
+        gates: Vec::new(),
+        deps: Vec::new(),
+    };
+    let ctx = StageCtx {
+        lake: lake.clone(),
+        repo: repo.clone(),
+        run_id: format!("reproduce-{}", rec.run_id),
+        run_branch: branch.clone(),
+        pipeline: rec.pipeline.clone(),
+        committer: committer.to_string(),
+        previous: Vec::new(),
+        force: true,
+    };
+    let done = run_stage(&ctx, &planned).await;
+    let mut check = StageCheck {
+        stage: name,
+        output: out.table.clone(),
+        input_commit,
+        original_commit: out.commit.clone(),
+        identical: false,
+        rows: done.rows.unwrap_or(0),
+        only_original: 0,
+        only_reproduced: 0,
+        schema_matches: false,
+        branch: Some(branch.clone()),
+        error: done.error.clone(),
+        duration: done.duration,
+    };
+    if done.status == StageStatus::Succeeded {
+        let cmp = weir_sql::session(
+            lake.clone(),
+            &weir_sql::SqlOptions {
+                repo: Some(repo.name().to_string()),
+                reference: Some(branch.clone()),
+            },
+        )?;
+        let t = &out.table;
+        let original = format!("\"{}\".\"{t}\"", out.commit);
+        let again = format!("\"{branch}\".\"{t}\"");
+        let a = cmp.table(original.as_str()).await?;
+        let b = cmp.table(again.as_str()).await?;
+        check.schema_matches = a.schema().as_arrow().fields() == b.schema().as_arrow().fields();
+        if check.schema_matches {
+            check.only_original = except_all(&cmp, &original, &again).await?;
+            check.only_reproduced = except_all(&cmp, &again, &original).await?;
+        }
+        check.identical =
+            check.schema_matches && check.only_original == 0 && check.only_reproduced == 0;
+    }
+    if check.identical {
+        repo.delete_branch(&branch)?;
+        check.branch = None;
+    }
+    Ok(check)
+}
