@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use deltalake::arrow::array::RecordBatch;
 use deltalake::arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
-use deltalake::datafusion::prelude::{col, lit};
+use deltalake::datafusion::prelude::{Expr, col, lit};
 use serde::{Deserialize, Serialize};
 use weir_core::names::SYSTEM_REPO;
 use weir_store::Lake;
@@ -123,9 +123,14 @@ pub async fn append(lake: &Arc<Lake>, records: &[RunRecord], committer: &str) ->
     Ok(())
 }
 
-/// Stage rows of earlier runs of `pipeline` that succeeded or were skipped,
-/// oldest first: the candidates for skipping an unchanged stage.
-pub async fn previous_stages(lake: &Arc<Lake>, pipeline: &str) -> Result<Vec<RunRecord>> {
+/// Records matching `filter`, sorted by the column `sort`; none before the
+/// first run has made the table.
+pub async fn select(
+    lake: &Arc<Lake>,
+    filter: Expr,
+    sort: &str,
+    ascending: bool,
+) -> Result<Vec<RunRecord>> {
     if lake.repo(SYSTEM_REPO).is_err() {
         return Ok(Vec::new());
     }
@@ -140,35 +145,26 @@ pub async fn previous_stages(lake: &Arc<Lake>, pipeline: &str) -> Result<Vec<Run
         return Ok(Vec::new());
     };
     let batches = df
-        .filter(
-            col("pipeline")
-                .eq(lit(pipeline))
-                .and(col("stage").is_not_null())
-                .and(col("status").in_list(vec![lit("succeeded"), lit("skipped")], false)),
-        )?
-        .sort(vec![col("finished_at").sort(true, true)])?
+        .filter(filter)?
+        .sort(vec![col(sort).sort(ascending, true)])?
         .collect()
         .await?;
     from_batches(&batches)
 }
 
+/// Stage rows of earlier runs of `pipeline` that succeeded or were skipped,
+/// oldest first: the candidates for skipping an unchanged stage.
+pub async fn previous_stages(lake: &Arc<Lake>, pipeline: &str) -> Result<Vec<RunRecord>> {
+    let f = col("pipeline")
+        .eq(lit(pipeline))
+        .and(col("stage").is_not_null())
+        .and(col("status").in_list(vec![lit("succeeded"), lit("skipped")], false));
+    select(lake, f, "finished_at", true).await
+}
+
 /// Every row of one run (its stages and its summary).
 pub async fn run_rows(lake: &Arc<Lake>, run_id: &str) -> Result<Vec<RunRecord>> {
-    if lake.repo(SYSTEM_REPO).is_err() {
-        return Ok(Vec::new());
-    }
-    let ctx = weir_sql::session(
-        lake.clone(),
-        &weir_sql::SqlOptions {
-            repo: Some(SYSTEM_REPO.into()),
-            reference: Some("main".into()),
-        },
-    )?;
-    let Ok(df) = ctx.table(RUNS_TABLE).await else {
-        return Ok(Vec::new());
-    };
-    let batches = df.filter(col("run_id").eq(lit(run_id)))?.collect().await?;
-    from_batches(&batches)
+    select(lake, col("run_id").eq(lit(run_id)), "started_at", true).await
 }
 
 /// Decodes rows written by [`append`].

@@ -178,34 +178,14 @@ pub async fn run(ctx: &Ctx, a: RunArgs) -> anyhow::Result<ExitCode> {
 
 pub async fn runs(ctx: &Ctx, a: RunsArgs) -> anyhow::Result<ExitCode> {
     let lake = ctx.open_lake()?;
-    let sql = weir_sql::session(
-        lake,
-        &weir_sql::SqlOptions {
-            repo: Some(weir_core::names::SYSTEM_REPO.into()),
-            reference: Some("main".into()),
-        },
-    );
-    let records: Vec<RunRecord> = match sql {
-        Err(_) => Vec::new(),
-        Ok(s) => match s.table("runs").await {
-            Err(_) => Vec::new(),
-            Ok(df) => {
-                let mut f = match &a.run_id {
-                    Some(id) => col("run_id").eq(lit(id.as_str())),
-                    None => col("stage").is_null(),
-                };
-                if let Some(p) = &a.pipeline {
-                    f = f.and(col("pipeline").eq(lit(p.as_str())));
-                }
-                let batches = df
-                    .filter(f)?
-                    .sort(vec![col("started_at").sort(false, true)])?
-                    .collect()
-                    .await?;
-                weir_jobs::records::from_batches(&batches)?
-            }
-        },
+    let mut f = match &a.run_id {
+        Some(id) => col("run_id").eq(lit(id.as_str())),
+        None => col("stage").is_null(),
     };
+    if let Some(p) = &a.pipeline {
+        f = f.and(col("pipeline").eq(lit(p.as_str())));
+    }
+    let records = weir_jobs::records::select(&lake, f, "started_at", false).await?;
     if let Some(id) = &a.run_id
         && records.is_empty()
     {
