@@ -6,10 +6,14 @@
 //! bench/forecast.sh [SERIES]      (forecast gen/run beside statsforecast)
 //! bench/m1.sh                     (forecast m1: M1 yearly accuracy beside statsforecast)
 //! bench/tables.sh [ROWS]          (tables gen/query: ingest and SQL beside deltalake, DataFusion, DuckDB)
+//! cargo run --release -p weir-bench -- lineage [100000]   (graph queries at 100k datasets, 1M edges)
+//! cargo run --release -p weir-bench -- pipeline [RUNS]    (run bookkeeping beside the bare queries)
 //! ```
 
 mod forecast;
+mod lineage;
 mod m1;
+mod pipeline;
 mod store;
 mod tables;
 
@@ -27,9 +31,11 @@ fn main() {
         Some("store") => store::run(&args[1..]),
         Some("forecast") => forecast::main(&args[1..]),
         Some("tables") => tables::main(&args[1..]),
+        Some("lineage") => lineage::run(&args[1..]),
+        Some("pipeline") => pipeline::run(&args[1..]),
         _ => {
             eprintln!(
-                "usage: weir-bench store [SIZES] | forecast gen N FILE | forecast run FILE | forecast m1 TSF | tables gen ROWS FILE | tables query LAKE DIR"
+                "usage: weir-bench store [SIZES] | forecast gen N FILE | forecast run FILE | forecast m1 TSF | tables gen ROWS FILE | tables query LAKE DIR | lineage [DATASETS] | pipeline [RUNS]"
             );
             std::process::exit(2);
         }

@@ -168,7 +168,9 @@ pub async fn run(
         previous,
         force: opts.force,
     });
+    let planned_at = started.elapsed();
     let mut reports = execute(&ctx, &stages).await;
+    let executed_at = started.elapsed();
 
     let failed = reports.iter().find(|r| r.status == StageStatus::Failed);
     let ran = reports.iter().any(|r| r.status == StageStatus::Succeeded);
@@ -232,16 +234,30 @@ pub async fn run(
         }
     }
     report.duration = started.elapsed();
+    let merged_at = report.duration;
     let rows = run_records(&report, &reports, &started_at);
-    if let Err(e) = records::append(&lake, &rows, &opts.committer).await {
+    let events = crate::lineage::run_events(manifest, &report, &reports, &started_at);
+    // Two tables, two writers: side by side, each committing its own table.
+    let (saved, traced) = tokio::join!(
+        records::append(&lake, &rows, &opts.committer),
+        crate::lineage::save(&lake, &events, &report, &reports, &opts.committer)
+    );
+    if let Err(e) = saved {
         tracing::warn!("run {run_id}: could not save the run records: {e}");
         report.records_error = Some(e.to_string());
     }
-    let events = crate::lineage::run_events(manifest, &report, &reports, &started_at);
-    if let Err(e) = crate::lineage::save(&lake, &events, &report, &reports, &opts.committer).await {
+    if let Err(e) = traced {
         tracing::warn!("run {run_id}: could not save the lineage events: {e}");
         report.records_error = Some(format!("lineage events: {e}"));
     }
+    tracing::debug!(
+        run = %run_id,
+        plan_ms = planned_at.as_secs_f64() * 1e3,
+        stages_ms = (executed_at - planned_at).as_secs_f64() * 1e3,
+        merge_ms = (merged_at - executed_at).as_secs_f64() * 1e3,
+        records_ms = (started.elapsed() - merged_at).as_secs_f64() * 1e3,
+        "run phases"
+    );
     report.stages = std::mem::take(&mut reports);
     Ok(report)
 }

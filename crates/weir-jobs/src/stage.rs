@@ -144,6 +144,7 @@ async fn execute(ctx: &StageCtx, s: &PlannedStage, report: &mut StageReport) -> 
             // The SQL decides an overwritten output's columns.
             replace_schema: s.stage.mode == OutputMode::Overwrite,
             commit,
+            properties: Vec::new(),
         },
     )
     .await?;
@@ -250,10 +251,7 @@ async fn check_gate(
 }
 
 async fn pin(t: &TableRef) -> Result<Option<TablePin>> {
-    let Some(fingerprint) = t.fingerprint().await? else {
-        return Ok(None);
-    };
-    let Some(table) = t.load().await? else {
+    let Some((fingerprint, version)) = t.log_state().await? else {
         return Ok(None);
     };
     Ok(Some(TablePin {
@@ -261,7 +259,7 @@ async fn pin(t: &TableRef) -> Result<Option<TablePin>> {
         reference: t.reference.clone(),
         table: t.name.clone(),
         commit: t.repo.resolve(&t.reference)?.commit.id,
-        version: table.version().unwrap_or(0) as i64,
+        version: version as i64,
         fingerprint,
     }))
 }

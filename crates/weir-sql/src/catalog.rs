@@ -237,6 +237,7 @@ impl SchemaProvider for RefSchema {
                     allow_new_columns: false,
                     replace_schema: false,
                     commit: None,
+                    properties: Vec::new(),
                 },
             )
             .await

@@ -131,6 +131,12 @@ impl TableRef {
     /// content hash): equal on two refs exactly when the logs are, whatever
     /// the branch. `None` when there is no table.
     pub async fn fingerprint(&self) -> Result<Option<String>> {
+        Ok(self.log_state().await?.map(|(f, _)| f))
+    }
+
+    /// The log fingerprint and the latest Delta version, from one listing
+    /// of `_delta_log/` (no log replay: pinning inputs stays cheap).
+    pub async fn log_state(&self) -> Result<Option<(String, u64)>> {
         use sha2::Digest;
         let (items, _) = self
             .repo
@@ -143,17 +149,23 @@ impl TableRef {
             )
             .await?;
         let mut h = sha2::Sha256::new();
-        let mut any = false;
+        let mut version: Option<u64> = None;
         for item in &items {
             if let weir_store::ListItem::Object { path, entry } = item {
-                any = true;
                 h.update(path.as_bytes());
                 h.update(b":");
                 h.update(entry.checksum_hex().as_bytes());
                 h.update(b"\n");
+                let file = path.rsplit('/').next().unwrap_or_default();
+                if let Some(v) = file
+                    .strip_suffix(".json")
+                    .and_then(|n| n.parse::<u64>().ok())
+                {
+                    version = Some(version.map_or(v, |x| x.max(v)));
+                }
             }
         }
-        Ok(any.then(|| hex::encode(h.finalize())))
+        Ok(version.map(|v| (hex::encode(h.finalize()), v)))
     }
 
     /// Like [`TableRef::load`] but a missing table is an error.

@@ -375,6 +375,7 @@ pub async fn ingest_file(t: &TableRef, file: &Path, opts: &IngestOptions) -> Res
             allow_new_columns: opts.allow_new_columns,
             replace_schema: false,
             commit: None,
+            properties: Vec::new(),
         },
     )
     .await;

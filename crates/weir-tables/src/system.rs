@@ -63,6 +63,9 @@ pub async fn append_rows<T: Serialize>(
             allow_new_columns: true,
             replace_schema: false,
             commit: Some(commit),
+            // Appended on every run: a checkpoint every 10 versions keeps
+            // the next append from replaying a long log.
+            properties: vec![("delta.checkpointInterval".into(), "10".into())],
         },
     )
     .await?;

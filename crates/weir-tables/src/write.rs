@@ -71,6 +71,9 @@ pub struct WriteOptions {
     pub replace_schema: bool,
     /// `None` stages the write without a lake commit.
     pub commit: Option<CommitSpec>,
+    /// Delta table properties set when the write creates the table
+    /// (`delta.checkpointInterval`, ...).
+    pub properties: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone)]
@@ -316,6 +319,13 @@ pub async fn write_stream(
         })
         .with_table_name(&t.name)
         .with_commit_properties(props);
+    if !exists && !opts.properties.is_empty() {
+        builder = builder.with_configuration(
+            opts.properties
+                .iter()
+                .map(|(k, v)| (k.clone(), Some(v.clone()))),
+        );
+    }
     if replace {
         builder = builder.with_schema_mode(SchemaMode::Overwrite);
     } else if merge_schema {
