@@ -31,8 +31,18 @@ impl std::str::FromStr for Direction {
     }
 }
 
+/// Who last wrote a dataset.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Producer {
+    pub job: String,
+    pub run_id: String,
+    pub event_time: String,
+    /// How many datasets it read.
+    pub inputs: usize,
+}
+
 #[derive(Debug)]
-struct Producer {
+struct ProducerRun {
     job: String,
     run_id: String,
     event_time: String,
@@ -60,7 +70,7 @@ pub struct Edge {
 
 #[derive(Debug, Default)]
 pub struct Graph {
-    producers: Vec<Producer>,
+    producers: Vec<ProducerRun>,
     by_output: HashMap<Key, usize>,
     /// Input dataset → (output dataset, producer).
     consumers: HashMap<Key, Vec<(Key, usize)>>,
@@ -142,7 +152,7 @@ impl Graph {
                 let event = parsed
                     .get_or_insert_with(|| serde_json::from_str(&e.event).unwrap_or(Value::Null));
                 let key = (out.namespace.clone(), out.name.clone());
-                let p = Producer {
+                let p = ProducerRun {
                     job: format!("{}:{}", e.job_namespace, e.job_name),
                     run_id: e.run_id.clone(),
                     event_time: e.event_time.clone(),
@@ -166,6 +176,19 @@ impl Graph {
             }
         }
         g
+    }
+
+    /// The job run that last wrote `key` (as of the graph's ref).
+    pub fn producer(&self, key: &Key) -> Option<Producer> {
+        self.by_output.get(key).map(|&p| {
+            let pr = &self.producers[p];
+            Producer {
+                job: pr.job.clone(),
+                run_id: pr.run_id.clone(),
+                event_time: pr.event_time.clone(),
+                inputs: pr.inputs.len(),
+            }
+        })
     }
 
     pub fn datasets(&self) -> usize {

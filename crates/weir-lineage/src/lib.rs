@@ -5,6 +5,7 @@
 //! as of any ref.
 
 pub mod column;
+pub mod commit;
 pub mod error;
 pub mod event;
 pub mod graph;
@@ -17,9 +18,10 @@ use std::sync::Arc;
 use weir_store::{Lake, LogOptions};
 
 pub use column::{ColumnLineage, Direct, Indirect, column_lineage};
+pub use commit::record_commit;
 pub use error::{LineageError, Result};
 pub use event::{Dataset, JobEvent, namespace, run_uuid};
-pub use graph::{AsOf, Direction, Edge, Graph};
+pub use graph::{AsOf, Direction, Edge, Graph, Producer};
 pub use ingest::{Ingested, record_ingest};
 pub use store::{EventRow, append, load};
 
@@ -60,6 +62,14 @@ pub fn as_of(lake: &Arc<Lake>, repo: &str, reference: &str) -> Result<AsOf> {
 
 /// Runs a lineage query against the stored events.
 pub async fn query(lake: &Arc<Lake>, q: &Query) -> Result<Vec<Edge>> {
+    Ok(query_with_producer(lake, q).await?.0)
+}
+
+/// Like [`query`], with the job run that last wrote the table.
+pub async fn query_with_producer(
+    lake: &Arc<Lake>,
+    q: &Query,
+) -> Result<(Vec<Edge>, Option<Producer>)> {
     let repo = lake.repo(&q.repo)?;
     let reference = q
         .reference
@@ -68,10 +78,7 @@ pub async fn query(lake: &Arc<Lake>, q: &Query) -> Result<Vec<Edge>> {
     let filter = as_of(lake, &q.repo, &reference)?;
     let events = load(lake).await?;
     let g = Graph::build(&events, Some(&filter));
-    Ok(g.query(
-        &(namespace(&q.repo), q.table.clone()),
-        q.column.as_deref(),
-        q.direction,
-        q.depth,
-    ))
+    let key = (namespace(&q.repo), q.table.clone());
+    let edges = g.query(&key, q.column.as_deref(), q.direction, q.depth);
+    Ok((edges, g.producer(&key)))
 }

@@ -29,7 +29,7 @@ pub struct CommitArgs {
 
 pub async fn commit(ctx: &Ctx, a: CommitArgs) -> anyhow::Result<ExitCode> {
     let uri = parse_uri(&a.branch)?;
-    let (_, repo) = open_repo(ctx, &uri)?;
+    let (lake, repo) = open_repo(ctx, &uri)?;
     let branch = uri.require_ref()?;
     let meta = parse_meta(&a.meta)?;
     let c = repo
@@ -41,6 +41,10 @@ pub async fn commit(ctx: &Ctx, a: CommitArgs) -> anyhow::Result<ExitCode> {
             a.allow_empty,
         )
         .await?;
+    // Tables changed by hand: their lineage now starts at this commit.
+    if let Err(e) = weir_lineage::record_commit(&lake, repo.name(), branch, &c).await {
+        eprintln!("warning: the commit is done but its lineage event was not saved: {e}");
+    }
     match ctx.format {
         Format::Json => print_json(&commit_json(&c)),
         Format::Text => {

@@ -72,7 +72,7 @@ pub async fn lineage(ctx: &Ctx, a: LineageArgs) -> anyhow::Result<ExitCode> {
         direction,
         depth: a.depth,
     };
-    let edges = weir_lineage::query(&lake, &q).await?;
+    let (edges, producer) = weir_lineage::query_with_producer(&lake, &q).await?;
     match ctx.format {
         Format::Json => print_json(&serde_json::to_value(&edges)?),
         Format::Text => {
@@ -85,14 +85,32 @@ pub async fn lineage(ctx: &Ctx, a: LineageArgs) -> anyhow::Result<ExitCode> {
             } else {
                 "upstream"
             };
+            let made = producer.as_ref().map(|p| {
+                format!(
+                    "{table} was last written by {} at {}",
+                    p.job,
+                    p.event_time
+                        .get(..19)
+                        .unwrap_or(&p.event_time)
+                        .replace('T', " ")
+                )
+            });
             if edges.is_empty() {
-                println!(
-                    "No {dir} lineage for {what} as of {reference}: no recorded run or ingest {} it.",
-                    if a.downstream { "reads" } else { "wrote" }
-                );
+                match (&made, a.downstream) {
+                    (Some(m), false) => println!(
+                        "No upstream lineage for {what} as of {reference}: {m}, which records no inputs."
+                    ),
+                    _ => println!(
+                        "No {dir} lineage for {what} as of {reference}: no recorded run, ingest or commit {} it.",
+                        if a.downstream { "reads" } else { "wrote" }
+                    ),
+                }
                 return Ok(ExitCode::SUCCESS);
             }
             println!("{dir} of {what} in {} as of {reference}:", uri.repo);
+            if let (Some(m), false) = (&made, a.downstream) {
+                println!("  ({m})");
+            }
             let ns = weir_lineage::namespace(&uri.repo);
             for e in &edges {
                 let from = node(&e.from_namespace, &e.from_name, &e.from_column, &ns);

@@ -107,6 +107,14 @@ fn run_then_rerun_then_inspect_runs_from_the_cli_and_sql() {
     assert_eq!(n, "n\n3\n");
     let (code, _, err) = e.run(&["lineage", "weir://shop/main/totals", "--depth", "0"]);
     assert_eq!((code, err.trim()), (2, "error: --depth must be at least 1"));
+    // A manual change takes over the table's lineage from that commit on.
+    e.ok(&["sql", "INSERT INTO totals VALUES ('z', 1)"]);
+    e.ok(&["commit", "weir://shop/main", "-m", "a hand-made row"]);
+    let up = e.ok(&["lineage", "weir://shop/main/totals"]);
+    assert!(up.contains("last written by weir://shop:commit"), "{up}");
+    assert!(up.contains("records no inputs"), "{up}");
+    let before = e.ok(&["lineage", "weir://shop/main~1/totals"]);
+    assert!(before.contains("totals <- clean"), "{before}");
     // The audit log has the run's branch, commits and merge, chained.
     let audit = e.json(&["audit", "--repo", "shop"]);
     let ops: Vec<&str> = audit
@@ -126,7 +134,8 @@ fn run_then_rerun_then_inspect_runs_from_the_cli_and_sql() {
             "merge",
             "branch_delete",
             "branch_create",
-            "branch_delete"
+            "branch_delete",
+            "commit"
         ]
     );
     assert_eq!(audit[0]["actor"], "tester");
