@@ -29,6 +29,7 @@ pub mod metrics;
 mod model;
 pub mod mstl;
 pub mod special;
+pub mod synth;
 pub mod theta;
 
 pub use error::{ForecastError, Result};

@@ -92,6 +92,9 @@ enum Command {
     Lineage(cli::lineage::LineageArgs),
     /// Show the hash-chained audit log of changes to refs and repositories
     Audit(cli::history::AuditArgs),
+    /// Write synthetic data with known anomalies and drift (for tests and demos)
+    #[command(subcommand)]
+    Generate(cli::generate::GenerateCmd),
 }
 
 /// Everything a command needs: the resolved configuration and output format.
@@ -165,6 +168,7 @@ async fn run(ctx: Ctx, command: Command) -> anyhow::Result<ExitCode> {
         Command::Reproduce(a) => cli::run::reproduce(&ctx, a).await,
         Command::Lineage(a) => cli::lineage::lineage(&ctx, a).await,
         Command::Audit(a) => cli::history::audit(&ctx, a).await,
+        Command::Generate(c) => cli::generate::generate(&ctx, c).await,
     }
 }
 

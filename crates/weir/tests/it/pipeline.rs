@@ -216,3 +216,65 @@ fn a_failing_gate_exits_1_shows_the_rows_and_leaves_main_alone() {
     let (code, _, err) = e.run(&["runs", "no-such-run"]);
     assert_eq!(code, 3, "{err}");
 }
+
+#[test]
+fn generated_demand_loads_and_its_truth_is_in_the_data() {
+    let e = Env::new();
+    e.ok(&["init"]);
+    e.ok(&["repo", "create", "weir://lab", "local://lab"]);
+    let out = e.ok(&[
+        "generate",
+        "demand",
+        "panel.parquet",
+        "--series",
+        "12",
+        "--days",
+        "120",
+        "--seed",
+        "3",
+    ]);
+    assert!(out.contains("Wrote 1440 rows"), "{out}");
+    let truth: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(e.dir.path().join("panel.parquet.truth.json")).unwrap(),
+    )
+    .unwrap();
+    e.ok(&["ingest", "panel.parquet", "weir://lab/main/demand"]);
+    let spike = &truth["anomalies"][0];
+    let q = format!(
+        "SELECT d.y > 1.5 * (SELECT avg(y) FROM demand WHERE unique_id = '{0}') AS spike FROM demand d WHERE unique_id = '{0}' AND ds = DATE '{1}'",
+        spike["unique_id"].as_str().unwrap(),
+        spike["ds"].as_str().unwrap()
+    );
+    assert_eq!(e.ok(&["sql", &q, "--format", "csv"]), "spike\ntrue\n");
+    // Same seed, same bytes of data.
+    e.ok(&[
+        "generate",
+        "demand",
+        "again.csv",
+        "--series",
+        "12",
+        "--days",
+        "120",
+        "--seed",
+        "3",
+    ]);
+    e.ok(&[
+        "generate",
+        "demand",
+        "other.csv",
+        "--series",
+        "12",
+        "--days",
+        "120",
+        "--seed",
+        "3",
+    ]);
+    assert_eq!(
+        std::fs::read(e.dir.path().join("again.csv")).unwrap(),
+        std::fs::read(e.dir.path().join("other.csv")).unwrap()
+    );
+    let (code, _, err) = e.run(&["generate", "demand", "x.json"]);
+    assert_eq!(code, 2, "{err}");
+    let (code, _, err) = e.run(&["generate", "demand", "x.csv", "--days", "10"]);
+    assert_eq!(code, 2, "{err}");
+}
