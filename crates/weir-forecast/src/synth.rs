@@ -89,7 +89,7 @@ pub fn demand(n: usize, days: usize, seed: u64) -> Panel {
     let drift_day = days * 4 / 5;
     let drift_factor = 1.4;
     let drift_series: Vec<usize> = (0..n)
-        .filter(|k| (k % stores) % 2 == 0 && k % 5 != 4)
+        .filter(|k| (k % stores).is_multiple_of(2) && k % 5 != 4)
         .collect();
     let mut rows = Vec::with_capacity(n * days);
     let mut anomalies = Vec::new();
