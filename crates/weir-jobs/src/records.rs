@@ -42,7 +42,8 @@ pub struct RunRecord {
     pub run_branch: String,
     pub stage: Option<String>,
     /// succeeded | skipped | failed | not_run (stages);
-    /// merged | unchanged | failed (runs).
+    /// running (written at the start), then merged | unchanged | failed
+    /// (runs): a run whose last row says running was interrupted or is on.
     pub status: String,
     pub started_at: String,
     pub finished_at: String,
@@ -170,4 +171,38 @@ pub async fn run_rows(lake: &Arc<Lake>, run_id: &str) -> Result<Vec<RunRecord>> 
 /// Decodes rows written by [`append`].
 pub fn from_batches(batches: &[RecordBatch]) -> Result<Vec<RunRecord>> {
     Ok(weir_tables::read_rows(batches, &["inputs", "outputs"])?)
+}
+
+/// Runs whose last row still says `running` were killed, or are on. One
+/// whose branch is gone but whose merge is in the target's history was
+/// killed after merging, while saving its records: say `merged`. One with
+/// neither is `interrupted`.
+pub fn settle_running(lake: &Arc<Lake>, rows: &mut [RunRecord]) {
+    for r in rows
+        .iter_mut()
+        .filter(|r| r.stage.is_none() && r.status == "running")
+    {
+        let Ok(repo) = lake.repo(&r.repo) else {
+            continue;
+        };
+        if repo.resolve(&r.run_branch).is_ok() {
+            continue;
+        }
+        let opts = weir_store::LogOptions {
+            amount: 1000,
+            ..Default::default()
+        };
+        let merged = repo.log(&r.target_branch, &opts).ok().and_then(|(log, _)| {
+            log.into_iter()
+                .find(|c| c.metadata.get("weir.run.id") == Some(&r.run_id))
+        });
+        match merged {
+            Some(c) => {
+                r.status = "merged".into();
+                r.commit = Some(c.id);
+                r.error = Some("the run merged, then stopped before saving its records".into());
+            }
+            None => r.status = "interrupted".into(),
+        }
+    }
 }

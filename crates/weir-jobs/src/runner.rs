@@ -149,6 +149,7 @@ pub async fn run(
         },
     )?;
     let stages = plan(manifest, &params, &planning.state())?;
+    check_tables(&repo, target, &stages, &planning.state()).await?;
     let previous = if opts.force {
         Vec::new()
     } else {
@@ -158,6 +159,29 @@ pub async fn run(
     let run_branch = format!("run-{run_id}");
     let base = repo.create_branch(&run_branch, target)?;
     tracing::info!(run = %run_id, branch = %run_branch, base = %base.id, "run started");
+    // Recorded before any stage runs: a run killed midway shows as
+    // "running" with its branch, never as nothing.
+    let started_row = run_records(
+        &RunReport {
+            run_id: run_id.clone(),
+            pipeline: manifest.name.clone(),
+            repo: repo_name.to_string(),
+            target: target.to_string(),
+            run_branch: run_branch.clone(),
+            status: "running".into(),
+            merge_commit: None,
+            stages: Vec::new(),
+            duration: Duration::ZERO,
+            params: params.to_json(),
+            failure: None,
+            records_error: None,
+        },
+        &[],
+        &started_at,
+    );
+    if let Err(e) = records::append(&lake, &started_row, &opts.committer).await {
+        tracing::warn!("run {run_id}: could not record its start: {e}");
+    }
     let ctx = Arc::new(StageCtx {
         lake: lake.clone(),
         repo: repo.clone(),
@@ -260,6 +284,50 @@ pub async fn run(
     );
     report.stages = std::mem::take(&mut reports);
     Ok(report)
+}
+
+/// Every table a stage reads by its bare name must exist at the target or
+/// be written by an earlier stage: a typo fails before the run starts.
+async fn check_tables(
+    repo: &Repo,
+    target: &str,
+    stages: &[PlannedStage],
+    state: &deltalake::datafusion::execution::SessionState,
+) -> Result<()> {
+    use deltalake::datafusion::common::TableReference;
+    let outputs: std::collections::HashSet<&str> =
+        stages.iter().map(|s| s.stage.output.as_str()).collect();
+    for s in stages {
+        let queries =
+            std::iter::once(("", &s.query)).chain(s.gates.iter().map(|(g, q)| (g.as_str(), q)));
+        for (gate, q) in queries {
+            for r in &q.reads {
+                let TableReference::Bare { table } = r else {
+                    continue;
+                };
+                let name = table.as_ref();
+                if outputs.contains(name) || state.table_functions().contains_key(name) {
+                    continue;
+                }
+                let exists = match weir_tables::TableRef::new(repo, target, name) {
+                    Ok(t) => t.fingerprint().await?.is_some(),
+                    Err(_) => false,
+                };
+                if !exists {
+                    let at = if gate.is_empty() {
+                        format!("stage {} ({})", s.stage.name, s.stage.sql_file.display())
+                    } else {
+                        format!("stage {} gate {gate}", s.stage.name)
+                    };
+                    return Err(JobsError::InvalidArgument(format!(
+                        "{at}: reads table {name}, which does not exist at weir://{}/{target} and no stage writes",
+                        repo.name()
+                    )));
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Launches every stage whose inputs are ready, as soon as they are; after

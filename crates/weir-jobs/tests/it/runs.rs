@@ -338,6 +338,20 @@ async fn bad_sql_bad_params_and_bad_manifests_fail_before_anything_changes() {
         .await
         .unwrap_err();
     assert!(e.to_string().contains("must be one query"), "{e}");
+    // A table nobody has or writes: named before anything runs.
+    std::fs::write(
+        f.root.join("pipeline/overall.sql"),
+        "SELECT * FROM sales_cleen",
+    )
+    .unwrap();
+    let e = run(f.lake.clone(), &manifest(&f), "demand", "main", &opts(&[]))
+        .await
+        .unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("stage overall (overall.sql): reads table sales_cleen, which does not exist"),
+        "{e}"
+    );
     // A cycle.
     std::fs::write(f.root.join("pipeline/clean.sql"), "SELECT * FROM overall").unwrap();
     std::fs::write(
@@ -510,4 +524,43 @@ async fn reproduce_finds_identical_outputs_and_names_a_nondeterministic_stage() 
     assert_eq!((s.only_original, s.only_reproduced), (3, 3));
     let kept = s.branch.clone().unwrap();
     assert!(f.lake.repo("demand").unwrap().resolve(&kept).is_ok());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_runs_at_once_on_one_target_both_finish_or_the_second_fails_cleanly() {
+    let f = fixture().await;
+    // A table function in FROM is not a table the run must find.
+    std::fs::write(
+        f.root.join("pipeline/overall.sql"),
+        "SELECT (SELECT count(*) FROM weir_log('main')) AS commits, count(*) AS n FROM sales_clean",
+    )
+    .unwrap();
+    let m = manifest(&f);
+    let force = RunOptions {
+        force: true,
+        ..opts(&[])
+    };
+    let (a, b) = tokio::join!(
+        run(f.lake.clone(), &m, "demand", "main", &force),
+        run(f.lake.clone(), &m, "demand", "main", &force)
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    let outcomes = [a.status.as_str(), b.status.as_str()];
+    assert!(outcomes.contains(&"merged"), "{outcomes:?}");
+    for r in [&a, &b] {
+        if r.status == "failed" {
+            let (code, msg) = r.failure.clone().unwrap();
+            assert_eq!(code, ErrorCode::Conflict, "{msg}");
+            assert!(msg.contains("could not be merged"), "{msg}");
+        }
+    }
+    let totals = sql(&f.lake, "main", "SELECT * FROM item_totals ORDER BY item").await;
+    assert!(totals.contains("| a    | 8   |"), "{totals}");
+    let repo = f.lake.repo("demand").unwrap();
+    assert!(
+        repo.verify(false, &weir_store::NoProgress)
+            .await
+            .unwrap()
+            .ok()
+    );
 }

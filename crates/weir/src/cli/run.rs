@@ -185,7 +185,11 @@ pub async fn runs(ctx: &Ctx, a: RunsArgs) -> anyhow::Result<ExitCode> {
     if let Some(p) = &a.pipeline {
         f = f.and(col("pipeline").eq(lit(p.as_str())));
     }
-    let records = weir_jobs::records::select(&lake, f, "started_at", false).await?;
+    let mut records = weir_jobs::records::select(&lake, f, "finished_at", false).await?;
+    // A run's start row says "running"; once it has finished, show the end.
+    let mut seen = std::collections::HashSet::new();
+    records.retain(|r| r.stage.is_some() || seen.insert(r.run_id.clone()));
+    weir_jobs::records::settle_running(&lake, &mut records);
     if let Some(id) = &a.run_id
         && records.is_empty()
     {
@@ -199,6 +203,7 @@ pub async fn runs(ctx: &Ctx, a: RunsArgs) -> anyhow::Result<ExitCode> {
         });
         r
     } else {
+        records.sort_by(|x, y| y.started_at.cmp(&x.started_at));
         records.into_iter().take(a.limit).collect()
     };
     match ctx.format {
@@ -272,7 +277,10 @@ pub async fn reproduce(ctx: &Ctx, a: ReproduceArgs) -> anyhow::Result<ExitCode> 
                     ms(s.duration)
                 );
                 if let Some(b) = &s.branch {
-                    println!("      kept on branch {b} for inspection");
+                    println!(
+                        "      kept on branch {b}; the differing rows: weir sql \"SELECT * FROM table_diff('{}', '{}', '{b}')\"",
+                        s.output, s.original_commit
+                    );
                 }
             }
             println!(

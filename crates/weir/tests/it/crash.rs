@@ -134,3 +134,83 @@ fn concurrent_processes_commit_to_one_branch_without_losing_writes() {
     assert_eq!(e.ok(&["fs", "cat", "weir://demand/main/w3/f4.txt"]), "3-4");
     assert_eq!(e.json(&["verify"])["ok"], true);
 }
+
+#[test]
+fn a_run_killed_at_any_moment_leaves_the_target_as_it_was() {
+    let e = Env::new();
+    e.ok(&["init"]);
+    e.ok(&["repo", "create", "shop"]);
+    let f = e.write("in/sales.csv", "item,qty\na,3\nb,5\n");
+    e.ok(&["ingest", f.to_str().unwrap(), "weir://shop/main/sales"]);
+    let mut toml = String::from("name = \"slow\"\n");
+    for i in 0..6 {
+        // Each stage does a little real work, so kills land mid-run.
+        e.write(
+            &format!("p/s{i}.sql"),
+            "SELECT s.item, sum(s.qty * g.value) AS qty FROM sales s CROSS JOIN generate_series(1, 200000) AS g GROUP BY s.item",
+        );
+        toml.push_str(&format!(
+            "[[stage]]\nname = \"s{i}\"\nsql = \"s{i}.sql\"\noutput = \"t{i}\"\n{}",
+            if i > 0 {
+                format!("after = [\"s{}\"]\n", i - 1)
+            } else {
+                String::new()
+            }
+        ));
+    }
+    e.write("p/weir.toml", &toml);
+    let mut head = e.json(&["log", "weir://shop/main", "--amount", "1"]);
+    let mut killed = 0;
+    for round in 0..5u64 {
+        let mut run = e
+            .cmd()
+            .args(["run", "p/weir.toml", "weir://shop/main", "--force"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(60 + round * 90));
+        let _ = run.kill();
+        if run.wait().unwrap().success() {
+            break;
+        }
+        killed += 1;
+        // The target never shows half a run: it is where it was, or at the
+        // merge of a whole run (a kill while the records were being saved).
+        let now = e.json(&["log", "weir://shop/main", "--amount", "1"]);
+        if now != head {
+            let c = &now["results"][0];
+            assert!(c["metadata"]["weir.run.id"].is_string(), "{now}");
+            assert_eq!(c["parents"][0], head["results"][0]["id"], "{now}");
+            head = now;
+        }
+    }
+    assert!(killed > 0, "every run finished before it could be killed");
+    // Every run branch a killed run left behind is recorded as running (a
+    // kill before the branch existed leaves neither; one after its merge
+    // shows as merged).
+    let runs = e.json(&["runs"]);
+    let running: Vec<&str> = runs
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["status"] == "running")
+        .map(|r| r["run_branch"].as_str().unwrap())
+        .collect();
+    let branches = e.json(&["branch", "list", "weir://shop"]).to_string();
+    for b in &running {
+        assert!(branches.contains(b), "{b} not in {branches}");
+    }
+    let left = branches.matches("\"run-").count();
+    assert_eq!(left, running.len(), "{branches} vs {runs}");
+    let v = e.ok(&["verify", "--no-objects"]);
+    assert!(v.contains("OK   weir://shop"), "{v}");
+    // And a run after them works (or finds a finished one already merged).
+    let out = e.ok(&["run", "p/weir.toml", "weir://shop/main"]);
+    assert!(
+        out.contains("Merged into main") || out.contains("Nothing changed"),
+        "{out}"
+    );
+    let t5 = e.ok(&["sql", "SELECT count(*) AS n FROM t5", "--format", "csv"]);
+    assert_eq!(t5, "n\n2\n");
+}
