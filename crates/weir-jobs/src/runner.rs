@@ -179,9 +179,11 @@ pub async fn run(
         &[],
         &started_at,
     );
-    if let Err(e) = records::append(&lake, &started_row, &opts.committer).await {
-        tracing::warn!("run {run_id}: could not record its start: {e}");
-    }
+    // Saved while the first stages run, not before them.
+    let start_saved = {
+        let (lake, committer) = (lake.clone(), opts.committer.clone());
+        tokio::spawn(async move { records::append(&lake, &started_row, &committer).await })
+    };
     let ctx = Arc::new(StageCtx {
         lake: lake.clone(),
         repo: repo.clone(),
@@ -194,6 +196,11 @@ pub async fn run(
     });
     let planned_at = started.elapsed();
     let mut reports = execute(&ctx, &stages).await;
+    match start_saved.await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::warn!("run {run_id}: could not record its start: {e}"),
+        Err(e) => tracing::warn!("run {run_id}: could not record its start: {e}"),
+    }
     let executed_at = started.elapsed();
 
     let failed = reports.iter().find(|r| r.status == StageStatus::Failed);
