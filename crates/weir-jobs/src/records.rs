@@ -206,3 +206,54 @@ pub fn settle_running(lake: &Arc<Lake>, rows: &mut [RunRecord]) {
         }
     }
 }
+
+/// Run branches with no record at all (a run killed between creating its
+/// branch and saving its start): listed as `running`, like a recorded one.
+pub fn add_orphans(lake: &Arc<Lake>, rows: &mut Vec<RunRecord>) {
+    let known: std::collections::HashSet<String> =
+        rows.iter().map(|r| r.run_branch.clone()).collect();
+    let Ok(repos) = lake.list_repos() else {
+        return;
+    };
+    for repo in repos.iter().filter(|r| r.name != SYSTEM_REPO) {
+        let Ok(r) = lake.repo(&repo.name) else {
+            continue;
+        };
+        for (branch, head) in r.list_branches().unwrap_or_default() {
+            let Some(id) = branch.strip_prefix("run-") else {
+                continue;
+            };
+            if known.contains(&branch) {
+                continue;
+            }
+            let when = r
+                .commit_record(&head)
+                .ok()
+                .and_then(|c| chrono::DateTime::from_timestamp(c.created, 0))
+                .unwrap_or_default()
+                .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+            rows.push(RunRecord {
+                run_id: id.to_string(),
+                pipeline: String::new(),
+                repo: repo.name.clone(),
+                target_branch: String::new(),
+                run_branch: branch.clone(),
+                stage: None,
+                status: "running".into(),
+                started_at: when.clone(),
+                finished_at: when,
+                duration_ms: 0,
+                sql_hash: None,
+                sql: None,
+                mode: None,
+                params: "{}".into(),
+                weir_version: String::new(),
+                inputs: Vec::new(),
+                outputs: Vec::new(),
+                rows: None,
+                error: Some("no record: the run stopped before saving its start".into()),
+                commit: None,
+            });
+        }
+    }
+}

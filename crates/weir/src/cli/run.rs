@@ -190,6 +190,9 @@ pub async fn runs(ctx: &Ctx, a: RunsArgs) -> anyhow::Result<ExitCode> {
     let mut seen = std::collections::HashSet::new();
     records.retain(|r| r.stage.is_some() || seen.insert(r.run_id.clone()));
     weir_jobs::records::settle_running(&lake, &mut records);
+    if a.run_id.is_none() && a.pipeline.is_none() {
+        weir_jobs::records::add_orphans(&lake, &mut records);
+    }
     if let Some(id) = &a.run_id
         && records.is_empty()
     {
