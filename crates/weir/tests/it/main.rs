@@ -2,6 +2,7 @@
 
 mod cli;
 mod crash;
+mod flagship;
 mod pipeline;
 
 use std::path::{Path, PathBuf};
