@@ -127,9 +127,10 @@ fn print_report(r: &RunReport) {
         .count();
     match r.status.as_str() {
         "merged" => println!(
-            "Merged into {} as commit {} ({ran} stages ran, {skipped} skipped as unchanged) in {}",
+            "Merged into {} as commit {} ({ran} {} ran, {skipped} skipped as unchanged) in {}",
             r.target,
             r.merge_commit.as_deref().unwrap_or(""),
+            if ran == 1 { "stage" } else { "stages" },
             ms(r.duration)
         ),
         "unchanged" => println!(

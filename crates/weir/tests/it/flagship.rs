@@ -36,6 +36,20 @@ fn the_forecasting_pipeline_finds_the_injected_spikes_and_drift() {
     e.ok(&["ingest", "demand.parquet", "weir://demand/main/demand"]);
     let out = e.ok(&["run", &manifest(), "weir://demand/main"]);
     assert!(out.contains("12 stages ran"), "{out}");
+    let again = e.ok(&["run", &manifest(), "weir://demand/main"]);
+    assert!(
+        again.contains("Nothing changed: all 12 stages skipped"),
+        "{again}"
+    );
+    // A parameter only the order stage uses re-runs that stage alone.
+    let cost = e.ok(&[
+        "run",
+        &manifest(),
+        "weir://demand/main",
+        "--param",
+        "under_cost=9",
+    ]);
+    assert!(cost.contains("1 stage ran, 11 skipped"), "{cost}");
     let truth: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(e.dir.path().join("demand.parquet.truth.json")).unwrap(),
     )
@@ -97,6 +111,7 @@ fn the_forecasting_pipeline_finds_the_injected_spikes_and_drift() {
     // The run reproduces exactly.
     let runs = e.json(&["runs"]);
     let id = runs[0]["run_id"].as_str().unwrap();
+    assert_eq!(runs[0]["status"], "merged");
     let rep = e.json(&["reproduce", id]);
     assert_eq!(rep["identical"], true, "{rep}");
 
