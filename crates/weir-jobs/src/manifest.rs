@@ -146,13 +146,30 @@ impl Manifest {
     /// Reads and checks a manifest and its SQL files. Every problem names
     /// the file and the stage, gate or parameter at fault.
     pub fn load(path: &Path) -> Result<Manifest> {
+        let text = std::fs::read_to_string(path).map_err(|e| JobsError::Manifest {
+            file: path.display().to_string(),
+            message: format!("cannot read: {e}"),
+        })?;
+        let dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+        Manifest::parse(&text, path, &|sql: &Path| {
+            std::fs::read_to_string(dir.join(sql))
+        })
+    }
+
+    /// A manifest from its text; `read_sql` reads a stage's SQL file named
+    /// relative to the manifest (a pipeline built into the binary passes
+    /// its own).
+    pub fn parse(
+        text: &str,
+        path: &Path,
+        read_sql: &dyn Fn(&Path) -> std::io::Result<String>,
+    ) -> Result<Manifest> {
         let file = path.display().to_string();
         let err = |message: String| JobsError::Manifest {
             file: file.clone(),
             message,
         };
-        let text = std::fs::read_to_string(path).map_err(|e| err(format!("cannot read: {e}")))?;
-        let raw: RawManifest = toml::from_str(&text).map_err(|e| {
+        let raw: RawManifest = toml::from_str(text).map_err(|e| {
             err(e
                 .to_string()
                 .lines()
@@ -181,7 +198,6 @@ impl Manifest {
         if raw.stages.is_empty() {
             return Err(err("no stages: add at least one [[stage]]".into()));
         }
-        let dir = path.parent().unwrap_or(Path::new("."));
         let names: BTreeSet<&str> = raw.stages.iter().map(|s| s.name.as_str()).collect();
         let mut seen = BTreeSet::new();
         let mut outputs: BTreeMap<&str, &str> = BTreeMap::new();
@@ -227,9 +243,8 @@ impl Manifest {
                     return Err(at(format!("after: no other stage is named {a:?}")));
                 }
             }
-            let sql_path = dir.join(&s.sql);
-            let sql = std::fs::read_to_string(&sql_path)
-                .map_err(|e| at(format!("cannot read SQL file {}: {e}", sql_path.display())))?;
+            let sql = read_sql(&s.sql)
+                .map_err(|e| at(format!("cannot read SQL file {}: {e}", s.sql.display())))?;
             let mut gate_names = BTreeSet::new();
             let mut gates = Vec::new();
             for g in &s.gates {

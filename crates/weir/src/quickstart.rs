@@ -101,6 +101,27 @@ fn ignore_no_changes<T>(r: weir_store::Result<T>) -> weir_store::Result<Option<T
     }
 }
 
+/// The example pipeline, built in so the quickstart runs from anywhere:
+/// the manifest first, then its SQL files by the names it uses.
+const PIPELINE: [(&str, &str); 4] = [
+    (
+        "weir.toml",
+        include_str!("../../../sql/examples/unemployment/weir.toml"),
+    ),
+    (
+        "series.sql",
+        include_str!("../../../sql/examples/unemployment/series.sql"),
+    ),
+    (
+        "backtest.sql",
+        include_str!("../../../sql/examples/unemployment/backtest.sql"),
+    ),
+    (
+        "forecast.sql",
+        include_str!("../../../sql/examples/unemployment/forecast.sql"),
+    ),
+];
+
 pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
     let t = Tour {
         text: ctx.format == Format::Text,
@@ -324,6 +345,64 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
     }
 
     t.step(
+        "A pipeline: SQL stages on a run branch, merged when every gate passes",
+        &format!("weir run sql/examples/unemployment/weir.toml weir://{name}/main {lk}"),
+    );
+    let manifest = weir_jobs::Manifest::parse(
+        PIPELINE[0].1,
+        std::path::Path::new("sql/examples/unemployment/weir.toml"),
+        &|p: &std::path::Path| {
+            PIPELINE
+                .iter()
+                .find(|(f, _)| std::path::Path::new(f) == p)
+                .map(|(_, text)| text.to_string())
+                .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, "not shipped"))
+        },
+    )?;
+    let run = weir_jobs::run(
+        lake.clone(),
+        &manifest,
+        name,
+        "main",
+        &weir_jobs::RunOptions {
+            params: Vec::new(),
+            force: false,
+            committer: who.clone(),
+        },
+    )
+    .await?;
+    if t.text {
+        crate::cli::run::print_report(&run);
+    }
+    if let Some((code, message)) = run.failure {
+        return Err(weir_jobs::JobsError::RunFailed { code, message }.into());
+    }
+    t.step(
+        "Where a forecast number comes from, column by column",
+        &format!("weir lineage weir://{name}/main/unemployment_forecast --column mean {lk}"),
+    );
+    let q = weir_lineage::Query {
+        repo: name.clone(),
+        reference: Some("main".into()),
+        table: "unemployment_forecast".into(),
+        column: Some("mean".into()),
+        direction: weir_lineage::Direction::Upstream,
+        depth: 3,
+    };
+    for e in weir_lineage::query(&lake, &q).await? {
+        t.say(format!(
+            "{}{}.{} <- {}.{}  ({}, {})",
+            "  ".repeat(e.depth - 1),
+            e.to_name,
+            e.to_column.unwrap_or_default(),
+            e.from_name,
+            e.from_column.unwrap_or_default(),
+            e.job,
+            e.transformation.to_lowercase()
+        ));
+    }
+
+    t.step(
         "History of main",
         &format!("weir log weir://{name}/main --amount 5 {lk}"),
     );
@@ -370,6 +449,10 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
         println!(
             "   weir sql \"SELECT series, drift(count, year < 2009)['drift_detected'] AS drifted FROM unemployment GROUP BY series\" {lk}"
         );
+        println!("   weir runs {lk}");
+        println!("   weir sql \"SELECT * FROM unemployment_backtest ORDER BY mae\" {lk}");
+        println!("   weir lineage weir://{name}/main/unemployment_forecast --column mean {lk}");
+        println!("   weir audit {lk}");
         println!("   weir sql {lk}          (interactive shell)");
     } else {
         crate::output::print_json(&serde_json::json!({

@@ -75,7 +75,7 @@ fn report_json(r: &RunReport) -> serde_json::Value {
     })
 }
 
-fn print_report(r: &RunReport) {
+pub(crate) fn print_report(r: &RunReport) {
     println!(
         "Run {} of pipeline {} on weir://{}/{} (run branch {})",
         r.run_id, r.pipeline, r.repo, r.target, r.run_branch

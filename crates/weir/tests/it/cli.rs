@@ -291,7 +291,20 @@ fn quickstart_runs_twice_and_verifies() {
     assert!(out.contains("OK:"), "{out}");
     assert!(out.contains("weather        1461 rows"), "{out}");
     assert!(out.contains("| rain    | 641  | 13.5      |"), "{out}");
+    assert!(out.contains("3 stages ran"), "{out}");
+    assert!(
+        out.contains("unemployment_forecast.mean <- unemployment_series.y"),
+        "{out}"
+    );
+    assert!(
+        out.contains("unemployment.count <- weir/data/unemployment-across-industries.json.count"),
+        "{out}"
+    );
     let out = e.ok(&["quickstart"]);
+    assert!(
+        out.contains("Nothing changed: all 3 stages skipped"),
+        "{out}"
+    );
     assert!(out.contains("nothing to commit"), "{out}");
     assert!(out.contains("weather       already loaded"), "{out}");
     assert!(out.contains("main already contains everything"), "{out}");
