@@ -159,26 +159,24 @@ pub async fn run(
     let run_branch = format!("run-{run_id}");
     let base = repo.create_branch(&run_branch, target)?;
     tracing::info!(run = %run_id, branch = %run_branch, base = %base.id, "run started");
-    // Recorded before any stage runs: a run killed midway shows as
-    // "running" with its branch, never as nothing.
-    let started_row = run_records(
-        &RunReport {
-            run_id: run_id.clone(),
-            pipeline: manifest.name.clone(),
-            repo: repo_name.to_string(),
-            target: target.to_string(),
-            run_branch: run_branch.clone(),
-            status: "running".into(),
-            merge_commit: None,
-            stages: Vec::new(),
-            duration: Duration::ZERO,
-            params: params.to_json(),
-            failure: None,
-            records_error: None,
-        },
-        &[],
-        &started_at,
-    );
+    let mut report = RunReport {
+        run_id: run_id.clone(),
+        pipeline: manifest.name.clone(),
+        repo: repo_name.to_string(),
+        target: target.to_string(),
+        run_branch: run_branch.clone(),
+        status: "running".into(),
+        merge_commit: None,
+        stages: Vec::new(),
+        duration: Duration::ZERO,
+        params: params.to_json(),
+        failure: None,
+        records_error: None,
+    };
+    // Recorded before the run ends: a run killed midway shows as "running"
+    // with its branch (and `weir runs` lists a branch whose start record
+    // never landed).
+    let started_row = run_records(&report, &[], &started_at);
     // Saved while the first stages run, not before them.
     let start_saved = {
         let (lake, committer) = (lake.clone(), opts.committer.clone());
@@ -205,20 +203,6 @@ pub async fn run(
 
     let failed = reports.iter().find(|r| r.status == StageStatus::Failed);
     let ran = reports.iter().any(|r| r.status == StageStatus::Succeeded);
-    let mut report = RunReport {
-        run_id: run_id.clone(),
-        pipeline: manifest.name.clone(),
-        repo: repo_name.to_string(),
-        target: target.to_string(),
-        run_branch: run_branch.clone(),
-        status: String::new(),
-        merge_commit: None,
-        stages: Vec::new(),
-        duration: Duration::ZERO,
-        params: params.to_json(),
-        failure: None,
-        records_error: None,
-    };
     let look = format!(
         "{target} is unchanged; the run's work is kept on branch {run_branch} \
          (weir log weir://{repo_name}/{run_branch}, weir sql --ref {run_branch} ...)"
@@ -343,6 +327,8 @@ async fn execute(ctx: &Arc<StageCtx>, stages: &[PlannedStage]) -> Vec<StageRepor
     let mut done: Vec<Option<StageReport>> = vec![None; stages.len()];
     let mut launched = vec![false; stages.len()];
     let mut running = tokio::task::JoinSet::new();
+    // Task id → stage, so a panicking stage is the one marked failed.
+    let mut task_of = std::collections::HashMap::new();
     let mut failed = false;
     loop {
         if !failed {
@@ -356,7 +342,8 @@ async fn execute(ctx: &Arc<StageCtx>, stages: &[PlannedStage]) -> Vec<StageRepor
                 if ready {
                     launched[i] = true;
                     let (ctx, stage) = (ctx.clone(), s.clone());
-                    running.spawn(async move { (i, run_stage(&ctx, &stage).await) });
+                    let task = running.spawn(async move { (i, run_stage(&ctx, &stage).await) });
+                    task_of.insert(task.id(), i);
                 }
             }
         }
@@ -369,12 +356,11 @@ async fn execute(ctx: &Arc<StageCtx>, stages: &[PlannedStage]) -> Vec<StageRepor
                 // A panic in a stage is a bug; fail the run, keep the rest.
                 tracing::error!("a stage task died: {e}");
                 failed = true;
-                if let Some(i) = (0..stages.len()).find(|&i| launched[i] && done[i].is_none()) {
-                    done[i] = Some(not_run(&stages[i], Some(format!("internal error: {e}"))));
-                    if let Some(r) = done[i].as_mut() {
-                        r.status = StageStatus::Failed;
-                        r.error_code = Some(ErrorCode::Internal);
-                    }
+                if let Some(&i) = task_of.get(&e.id()) {
+                    let mut r = not_run(&stages[i], Some(format!("internal error: {e}")));
+                    r.status = StageStatus::Failed;
+                    r.error_code = Some(ErrorCode::Internal);
+                    done[i] = Some(r);
                 }
             }
             None => break,

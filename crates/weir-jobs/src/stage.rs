@@ -223,13 +223,9 @@ async fn check_gate(
     if n == 0 {
         return Ok(());
     }
+    let mut left = GATE_ROWS;
     let shown: Vec<_> = batches
         .iter()
-        .map(|b| b.slice(0, b.num_rows().min(GATE_ROWS)))
-        .collect();
-    let mut left = GATE_ROWS;
-    let shown: Vec<_> = shown
-        .into_iter()
         .filter_map(|b| {
             let take = b.num_rows().min(left);
             left -= take;
