@@ -20,13 +20,13 @@ test = df[df["ds"] > last - pd.Timedelta(days=H)]
 
 
 def mase(fc, col):
-    out = []
-    for uid, g in test.groupby("unique_id"):
-        tr = train[train["unique_id"] == uid]["y"].to_numpy()
-        scale = np.mean(np.abs(tr[SEASON:] - tr[:-SEASON]))
-        f = fc[fc["unique_id"] == uid][col].to_numpy()
-        out.append(np.mean(np.abs(g["y"].to_numpy() - f)) / scale)
-    return float(np.nanmean(out))
+    # Grouped once: filtering the panel per series is quadratic at 10k series.
+    scale = train.groupby("unique_id")["y"].apply(
+        lambda y: np.mean(np.abs(y.to_numpy()[SEASON:] - y.to_numpy()[:-SEASON]))
+    )
+    merged = test.merge(fc[["unique_id", "ds", col]], on=["unique_id", "ds"])
+    mae = (merged["y"] - merged[col]).abs().groupby(merged["unique_id"]).mean()
+    return float(np.nanmean((mae / scale.reindex(mae.index)).to_numpy()))
 
 
 def cpu_seconds():
@@ -41,19 +41,20 @@ def cpu_seconds():
 WANT = sys.argv[2].split(",") if len(sys.argv) > 2 else None
 print("| model | series | statsforecast seconds | statsforecast CPU seconds | statsforecast MASE |")
 print("|---|---|---|---|---|")
-for name, model in [
-    ("auto_ets", AutoETS(season_length=SEASON)),
-    ("auto_theta", AutoTheta(season_length=SEASON)),
-    ("mstl", MSTL(season_length=SEASON)),
-    ("seasonal_naive", SeasonalNaive(season_length=SEASON)),
-    ("croston_optimized", CrostonOptimized()),
-]:
-    if WANT and name not in WANT:
-        continue
+MODELS = {
+    "auto_ets": AutoETS(season_length=SEASON),
+    "auto_theta": AutoTheta(season_length=SEASON),
+    "mstl": MSTL(season_length=SEASON),
+    "seasonal_naive": SeasonalNaive(season_length=SEASON),
+    "croston_optimized": CrostonOptimized(),
+}
+# In the order asked for, so a long run can put its quick models first.
+for name in WANT or list(MODELS):
+    model = MODELS[name]
     sf = StatsForecast(models=[model], freq="D", n_jobs=-1)
     start, cpu = time.perf_counter(), cpu_seconds()
     levels = None if name == "croston_optimized" else [80, 95]  # no native intervals
     fc = sf.forecast(df=train, h=H, level=levels).reset_index()
     secs, cpu = time.perf_counter() - start, cpu_seconds() - cpu
     col = [c for c in fc.columns if c not in ("unique_id", "ds", "index") and "-lo-" not in c and "-hi-" not in c][0]
-    print(f"| {name} | {train['unique_id'].nunique()} | {secs:.3f} | {mase(fc, col):.4f} |", flush=True)
+    print(f"| {name} | {train['unique_id'].nunique()} | {secs:.3f} | {cpu:.2f} | {mase(fc, col):.4f} |", flush=True)

@@ -13,6 +13,7 @@
 //! again at its pinned inputs and compare.
 
 pub mod error;
+pub mod features;
 mod lineage;
 pub mod manifest;
 pub mod params;
@@ -23,6 +24,7 @@ pub mod runner;
 mod stage;
 
 pub use error::{JobsError, Result};
+pub use features::FeatureRegistry;
 pub use manifest::{Manifest, OutputMode};
 pub use params::{Param, Params, parse_assignment};
 pub use records::{RunRecord, TablePin};

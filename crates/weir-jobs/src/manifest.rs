@@ -15,6 +15,7 @@
 //! mode = "overwrite"           # overwrite (default) | append | merge
 //! # keys = ["unique_id", "ds"] # merge: rows with equal keys are replaced
 //! # after = ["other_stage"]    # order not visible from the SQL's tables
+//! # features = "features.yaml" # in place of sql: a feature registry
 //!
 //! [[stage.gate]]
 //! name = "no_negative_demand"
@@ -27,6 +28,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::error::{JobsError, Result};
+use crate::features::FeatureRegistry;
 use crate::params::{Param, Params};
 
 #[derive(Deserialize)]
@@ -45,7 +47,10 @@ struct RawManifest {
 #[serde(deny_unknown_fields)]
 struct RawStage {
     name: String,
-    sql: PathBuf,
+    #[serde(default)]
+    sql: Option<PathBuf>,
+    #[serde(default)]
+    features: Option<PathBuf>,
     output: String,
     #[serde(default)]
     mode: Option<String>,
@@ -116,9 +121,11 @@ pub struct Gate {
 pub struct Stage {
     pub name: String,
     pub description: Option<String>,
-    /// The SQL file as written in the manifest (for messages).
+    /// The SQL file (or feature registry) as written in the manifest.
     pub sql_file: PathBuf,
     pub sql: String,
+    /// Set when the SQL was compiled from a feature registry.
+    pub features: Option<FeatureRegistry>,
     pub output: String,
     pub mode: OutputMode,
     pub after: Vec<String>,
@@ -243,8 +250,24 @@ impl Manifest {
                     return Err(at(format!("after: no other stage is named {a:?}")));
                 }
             }
-            let sql = read_sql(&s.sql)
-                .map_err(|e| at(format!("cannot read SQL file {}: {e}", s.sql.display())))?;
+            let (file, kind) = match (&s.sql, &s.features) {
+                (Some(f), None) => (f, "SQL file"),
+                (None, Some(f)) => (f, "feature registry"),
+                _ => {
+                    return Err(at(
+                        "give either sql = \"FILE.sql\" or features = \"FILE.yaml\"".into(),
+                    ));
+                }
+            };
+            let text = read_sql(file)
+                .map_err(|e| at(format!("cannot read {kind} {}: {e}", file.display())))?;
+            let (sql, features) = if s.features.is_some() {
+                let shown = file.display().to_string();
+                let reg = FeatureRegistry::parse(&text, &shown)?;
+                (reg.to_sql(&shown), Some(reg))
+            } else {
+                (text, None)
+            };
             let mut gate_names = BTreeSet::new();
             let mut gates = Vec::new();
             for g in &s.gates {
@@ -265,8 +288,9 @@ impl Manifest {
             stages.push(Stage {
                 name: s.name.clone(),
                 description: s.description.clone(),
-                sql_file: s.sql.clone(),
+                sql_file: file.clone(),
                 sql,
+                features,
                 output: s.output.clone(),
                 mode,
                 after: s.after.clone(),

@@ -37,6 +37,10 @@ pub struct PlannedStage {
     pub gates: Vec<(String, Query)>,
     /// Indexes of the stages this one waits for.
     pub deps: Vec<usize>,
+    /// Their output tables: inputs of this stage even when its SQL does not
+    /// name them (a table function's argument), so a change to one makes
+    /// this stage run again.
+    pub dep_outputs: Vec<String>,
 }
 
 /// Parses one query, binds `params`, and lists the tables it reads.
@@ -110,6 +114,10 @@ pub fn plan(
             used.extend(q.params.iter().cloned());
             gates.push((g.name.clone(), q));
         }
+        let dep_outputs = deps
+            .iter()
+            .map(|&d| manifest.stages[d].output.clone())
+            .collect();
         planned.push(PlannedStage {
             stage: stage.clone(),
             query,
@@ -117,6 +125,7 @@ pub fn plan(
             params: params.only(&used).to_json(),
             gates,
             deps,
+            dep_outputs,
         });
     }
     check_acyclic(&planned)?;

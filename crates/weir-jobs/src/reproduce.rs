@@ -166,6 +166,7 @@ async fn reproduce_stage(
             description: None,
             sql_file: "(recorded)".into(),
             sql: sql.clone(),
+            features: None,
             output: out.table.clone(),
             mode,
             after: Vec::new(),
@@ -176,6 +177,7 @@ async fn reproduce_stage(
         params: rec.params.clone(),
         gates: Vec::new(),
         deps: Vec::new(),
+        dep_outputs: Vec::new(),
     };
     let ctx = StageCtx {
         lake: lake.clone(),

@@ -317,6 +317,23 @@ async fn check_tables(
                 }
             }
         }
+        // Columns of tables that exist before the run are checked now;
+        // those a stage writes, when the feature stage runs.
+        if let Some(reg) = &s.stage.features {
+            let file = s.stage.sql_file.display().to_string();
+            for table in reg.needs().keys() {
+                if outputs.contains(table) {
+                    continue;
+                }
+                let provider = state
+                    .schema_for_ref(TableReference::bare(table.to_string()))?
+                    .table(table)
+                    .await?;
+                if let Some(p) = provider {
+                    reg.check(&file, table, &p.schema())?;
+                }
+            }
+        }
     }
     Ok(())
 }

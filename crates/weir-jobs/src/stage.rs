@@ -81,7 +81,7 @@ async fn execute(ctx: &StageCtx, s: &PlannedStage, report: &mut StageReport) -> 
             reference: Some(ctx.run_branch.clone()),
         },
     )?;
-    report.inputs = pin_inputs(ctx, &s.query).await?;
+    report.inputs = pin_inputs(ctx, s).await?;
     let out = TableRef::new(&ctx.repo, &ctx.run_branch, &s.stage.output)?;
     let current = pin(&out).await?;
     if !ctx.force
@@ -93,6 +93,13 @@ async fn execute(ctx: &StageCtx, s: &PlannedStage, report: &mut StageReport) -> 
         return Ok(());
     }
 
+    if let Some(reg) = &s.stage.features {
+        let file = s.stage.sql_file.display().to_string();
+        for table in reg.needs().keys() {
+            let schema = session.table_provider(*table).await?.schema();
+            reg.check(&file, table, &schema)?;
+        }
+    }
     let plan = session
         .state()
         .statement_to_plan(s.query.statement.clone())
@@ -262,10 +269,14 @@ async fn pin(t: &TableRef) -> Result<Option<TablePin>> {
 
 /// Every table the query names, at the commit it will read. Names that are
 /// not tables are left to the planner to report.
-async fn pin_inputs(ctx: &StageCtx, q: &Query) -> Result<Vec<TablePin>> {
+async fn pin_inputs(ctx: &StageCtx, s: &PlannedStage) -> Result<Vec<TablePin>> {
     let mut pins = Vec::new();
-    for r in &q.reads {
-        let (repo, reference, table) = match r {
+    let deps = s
+        .dep_outputs
+        .iter()
+        .map(|t| TableReference::bare(t.as_str()));
+    for r in s.query.reads.iter().cloned().chain(deps) {
+        let (repo, reference, table) = match &r {
             TableReference::Bare { table } => (ctx.repo.clone(), ctx.run_branch.clone(), table),
             TableReference::Partial { schema, table } => {
                 (ctx.repo.clone(), schema.to_string(), table)

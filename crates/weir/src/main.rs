@@ -4,10 +4,12 @@
 //! `lakefs://` URIs). Every failure prints one line on stderr and exits with
 //! the code of its kind (see `weir_core::ErrorCode::exit_code`).
 
+mod builtin;
 mod cli;
 mod output;
 mod progress;
 mod quickstart;
+mod quickstart_pipeline;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

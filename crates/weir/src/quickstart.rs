@@ -58,17 +58,17 @@ const TABLES: &[(&str, &str)] = &[
     ("unemployment", "unemployment-across-industries.json"),
 ];
 
-struct Tour {
-    text: bool,
+pub struct Tour {
+    pub text: bool,
 }
 
 impl Tour {
-    fn step(&self, title: &str, cmd: &str) {
+    pub fn step(&self, title: &str, cmd: &str) {
         if self.text {
             println!("\n== {title}\n   $ {cmd}");
         }
     }
-    fn say(&self, line: impl AsRef<str>) {
+    pub fn say(&self, line: impl AsRef<str>) {
         if self.text {
             println!("   {}", line.as_ref());
         }
@@ -100,27 +100,6 @@ fn ignore_no_changes<T>(r: weir_store::Result<T>) -> weir_store::Result<Option<T
         Err(e) => Err(e),
     }
 }
-
-/// The example pipeline, built in so the quickstart runs from anywhere:
-/// the manifest first, then its SQL files by the names it uses.
-const PIPELINE: [(&str, &str); 4] = [
-    (
-        "weir.toml",
-        include_str!("../../../sql/examples/unemployment/weir.toml"),
-    ),
-    (
-        "series.sql",
-        include_str!("../../../sql/examples/unemployment/series.sql"),
-    ),
-    (
-        "backtest.sql",
-        include_str!("../../../sql/examples/unemployment/backtest.sql"),
-    ),
-    (
-        "forecast.sql",
-        include_str!("../../../sql/examples/unemployment/forecast.sql"),
-    ),
-];
 
 pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
     let t = Tour {
@@ -333,74 +312,10 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
             "SELECT column_name, stattest_name, round(drift_score, 4) AS score, drift_detected FROM drift_report('SELECT * FROM weather WHERE date < DATE ''2015-01-01''', 'SELECT * FROM weather WHERE date >= DATE ''2015-01-01''')",
         ),
     ] {
-        t.step(title, &format!("weir sql \"{sql}\" {lk}"));
-        let batches = session.sql(sql).await?.collect().await?;
-        if t.text {
-            let table =
-                deltalake::arrow::util::pretty::pretty_format_batches(&batches)?.to_string();
-            for line in table.lines() {
-                t.say(line);
-            }
-        }
+        show(&t, &session, title, sql, &lk).await?;
     }
 
-    t.step(
-        "A pipeline: SQL stages on a run branch, merged when every gate passes",
-        &format!("weir run sql/examples/unemployment/weir.toml weir://{name}/main {lk}"),
-    );
-    let manifest = weir_jobs::Manifest::parse(
-        PIPELINE[0].1,
-        std::path::Path::new("sql/examples/unemployment/weir.toml"),
-        &|p: &std::path::Path| {
-            PIPELINE
-                .iter()
-                .find(|(f, _)| std::path::Path::new(f) == p)
-                .map(|(_, text)| text.to_string())
-                .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, "not shipped"))
-        },
-    )?;
-    let run = weir_jobs::run(
-        lake.clone(),
-        &manifest,
-        name,
-        "main",
-        &weir_jobs::RunOptions {
-            params: Vec::new(),
-            force: false,
-            committer: who.clone(),
-        },
-    )
-    .await?;
-    if t.text {
-        crate::cli::run::print_report(&run);
-    }
-    if let Some((code, message)) = run.failure {
-        return Err(weir_jobs::JobsError::RunFailed { code, message }.into());
-    }
-    t.step(
-        "Where a forecast number comes from, column by column",
-        &format!("weir lineage weir://{name}/main/unemployment_forecast --column mean {lk}"),
-    );
-    let q = weir_lineage::Query {
-        repo: name.clone(),
-        reference: Some("main".into()),
-        table: "unemployment_forecast".into(),
-        column: Some("mean".into()),
-        direction: weir_lineage::Direction::Upstream,
-        depth: 3,
-    };
-    for e in weir_lineage::query(&lake, &q).await? {
-        t.say(format!(
-            "{}{}.{} <- {}.{}  ({}, {})",
-            "  ".repeat(e.depth - 1),
-            e.to_name,
-            e.to_column.unwrap_or_default(),
-            e.from_name,
-            e.from_column.unwrap_or_default(),
-            e.job,
-            e.transformation.to_lowercase()
-        ));
-    }
+    crate::quickstart_pipeline::run(&t, &lake, name, who, &lk).await?;
 
     t.step(
         "History of main",
@@ -449,9 +364,21 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
         println!(
             "   weir sql \"SELECT series, drift(count, year < 2009)['drift_detected'] AS drifted FROM unemployment GROUP BY series\" {lk}"
         );
-        println!("   weir runs {lk}");
-        println!("   weir sql \"SELECT * FROM unemployment_backtest ORDER BY mae\" {lk}");
-        println!("   weir lineage weir://{name}/main/unemployment_forecast --column mean {lk}");
+        println!(
+            "   weir runs {lk}                       (then: weir runs RUN_ID, weir reproduce RUN_ID)"
+        );
+        println!(
+            "   weir sql \"SELECT unique_id, config, cutoff, round(mae) AS mae FROM backtest WHERE unique_id = 'Construction' ORDER BY mae\" {lk}"
+        );
+        println!(
+            "   weir sql \"SELECT * FROM orders WHERE unique_id = 'Construction' ORDER BY ds\" {lk}"
+        );
+        println!(
+            "   weir sql \"SELECT * FROM features WHERE unique_id = 'Finance' ORDER BY ds DESC LIMIT 5\" {lk}"
+        );
+        println!("   weir sql \"SELECT * FROM preflight_report\" {lk}");
+        println!("   weir sql \"SELECT * FROM anomalies\" {lk}");
+        println!("   weir lineage weir://{name}/main/orders --column order_qty --depth 8 {lk}");
         println!("   weir audit {lk}");
         println!("   weir sql {lk}          (interactive shell)");
     } else {
@@ -467,4 +394,23 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::from(1)
     })
+}
+
+/// One step of the tour that runs a query and prints its result.
+pub async fn show(
+    t: &Tour,
+    session: &deltalake::datafusion::prelude::SessionContext,
+    title: &str,
+    sql: &str,
+    lk: &str,
+) -> anyhow::Result<()> {
+    t.step(title, &format!("weir sql \"{sql}\" {lk}"));
+    let batches = session.sql(sql).await?.collect().await?;
+    if t.text {
+        let table = deltalake::arrow::util::pretty::pretty_format_batches(&batches)?.to_string();
+        for line in table.lines() {
+            t.say(line);
+        }
+    }
+    Ok(())
 }

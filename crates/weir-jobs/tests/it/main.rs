@@ -1,4 +1,5 @@
 //! Pipeline runs against a real lake in a temporary directory.
 
+mod features;
 mod lineage;
 mod runs;

@@ -566,3 +566,56 @@ async fn two_runs_at_once_on_one_target_both_finish_or_the_second_fails_cleanly(
             .ok()
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stage_reading_through_a_table_function_reruns_when_its_input_changes() {
+    // The SQL names no table (table_history takes a name as a string), so
+    // only `after` says what it reads: that must still count as an input,
+    // or a rerun would keep a stale output.
+    let f = fixture().await;
+    let dir = f.root.join("tf");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("kept.sql"),
+        "SELECT * FROM sales WHERE qty >= $min_qty",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("versions.sql"),
+        "SELECT count(*) AS versions FROM table_history('kept')",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("weir.toml"),
+        "name = \"tf\"\n[params]\nmin_qty = 1\n\
+         [[stage]]\nname = \"kept\"\nsql = \"kept.sql\"\noutput = \"kept\"\n\
+         [[stage]]\nname = \"versions\"\nsql = \"versions.sql\"\noutput = \"versions\"\nafter = [\"kept\"]\n",
+    )
+    .unwrap();
+    let m = Manifest::load(&dir.join("weir.toml")).unwrap();
+    let first = run(f.lake.clone(), &m, "demand", "main", &opts(&[]))
+        .await
+        .unwrap();
+    assert_eq!(first.status, "merged", "{:?}", first.failure);
+    let v1 = sql(&f.lake, "main", "SELECT versions FROM versions").await;
+    let second = run(
+        f.lake.clone(),
+        &m,
+        "demand",
+        "main",
+        &opts(&[("min_qty", "4")]),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        statuses(&second),
+        vec![
+            ("kept", StageStatus::Succeeded),
+            ("versions", StageStatus::Succeeded)
+        ]
+    );
+    let v2 = sql(&f.lake, "main", "SELECT versions FROM versions").await;
+    assert_ne!(v1, v2, "versions must see the new version of kept");
+    let pins = &second.stages[1].inputs;
+    assert!(pins.iter().any(|p| p.table == "kept"), "{pins:?}");
+}

@@ -134,7 +134,12 @@ pub(crate) fn print_report(r: &RunReport) {
             ms(r.duration)
         ),
         "unchanged" => println!(
-            "Nothing changed: all {skipped} stages skipped (same SQL, parameters and inputs as an earlier run); {} is as it was. Use --force to run them anyway.",
+            "Nothing changed: {} (same SQL, parameters and inputs as an earlier run); {} is as it was. Use --force to run anyway.",
+            if skipped == 1 {
+                "its one stage skipped".to_string()
+            } else {
+                format!("all {skipped} stages skipped")
+            },
             r.target
         ),
         _ => {}

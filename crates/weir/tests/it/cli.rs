@@ -291,18 +291,24 @@ fn quickstart_runs_twice_and_verifies() {
     assert!(out.contains("OK:"), "{out}");
     assert!(out.contains("weather        1461 rows"), "{out}");
     assert!(out.contains("| rain    | 641  | 13.5      |"), "{out}");
-    assert!(out.contains("3 stages ran"), "{out}");
-    assert!(
-        out.contains("unemployment_forecast.mean <- unemployment_series.y"),
-        "{out}"
-    );
+    assert!(out.contains("1 stage ran"), "{out}");
+    assert!(out.contains("13 stages ran"), "{out}");
+    // The tour's forecast, back-test winners and drift tables were printed.
+    assert!(out.contains("| Construction                 |"), "{out}");
+    assert!(out.contains("K-S p_value"), "{out}");
+    assert!(out.contains("base_forecast.mean <- panel.y"), "{out}");
+    assert!(out.contains("demand.y <- unemployment.count"), "{out}");
     assert!(
         out.contains("unemployment.count <- weir/data/unemployment-across-industries.json.count"),
         "{out}"
     );
     let out = e.ok(&["quickstart"]);
     assert!(
-        out.contains("Nothing changed: all 3 stages skipped"),
+        out.contains("Nothing changed: all 13 stages skipped"),
+        "{out}"
+    );
+    assert!(
+        out.contains("Nothing changed: its one stage skipped"),
         "{out}"
     );
     assert!(out.contains("nothing to commit"), "{out}");

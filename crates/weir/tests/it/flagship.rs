@@ -35,10 +35,10 @@ fn the_forecasting_pipeline_finds_the_injected_spikes_and_drift() {
     ]);
     e.ok(&["ingest", "demand.parquet", "weir://demand/main/demand"]);
     let out = e.ok(&["run", &manifest(), "weir://demand/main"]);
-    assert!(out.contains("12 stages ran"), "{out}");
+    assert!(out.contains("13 stages ran"), "{out}");
     let again = e.ok(&["run", &manifest(), "weir://demand/main"]);
     assert!(
-        again.contains("Nothing changed: all 12 stages skipped"),
+        again.contains("Nothing changed: all 13 stages skipped"),
         "{again}"
     );
     // A parameter only the order stage uses re-runs that stage alone.
@@ -49,7 +49,7 @@ fn the_forecasting_pipeline_finds_the_injected_spikes_and_drift() {
         "--param",
         "under_cost=9",
     ]);
-    assert!(cost.contains("1 stage ran, 11 skipped"), "{cost}");
+    assert!(cost.contains("1 stage ran, 12 skipped"), "{cost}");
     let truth: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(e.dir.path().join("demand.parquet.truth.json")).unwrap(),
     )
@@ -107,6 +107,42 @@ fn the_forecasting_pipeline_finds_the_injected_spikes_and_drift() {
         "csv",
     ]);
     assert_eq!(orders, "n,ok\n168,true\n");
+
+    // The back-test grid: every configuration of every series in each of
+    // the 3 windows, one winner per series, the Croston family only where
+    // demand is intermittent.
+    let grid = e.ok(&[
+        "sql",
+        "SELECT count(DISTINCT config) AS configs, min(n) AS lo, max(n) AS hi, \
+         bool_and(NOT intermittent_only OR zeros >= 0.3) AS croston_where_intermittent \
+         FROM (SELECT b.unique_id, b.config, count(*) AS n, \
+                      b.model IN ('croston_sba', 'croston_optimized', 'tsb') AS intermittent_only, \
+                      (SELECT avg(CASE WHEN y = 0 THEN 1.0 ELSE 0.0 END) FROM panel p WHERE p.unique_id = b.unique_id) AS zeros \
+               FROM backtest b GROUP BY b.unique_id, b.config, b.model)",
+        "--format",
+        "csv",
+    ]);
+    assert_eq!(
+        grid,
+        "configs,lo,hi,croston_where_intermittent\n10,3,3,true\n"
+    );
+    let chosen = e.ok(&[
+        "sql",
+        "SELECT count(*) = count(DISTINCT unique_id) AND count(*) = (SELECT count(DISTINCT unique_id) FROM panel) AS one_each FROM model_choice",
+        "--format",
+        "csv",
+    ]);
+    assert_eq!(chosen, "one_each\ntrue\n");
+    // Features: lags and the promotions joined from the demand table.
+    let feats = e.ok(&[
+        "sql",
+        "SELECT count(*) = (SELECT count(*) FROM demand) AS every_row, \
+         sum(CASE WHEN promo THEN 1 ELSE 0 END) = (SELECT sum(CASE WHEN promo THEN 1 ELSE 0 END) FROM demand) AS promos, \
+         count(lag_7) = count(*) - 7 * 12 AS lags FROM features",
+        "--format",
+        "csv",
+    ]);
+    assert_eq!(feats, "every_row,promos,lags\ntrue,true,true\n");
 
     // The run reproduces exactly.
     let runs = e.json(&["runs"]);
