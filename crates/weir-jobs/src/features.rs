@@ -354,13 +354,22 @@ impl FeatureRegistry {
                 FeatureKind::Rolling { stat, window } => {
                     let func = match stat {
                         RollingStat::Mean => "avg",
-                        RollingStat::Std => "stddev_samp",
+                        RollingStat::Std => "var_samp",
                         RollingStat::Min => "min",
                         RollingStat::Max => "max",
                     };
-                    format!(
+                    let w = format!(
                         "{func}(CAST(s.{target} AS DOUBLE)) OVER ({over} ROWS BETWEEN {window} PRECEDING AND 1 PRECEDING)"
-                    )
+                    );
+                    if *stat == RollingStat::Std {
+                        // A sliding variance is updated by removing the
+                        // value that leaves the window; round-off can take
+                        // it just below zero on a constant stretch (a run
+                        // of zero sales), where stddev would be NaN.
+                        format!("sqrt(CASE WHEN {w} < 0 THEN 0.0 ELSE {w} END)")
+                    } else {
+                        w
+                    }
                 }
                 FeatureKind::Calendar { part } => calendar_sql(*part, &format!("s.{time}")),
                 FeatureKind::Event {

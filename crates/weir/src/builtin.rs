@@ -29,7 +29,7 @@ pub const FORECASTING: BuiltIn = BuiltIn {
     path: "sql/forecasting/weir.toml",
     files: files!("forecasting": "weir.toml", "panel.sql", "hierarchy.sql", "preflight.sql",
         "features.yaml", "backtest_points.sql", "backtest.sql", "model_choice.sql",
-        "base_forecast.sql", "residuals.sql", "reconciled.sql", "drift.sql", "anomalies.sql",
+        "base_forecast.sql", "residuals.sql", "diagnostics.sql", "reconciled.sql", "drift.sql", "anomalies.sql",
         "orders.sql"),
 };
 

@@ -376,6 +376,7 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
         println!(
             "   weir sql \"SELECT * FROM features WHERE unique_id = 'Finance' ORDER BY ds DESC LIMIT 5\" {lk}"
         );
+        println!("   weir sql \"SELECT * FROM diagnostics ORDER BY ljung_box_p\" {lk}");
         println!("   weir sql \"SELECT * FROM preflight_report\" {lk}");
         println!("   weir sql \"SELECT * FROM anomalies\" {lk}");
         println!("   weir lineage weir://{name}/main/orders --column order_qty --depth 8 {lk}");

@@ -211,3 +211,38 @@ fn a_stage_names_sql_or_features_not_both() {
         .to_string();
     assert!(e.contains("stage s: give either sql"), "{e}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rolling_deviation_over_a_run_of_zeros_is_zero_not_nan() {
+    let f = crate::runs::fixture().await;
+    // Values, then a long stretch of zeros: the sliding variance removes
+    // the values one by one and must land on 0.
+    exec(
+        &f.lake,
+        "CREATE TABLE z AS SELECT 'a' AS unique_id, d AS ds, \
+         CASE WHEN v < 10 THEN CAST(v AS DOUBLE) * 1.1 ELSE 0.0 END AS y \
+         FROM (SELECT d, row_number() OVER (ORDER BY d) - 1 AS v \
+               FROM unnest(range(DATE '2024-01-01', DATE '2024-03-01', INTERVAL '1 day')) AS t(d))",
+        "z",
+    )
+    .await;
+    let reg = FeatureRegistry::parse(
+        "source: z\nfeatures:\n  - {name: sd, kind: rolling_std, window: 7}\n",
+        "f.yaml",
+    )
+    .unwrap();
+    let out = sql(
+        &f.lake,
+        "main",
+        &format!(
+            "SELECT count(*) FILTER (WHERE isnan(sd)) AS nan, count(*) FILTER (WHERE sd = 0) AS zero, \
+             count(sd) AS n FROM ({})",
+            reg.to_sql("f.yaml").lines().filter(|l| !l.starts_with("--")).collect::<Vec<_>>().join("\n")
+        ),
+    )
+    .await;
+    // 60 rows: the first has no window, the second one value (NULL), so
+    // 58 deviations; the 43 whose window holds only zeros are exactly 0
+    // (DataFusion's sliding stddev_samp gives NaN for all 43).
+    assert!(out.contains("| 0   | 43   | 58 |"), "{out}");
+}

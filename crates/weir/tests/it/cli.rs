@@ -292,7 +292,7 @@ fn quickstart_runs_twice_and_verifies() {
     assert!(out.contains("weather        1461 rows"), "{out}");
     assert!(out.contains("| rain    | 641  | 13.5      |"), "{out}");
     assert!(out.contains("1 stage ran"), "{out}");
-    assert!(out.contains("13 stages ran"), "{out}");
+    assert!(out.contains("14 stages ran"), "{out}");
     // The tour's forecast, back-test winners and drift tables were printed.
     assert!(out.contains("| Construction                 |"), "{out}");
     assert!(out.contains("K-S p_value"), "{out}");
@@ -304,7 +304,7 @@ fn quickstart_runs_twice_and_verifies() {
     );
     let out = e.ok(&["quickstart"]);
     assert!(
-        out.contains("Nothing changed: all 13 stages skipped"),
+        out.contains("Nothing changed: all 14 stages skipped"),
         "{out}"
     );
     assert!(

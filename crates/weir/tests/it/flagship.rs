@@ -35,10 +35,10 @@ fn the_forecasting_pipeline_finds_the_injected_spikes_and_drift() {
     ]);
     e.ok(&["ingest", "demand.parquet", "weir://demand/main/demand"]);
     let out = e.ok(&["run", &manifest(), "weir://demand/main"]);
-    assert!(out.contains("13 stages ran"), "{out}");
+    assert!(out.contains("14 stages ran"), "{out}");
     let again = e.ok(&["run", &manifest(), "weir://demand/main"]);
     assert!(
-        again.contains("Nothing changed: all 13 stages skipped"),
+        again.contains("Nothing changed: all 14 stages skipped"),
         "{again}"
     );
     // A parameter only the order stage uses re-runs that stage alone.
@@ -49,7 +49,7 @@ fn the_forecasting_pipeline_finds_the_injected_spikes_and_drift() {
         "--param",
         "under_cost=9",
     ]);
-    assert!(cost.contains("1 stage ran, 12 skipped"), "{cost}");
+    assert!(cost.contains("1 stage ran, 13 skipped"), "{cost}");
     let truth: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(e.dir.path().join("demand.parquet.truth.json")).unwrap(),
     )
@@ -133,6 +133,16 @@ fn the_forecasting_pipeline_finds_the_injected_spikes_and_drift() {
         "csv",
     ]);
     assert_eq!(chosen, "one_each\ntrue\n");
+    // Diagnostics: one row per series, the decomposition adds up.
+    let diag = e.ok(&[
+        "sql",
+        "SELECT count(*) = (SELECT count(DISTINCT unique_id) FROM panel) AS every_series, \
+         bool_and(abs(bias_squared + variance - mse) <= 1e-9 * (1 + mse)) AS adds_up, \
+         bool_and(ljung_box_p BETWEEN 0 AND 1 AND bias_p BETWEEN 0 AND 1) AS p_values FROM diagnostics",
+        "--format",
+        "csv",
+    ]);
+    assert_eq!(diag, "every_series,adds_up,p_values\ntrue,true,true\n");
     // Features: lags and the promotions joined from the demand table.
     let feats = e.ok(&[
         "sql",
