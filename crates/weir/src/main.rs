@@ -97,6 +97,11 @@ enum Command {
     /// Write synthetic data with known anomalies and drift (for tests and demos)
     #[command(subcommand)]
     Generate(cli::generate::GenerateCmd),
+    /// Serve the lake over HTTP: the lakeFS REST API, for lakeFS clients
+    Serve(cli::serve::ServeArgs),
+    /// Create, list and delete the access keys of `weir serve`
+    #[command(subcommand)]
+    Auth(cli::serve::AuthCmd),
 }
 
 /// Everything a command needs: the resolved configuration and output format.
@@ -171,6 +176,8 @@ async fn run(ctx: Ctx, command: Command) -> anyhow::Result<ExitCode> {
         Command::Lineage(a) => cli::lineage::lineage(&ctx, a).await,
         Command::Audit(a) => cli::history::audit(&ctx, a).await,
         Command::Generate(c) => cli::generate::generate(&ctx, c).await,
+        Command::Serve(a) => cli::serve::serve(&ctx, a).await,
+        Command::Auth(c) => cli::serve::auth(&ctx, c).await,
     }
 }
 
@@ -186,6 +193,8 @@ fn fail(e: &anyhow::Error) -> ExitCode {
         j.code()
     } else if let Some(l) = e.downcast_ref::<weir_lineage::LineageError>() {
         l.code()
+    } else if let Some(s) = e.downcast_ref::<weir_server::ServerError>() {
+        s.code()
     } else if let Some(c) = e.downcast_ref::<weir_core::CoreError>() {
         c.code()
     } else if e.downcast_ref::<std::io::Error>().is_some() {

@@ -2,10 +2,11 @@
 //! scripts (so tools written against lakectl's JSON keep working).
 
 use std::collections::BTreeMap;
+pub use weir_server::shapes::{commit_json, diff_json, ref_json, repo_json, stats_json};
 
 use chrono::{TimeZone, Utc};
 use serde_json::{Value, json};
-use weir_store::{CommitRecord, DiffEntry, Entry, ListItem, RepoRecord};
+use weir_store::{CommitRecord, DiffEntry, ListItem};
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
@@ -39,20 +40,6 @@ pub fn human_bytes(n: u64) -> String {
     }
 }
 
-pub fn commit_json(c: &CommitRecord) -> Value {
-    json!({
-        "id": c.id,
-        "parents": c.parents,
-        "committer": c.committer,
-        "message": c.message,
-        "creation_date": c.created,
-        "meta_range_id": c.metarange,
-        "metadata": c.metadata,
-        "generation": c.generation,
-        "version": 1,
-    })
-}
-
 pub fn print_commit(c: &CommitRecord) {
     println!("ID:            {}", c.id);
     println!("Author:        {}", c.committer);
@@ -72,29 +59,6 @@ pub fn print_commit(c: &CommitRecord) {
     println!();
 }
 
-pub fn repo_json(r: &RepoRecord) -> Value {
-    json!({
-        "id": r.name,
-        "creation_date": r.created,
-        "default_branch": r.default_branch,
-        "storage_namespace": r.storage_namespace,
-        "read_only": false,
-    })
-}
-
-pub fn ref_json(name: &str, commit: &str) -> Value {
-    json!({ "id": name, "commit_id": commit })
-}
-
-pub fn diff_json(d: &DiffEntry) -> Value {
-    json!({
-        "type": d.kind.as_str(),
-        "path": d.path,
-        "path_type": "object",
-        "size_bytes": d.size(),
-    })
-}
-
 pub fn print_diff(d: &DiffEntry) {
     let sign = match d.kind {
         weir_store::DiffKind::Added => "+ added  ",
@@ -102,19 +66,6 @@ pub fn print_diff(d: &DiffEntry) {
         weir_store::DiffKind::Changed => "~ changed",
     };
     println!("{sign} {}", d.path);
-}
-
-pub fn stats_json(path: &str, e: &Entry) -> Value {
-    json!({
-        "path": path,
-        "path_type": "object",
-        "physical_address": e.address,
-        "checksum": e.checksum_hex(),
-        "size_bytes": e.size,
-        "mtime": e.mtime_us / 1_000_000,
-        "metadata": e.metadata,
-        "content_type": e.content_type,
-    })
 }
 
 pub fn list_json(items: &[ListItem]) -> Vec<Value> {

@@ -6,6 +6,7 @@ pub mod history;
 pub mod lineage;
 pub mod repo;
 pub mod run;
+pub mod serve;
 pub mod tables;
 
 use std::sync::Arc;

@@ -1,0 +1,215 @@
+//! Access keys: an id and a secret, as lakeFS issues them. The secret is
+//! kept encrypted (ChaCha20-Poly1305) under a key of this lake, not hashed:
+//! the S3 gateway's SigV4 signatures are HMACs keyed by the secret itself,
+//! so the server must be able to recover it (lakeFS stores secrets
+//! encrypted for the same reason). Keys live in `auth.db` beside the lake's
+//! metadata; the encryption key in `auth.key` (mode 0600).
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use base64::Engine;
+use chacha20poly1305::aead::{Aead, KeyInit};
+use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
+use rand::Rng;
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::error::{Result, ServerError};
+
+pub const DB_FILE: &str = "auth.db";
+pub const KEY_FILE: &str = "auth.key";
+
+/// A newly created key: the only time the secret is shown.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct NewKey {
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    pub user: String,
+    pub creation_date: i64,
+}
+
+/// A stored key, without its secret.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct KeyInfo {
+    pub access_key_id: String,
+    pub user: String,
+    pub creation_date: i64,
+}
+
+pub struct KeyStore {
+    db: Mutex<Connection>,
+    cipher: ChaCha20Poly1305,
+}
+
+fn random_string(alphabet: &[u8], n: usize) -> String {
+    let mut rng = rand::rng();
+    (0..n)
+        .map(|_| alphabet[rng.random_range(0..alphabet.len())] as char)
+        .collect()
+}
+
+/// The lake's encryption key, created on first use.
+fn load_or_create_key(path: &Path) -> Result<[u8; 32]> {
+    match std::fs::read(path) {
+        Ok(b) if b.len() == 32 => {
+            let mut k = [0u8; 32];
+            k.copy_from_slice(&b);
+            Ok(k)
+        }
+        Ok(_) => Err(ServerError::Keys(format!(
+            "{} is not a 32-byte key",
+            path.display()
+        ))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let mut k = [0u8; 32];
+            rand::rng().fill(&mut k);
+            write_private(path, &k).map_err(|e| ServerError::Keys(e.to_string()))?;
+            Ok(k)
+        }
+        Err(e) => Err(ServerError::Keys(format!("{}: {e}", path.display()))),
+    }
+}
+
+#[cfg(unix)]
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(bytes)
+}
+
+#[cfg(not(unix))]
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    std::fs::write(path, bytes)
+}
+
+impl KeyStore {
+    /// Opens (creating if needed) the key store of the lake in `dir`.
+    pub fn open(dir: &Path) -> Result<KeyStore> {
+        let key = load_or_create_key(&dir.join(KEY_FILE))?;
+        let db = Connection::open(dir.join(DB_FILE))?;
+        db.execute_batch(
+            "CREATE TABLE IF NOT EXISTS access_keys (
+                access_key_id TEXT PRIMARY KEY,
+                nonce BLOB NOT NULL,
+                secret BLOB NOT NULL,
+                user TEXT NOT NULL,
+                created INTEGER NOT NULL
+            )",
+        )?;
+        Ok(KeyStore {
+            db: Mutex::new(db),
+            cipher: ChaCha20Poly1305::new(Key::from_slice(&key)),
+        })
+    }
+
+    pub fn path(dir: &Path) -> PathBuf {
+        dir.join(DB_FILE)
+    }
+
+    /// A new key for `user`, in lakeFS's format (`AKIAJ…`, 20 characters;
+    /// a 40-character secret).
+    pub fn create(&self, user: &str) -> Result<NewKey> {
+        if user.is_empty() || user.len() > 128 || user.chars().any(char::is_control) {
+            return Err(ServerError::InvalidArgument(
+                "user: 1 to 128 printable characters".into(),
+            ));
+        }
+        let id = format!(
+            "AKIAJ{}",
+            random_string(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", 15)
+        );
+        let mut raw = [0u8; 30];
+        rand::rng().fill(&mut raw);
+        let secret = base64::engine::general_purpose::STANDARD.encode(raw);
+        let mut nonce = [0u8; 12];
+        rand::rng().fill(&mut nonce);
+        let sealed = self
+            .cipher
+            .encrypt(Nonce::from_slice(&nonce), secret.as_bytes())
+            .map_err(|e| ServerError::Keys(e.to_string()))?;
+        let created = chrono::Utc::now().timestamp();
+        self.db.lock().unwrap().execute(
+            "INSERT INTO access_keys VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![id, nonce.to_vec(), sealed, user, created],
+        )?;
+        Ok(NewKey {
+            access_key_id: id,
+            secret_access_key: secret,
+            user: user.to_string(),
+            creation_date: created,
+        })
+    }
+
+    pub fn list(&self) -> Result<Vec<KeyInfo>> {
+        let db = self.db.lock().unwrap();
+        let mut st = db.prepare(
+            "SELECT access_key_id, user, created FROM access_keys ORDER BY created, access_key_id",
+        )?;
+        let rows = st.query_map([], |r| {
+            Ok(KeyInfo {
+                access_key_id: r.get(0)?,
+                user: r.get(1)?,
+                creation_date: r.get(2)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    pub fn delete(&self, id: &str) -> Result<()> {
+        let n = self
+            .db
+            .lock()
+            .unwrap()
+            .execute("DELETE FROM access_keys WHERE access_key_id = ?1", [id])?;
+        if n == 0 {
+            return Err(ServerError::NotFound(format!("no access key {id}")));
+        }
+        Ok(())
+    }
+
+    /// The secret and user of `id`, for checking a request.
+    pub fn secret(&self, id: &str) -> Result<Option<(String, String)>> {
+        let row: Option<(Vec<u8>, Vec<u8>, String)> = self
+            .db
+            .lock()
+            .unwrap()
+            .query_row(
+                "SELECT nonce, secret, user FROM access_keys WHERE access_key_id = ?1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?;
+        let Some((nonce, sealed, user)) = row else {
+            return Ok(None);
+        };
+        if nonce.len() != 12 {
+            return Err(ServerError::Keys(format!("access key {id}: bad nonce")));
+        }
+        let plain = self
+            .cipher
+            .decrypt(Nonce::from_slice(&nonce), sealed.as_slice())
+            .map_err(|_| {
+                ServerError::Keys(format!(
+                    "access key {id}: cannot decrypt (auth.key changed?)"
+                ))
+            })?;
+        Ok(Some((String::from_utf8_lossy(&plain).into_owned(), user)))
+    }
+
+    /// The user when `id` and `secret` match a stored key.
+    pub fn check(&self, id: &str, secret: &str) -> Result<Option<String>> {
+        Ok(match self.secret(id)? {
+            Some((s, user)) if constant_time_eq(s.as_bytes(), secret.as_bytes()) => Some(user),
+            _ => None,
+        })
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}

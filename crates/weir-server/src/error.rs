@@ -1,0 +1,80 @@
+//! Errors of the server, each with its [`ErrorCode`]; a response carries the
+//! status [`ErrorCode::http_status`] gives and lakeFS's error body,
+//! `{"message": ...}`.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use weir_core::ErrorCode;
+use weir_store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    InvalidArgument(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    PreconditionFailed(String),
+    #[error("range not satisfiable: {0}")]
+    RangeNotSatisfiable(String),
+    #[error("key store: {0}")]
+    Keys(String),
+}
+
+impl ServerError {
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            ServerError::Store(e) => e.code(),
+            ServerError::InvalidArgument(_) | ServerError::RangeNotSatisfiable(_) => {
+                ErrorCode::InvalidArgument
+            }
+            ServerError::NotFound(_) => ErrorCode::NotFound,
+            ServerError::Unauthorized(_) => ErrorCode::NotAllowed,
+            ServerError::PreconditionFailed(_) => ErrorCode::PreconditionFailed,
+            ServerError::Keys(_) => ErrorCode::Storage,
+        }
+    }
+
+    fn status(&self) -> StatusCode {
+        match self {
+            // The two statuses that HTTP has and the error codes do not.
+            ServerError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ServerError::RangeNotSatisfiable(_) => StatusCode::RANGE_NOT_SATISFIABLE,
+            e => StatusCode::from_u16(e.code().http_status())
+                .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        }
+    }
+}
+
+impl From<rusqlite::Error> for ServerError {
+    fn from(e: rusqlite::Error) -> Self {
+        ServerError::Keys(e.to_string())
+    }
+}
+
+impl IntoResponse for ServerError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if status.is_server_error() {
+            tracing::error!(error = %self, "request failed");
+        }
+        let mut r = (
+            status,
+            axum::Json(serde_json::json!({ "message": self.to_string() })),
+        )
+            .into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            r.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Basic realm=\"weir\""),
+            );
+        }
+        r
+    }
+}
+
+pub type Result<T, E = ServerError> = std::result::Result<T, E>;

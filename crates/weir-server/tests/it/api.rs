@@ -1,0 +1,384 @@
+//! The lakeFS REST API in-process: shapes, statuses and errors.
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use serde_json::json;
+
+use crate::Server;
+
+const R: &str = "/api/v1/repositories";
+
+async fn with_repo() -> Server {
+    let s = Server::start();
+    let (st, v) = s
+        .json(
+            "POST",
+            R,
+            Some(json!({"name": "sales", "storage_namespace": "local://sales"})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    s
+}
+
+async fn upload(s: &Server, branch: &str, path: &str, body: &'static str) -> StatusCode {
+    let req = Request::builder()
+        .method("POST")
+        .uri(format!("{R}/sales/branches/{branch}/objects?path={path}"))
+        .header("authorization", s.auth())
+        .header("content-type", "text/csv")
+        .body(Body::from(body))
+        .unwrap();
+    s.send(req).await.0
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn requests_without_or_with_wrong_keys_are_refused() {
+    let s = Server::start();
+    let req = Request::builder().uri(R).body(Body::empty()).unwrap();
+    let (st, h, b) = s.send(req).await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED);
+    assert!(h.contains_key("www-authenticate"));
+    let msg: serde_json::Value = serde_json::from_slice(&b).unwrap();
+    assert!(
+        msg["message"].as_str().unwrap().contains("create-key"),
+        "{msg}"
+    );
+    let bad = Request::builder()
+        .uri(R)
+        .header("authorization", "Basic QUtJQUpYOndyb25n")
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(s.send(bad).await.0, StatusCode::UNAUTHORIZED);
+    // Health needs no key; every response carries a request id.
+    let (st, h, _) = s
+        .send(
+            Request::builder()
+                .uri("/healthz")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    assert!(h.contains_key("x-request-id"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn repositories_branches_commits_diff_merge_tags_in_lakefs_shapes() {
+    let s = with_repo().await;
+    let (st, v) = s.json("GET", &format!("{R}/sales"), None).await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(v["default_branch"], "main");
+    assert_eq!(v["storage_namespace"], "local://sales");
+    let (_, list) = s.json("GET", R, None).await;
+    assert_eq!(list["results"].as_array().unwrap().len(), 1);
+    assert_eq!(list["pagination"]["has_more"], false);
+
+    let (st, body) = s
+        .json(
+            "POST",
+            &format!("{R}/sales/branches"),
+            Some(json!({"name": "dev", "source": "main"})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED);
+    assert_eq!(body.as_str().unwrap().len(), 64, "the new ref's commit id");
+    assert_eq!(
+        upload(&s, "dev", "a/x.csv", "k,v\n1,2\n").await,
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        upload(&s, "dev", "a/y.csv", "k,v\n").await,
+        StatusCode::CREATED
+    );
+
+    let (st, d) = s
+        .json("GET", &format!("{R}/sales/branches/dev/diff"), None)
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(d["results"][0]["type"], "added");
+    assert_eq!(d["results"][0]["path"], "a/x.csv");
+
+    let (st, c) = s
+        .json(
+            "POST",
+            &format!("{R}/sales/branches/dev/commits"),
+            Some(json!({"message": "two files", "metadata": {"source": "test"}})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{c}");
+    assert_eq!(c["committer"], "alice", "the key's user commits");
+    assert_eq!(c["metadata"]["source"], "test");
+    let commit = c["id"].as_str().unwrap().to_string();
+
+    let (_, log) = s
+        .json("GET", &format!("{R}/sales/refs/dev/commits?amount=1"), None)
+        .await;
+    assert_eq!(log["results"][0]["id"], commit.as_str());
+    assert_eq!(log["pagination"]["has_more"], true);
+    let (_, got) = s
+        .json("GET", &format!("{R}/sales/commits/{commit}"), None)
+        .await;
+    assert_eq!(got["message"], "two files");
+
+    let (_, d) = s
+        .json(
+            "GET",
+            &format!("{R}/sales/refs/main/diff/dev?amount=1"),
+            None,
+        )
+        .await;
+    assert_eq!(d["results"].as_array().map(Vec::len), Some(1), "{d}");
+    assert_eq!(d["pagination"]["has_more"], true);
+    assert_eq!(d["pagination"]["next_offset"], "a/x.csv");
+    let (_, d2) = s
+        .json(
+            "GET",
+            &format!("{R}/sales/refs/main/diff/dev?after=a/x.csv"),
+            None,
+        )
+        .await;
+    assert_eq!(d2["results"][0]["path"], "a/y.csv");
+
+    let (_, base) = s
+        .json("GET", &format!("{R}/sales/refs/dev/merge/main"), None)
+        .await;
+    assert_eq!(base["source_commit_id"], commit.as_str());
+    let (st, m) = s
+        .json(
+            "POST",
+            &format!("{R}/sales/refs/dev/merge/main"),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{m}");
+    assert_eq!(m["reference"].as_str().unwrap().len(), 64);
+
+    let (st, t) = s
+        .json(
+            "POST",
+            &format!("{R}/sales/tags"),
+            Some(json!({"id": "v1", "ref": "main"})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED);
+    assert_eq!(t["commit_id"], m["reference"]);
+    let (_, t) = s.json("GET", &format!("{R}/sales/tags/v1"), None).await;
+    assert_eq!(t["id"], "v1");
+    // A tag is not a branch: writing to it is refused, nothing changes.
+    assert!(upload(&s, "v1", "z.csv", "x").await.is_client_error());
+    let (st, _) = s.json("DELETE", &format!("{R}/sales/tags/v1"), None).await;
+    assert_eq!(st, StatusCode::NO_CONTENT);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn objects_ranges_conditions_listing_and_deletes() {
+    let s = with_repo().await;
+    assert_eq!(
+        upload(&s, "main", "d/one.csv", "0123456789").await,
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        upload(&s, "main", "d/e/two.csv", "ab").await,
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        upload(&s, "main", "top.csv", "t").await,
+        StatusCode::CREATED
+    );
+
+    let get = |range: Option<&'static str>| {
+        let mut b = Request::builder()
+            .uri(format!("{R}/sales/refs/main/objects?path=d/one.csv"))
+            .header("authorization", s.auth());
+        if let Some(r) = range {
+            b = b.header("range", r);
+        }
+        b.body(Body::empty()).unwrap()
+    };
+    let (st, h, b) = s.send(get(None)).await;
+    assert_eq!((st, b.as_slice()), (StatusCode::OK, &b"0123456789"[..]));
+    assert_eq!(h["content-type"], "text/csv");
+    let etag = h["etag"].to_str().unwrap().to_string();
+    let (st, h, b) = s.send(get(Some("bytes=2-4"))).await;
+    assert_eq!(
+        (st, b.as_slice()),
+        (StatusCode::PARTIAL_CONTENT, &b"234"[..])
+    );
+    assert_eq!(h["content-range"], "bytes 2-4/10");
+    let (_, _, b) = s.send(get(Some("bytes=-3"))).await;
+    assert_eq!(b, b"789");
+    let (st, _, _) = s.send(get(Some("bytes=20-"))).await;
+    assert_eq!(st, StatusCode::RANGE_NOT_SATISFIABLE);
+    let cached = Request::builder()
+        .uri(format!("{R}/sales/refs/main/objects?path=d/one.csv"))
+        .header("authorization", s.auth())
+        .header("if-none-match", etag.as_str())
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(s.send(cached).await.0, StatusCode::NOT_MODIFIED);
+
+    // Create-if-absent: the second writer loses with 412.
+    let create = || {
+        Request::builder()
+            .method("POST")
+            .uri(format!("{R}/sales/branches/main/objects?path=lock"))
+            .header("authorization", s.auth())
+            .header("if-none-match", "*")
+            .body(Body::from("me"))
+            .unwrap()
+    };
+    assert_eq!(s.send(create()).await.0, StatusCode::CREATED);
+    assert_eq!(s.send(create()).await.0, StatusCode::PRECONDITION_FAILED);
+
+    let (_, st) = s
+        .json(
+            "GET",
+            &format!("{R}/sales/refs/main/objects/stat?path=d/one.csv"),
+            None,
+        )
+        .await;
+    assert_eq!(st["size_bytes"], 10);
+    assert_eq!(st["path_type"], "object");
+    let (_, ls) = s
+        .json(
+            "GET",
+            &format!("{R}/sales/refs/main/objects/ls?prefix=d/&delimiter=/"),
+            None,
+        )
+        .await;
+    let paths: Vec<(&str, &str)> = ls["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["path"].as_str().unwrap(),
+                r["path_type"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        paths,
+        vec![("d/e/", "common_prefix"), ("d/one.csv", "object")]
+    );
+
+    let (st, c) = s
+        .json(
+            "POST",
+            &format!("{R}/sales/branches/main/objects/copy?dest_path=copy.csv"),
+            Some(json!({"src_path": "top.csv"})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{c}");
+    let (st, e) = s
+        .json(
+            "POST",
+            &format!("{R}/sales/branches/main/objects/delete"),
+            Some(json!({"paths": ["top.csv", "copy.csv"]})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(e["errors"], json!([]));
+    let (st, _) = s
+        .json(
+            "GET",
+            &format!("{R}/sales/refs/main/objects/stat?path=top.csv"),
+            None,
+        )
+        .await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    let (st, _) = s
+        .json(
+            "DELETE",
+            &format!("{R}/sales/branches/main/objects?path=nope"),
+            None,
+        )
+        .await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_requests_get_4xx_with_a_message_and_change_nothing() {
+    let s = with_repo().await;
+    let head = s
+        .json("GET", &format!("{R}/sales/branches/main"), None)
+        .await
+        .1;
+    for (method, uri, body) in [
+        ("GET", format!("{R}?amount=5000"), None),
+        ("GET", format!("{R}/nope"), None),
+        ("GET", format!("{R}/sales/refs/main/objects"), None),
+        ("GET", format!("{R}/sales/refs/main/diff/nope"), None),
+        (
+            "GET",
+            format!("{R}/sales/refs/main/diff/main?type=four_dot"),
+            None,
+        ),
+        (
+            "POST",
+            R.to_string(),
+            Some(json!({"name": "Bad Name!", "storage_namespace": "local://x"})),
+        ),
+        (
+            "POST",
+            R.to_string(),
+            Some(json!({"name": "sales", "storage_namespace": "local://x"})),
+        ),
+        (
+            "POST",
+            format!("{R}/sales/branches"),
+            Some(json!({"name": "x"})),
+        ),
+        (
+            "POST",
+            format!("{R}/sales/branches/main/commits"),
+            Some(json!({"message": "nothing"})),
+        ),
+        (
+            "PUT",
+            format!("{R}/sales/branches/main"),
+            Some(json!({"type": "everything"})),
+        ),
+        (
+            "PUT",
+            format!("{R}/sales/branches/main/hard_reset?ref=main"),
+            None,
+        ),
+        (
+            "GET",
+            format!("{R}/sales/refs/..%2Fother/objects?path=a"),
+            None,
+        ),
+        ("GET", "/api/v1/nothing-here".to_string(), None),
+        (
+            "GET",
+            format!("{R}/sales/refs/main/diff/main?amount=many"),
+            None,
+        ),
+        ("PATCH", format!("{R}/sales"), None),
+    ] {
+        let (st, v) = s.json(method, &uri, body).await;
+        assert!(st.is_client_error(), "{method} {uri}: {st} {v}");
+        assert!(v["message"].is_string(), "{method} {uri}: {v}");
+    }
+    assert_eq!(
+        s.json("GET", &format!("{R}/sales/branches/main"), None)
+            .await
+            .1,
+        head
+    );
+    let (_, _, text) = s
+        .send(
+            Request::builder()
+                .uri("/metrics")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    let text = String::from_utf8(text).unwrap();
+    assert!(
+        text.contains("route=\"/api/v1/repositories/{repo}\",status=\"404\"} 1"),
+        "{text}"
+    );
+}
