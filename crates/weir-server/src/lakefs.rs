@@ -12,6 +12,7 @@ use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use weir_core::names::SYSTEM_REPO;
 use weir_store::{DiffEntry, DiffMode, DiffScope, LogOptions, MergeOptions, Repo, RepoRecord};
 
 use crate::error::{Result, ServerError};
@@ -110,7 +111,19 @@ fn list_json(rows: Vec<Value>, more: bool, last: &str) -> Json<Value> {
     Json(json!({ "pagination": pagination(more, last, n), "results": rows }))
 }
 
+/// The system repository (run records, lineage) is weir's own: over HTTP
+/// it does not exist, so no client can rewrite the records.
+fn not_system(name: &str) -> Result<()> {
+    if name == SYSTEM_REPO {
+        return Err(ServerError::NotFound(format!(
+            "repository {name} not found"
+        )));
+    }
+    Ok(())
+}
+
 pub fn repo(state: &AppState, name: &str, caller: &Caller) -> Result<Repo> {
+    not_system(name)?;
     Ok(state.lake.repo(name)?.as_actor(&caller.0))
 }
 
@@ -119,7 +132,7 @@ async fn list_repos(State(s): St, Query(p): Query<Page>) -> Result<Json<Value>> 
         .lake
         .list_repos()?
         .into_iter()
-        .filter(|r| !r.name.starts_with("weir-system"))
+        .filter(|r| r.name != SYSTEM_REPO)
         .map(|r| (r.name.clone(), r))
         .collect();
     let (page, more) = page_of(repos, &p)?;
@@ -154,6 +167,11 @@ async fn create_repo(
             "read-only repositories are not supported".into(),
         ));
     }
+    if b.name == SYSTEM_REPO {
+        return Err(ServerError::InvalidArgument(format!(
+            "repository name {SYSTEM_REPO} is reserved for weir's run records and lineage"
+        )));
+    }
     let branch = b.default_branch.as_deref().unwrap_or("main");
     let r = s
         .lake
@@ -170,8 +188,13 @@ async fn get_repo(
     Ok(Json(repo_json(repo(&s, &name, &c)?.record())))
 }
 
-async fn delete_repo(State(s): St, Path(name): Path<String>) -> Result<StatusCode> {
-    s.lake.delete_repo(&name).await?;
+async fn delete_repo(
+    State(s): St,
+    Extension(c): Extension<Caller>,
+    Path(name): Path<String>,
+) -> Result<StatusCode> {
+    not_system(&name)?;
+    s.lake.delete_repo(&name, &c.0).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -208,11 +208,12 @@ impl Lake {
         self.meta.list_repos()
     }
 
-    /// Deletes a repository: its refs, history and stored bytes.
-    pub async fn delete_repo(self: &Arc<Self>, name: &str) -> Result<()> {
+    /// Deletes a repository: its refs, history and stored bytes. `actor`
+    /// is recorded in the audit log, as `create_repo`'s committer is.
+    pub async fn delete_repo(self: &Arc<Self>, name: &str, actor: &str) -> Result<()> {
         let repo = self.repo(name)?;
         self.meta
-            .delete_repo(name, &AuditDraft::new(&self.actor, "repo_delete", name, ""))?;
+            .delete_repo(name, &AuditDraft::new(actor, "repo_delete", name, ""))?;
         self.commits.lock().unwrap().retain(|(r, _), _| r != name);
         // The metadata is gone first, so a crash here leaves only unreachable
         // bytes, never a repository pointing at missing data.

@@ -382,3 +382,35 @@ async fn bad_requests_get_4xx_with_a_message_and_change_nothing() {
         "{text}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_system_repository_is_not_reachable_over_http() {
+    let s = with_repo().await;
+    s.state
+        .lake
+        .create_repo("weir-system", "main", None, "weir")
+        .await
+        .unwrap();
+    let (_, list) = s.json("GET", R, None).await;
+    assert_eq!(list["results"].as_array().unwrap().len(), 1, "{list}");
+    let (st, _) = s.json("GET", &format!("{R}/weir-system"), None).await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    let req = Request::builder()
+        .method("POST")
+        .uri(format!("{R}/weir-system/branches/main/objects?path=runs/x"))
+        .header("authorization", s.auth())
+        .body(Body::from("forged"))
+        .unwrap();
+    assert_eq!(s.send(req).await.0, StatusCode::NOT_FOUND);
+    let (st, _) = s.json("DELETE", &format!("{R}/weir-system"), None).await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    let (st, v) = s
+        .json(
+            "POST",
+            R,
+            Some(json!({"name": "weir-system", "storage_namespace": "local://x"})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
+    assert!(s.state.lake.repo("weir-system").is_ok());
+}

@@ -99,7 +99,7 @@ pub async fn repo(ctx: &Ctx, cmd: RepoCmd) -> anyhow::Result<ExitCode> {
                 .into());
             }
             let lake = ctx.open_lake()?;
-            lake.delete_repo(&uri.repo).await?;
+            lake.delete_repo(&uri.repo, lake.actor()).await?;
             if ctx.format == Format::Text {
                 println!("Deleted repository weir://{}", uri.repo);
             }
