@@ -8,8 +8,10 @@
 //! bench/tables.sh [ROWS]          (tables gen/query: ingest and SQL beside deltalake, DataFusion, DuckDB)
 //! cargo run --release -p weir-bench -- lineage [100000]   (graph queries at 100k datasets, 1M edges)
 //! cargo run --release -p weir-bench -- pipeline [RUNS]    (run bookkeeping beside the bare queries)
+//! bench/serve.sh                  (weir serve under wrk: S3 GET, lakeFS stat, /recommend_qty beside FastAPI)
 //! ```
 
+mod files;
 mod forecast;
 mod lineage;
 mod m1;
@@ -33,9 +35,10 @@ fn main() {
         Some("tables") => tables::main(&args[1..]),
         Some("lineage") => lineage::run(&args[1..]),
         Some("pipeline") => pipeline::run(&args[1..]),
+        Some("files") => files::run(&args[1..]),
         _ => {
             eprintln!(
-                "usage: weir-bench store [SIZES] | forecast gen N FILE | forecast run FILE | forecast m1 TSF | tables gen ROWS FILE | tables query LAKE DIR | lineage [DATASETS] | pipeline [RUNS]"
+                "usage: weir-bench store [SIZES] | forecast gen N FILE | forecast run FILE | forecast m1 TSF | tables gen ROWS FILE | tables query LAKE DIR | lineage [DATASETS] | pipeline [RUNS] | files DIR ADDR"
             );
             std::process::exit(2);
         }

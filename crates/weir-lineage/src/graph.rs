@@ -191,6 +191,18 @@ impl Graph {
         })
     }
 
+    /// The datasets whose latest producer is `job` (`NAMESPACE:NAME`).
+    pub fn outputs_of(&self, job: &str) -> Vec<Key> {
+        let mut v: Vec<Key> = self
+            .by_output
+            .iter()
+            .filter(|(_, p)| self.producers[**p].job == job)
+            .map(|(k, _)| k.clone())
+            .collect();
+        v.sort();
+        v
+    }
+
     pub fn datasets(&self) -> usize {
         let mut all: HashSet<&Key> = self.by_output.keys().collect();
         all.extend(self.consumers.keys());

@@ -5,8 +5,10 @@
 //! encrypted for the same reason). Keys live in `auth.db` beside the lake's
 //! metadata; the encryption key in `auth.key` (mode 0600).
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use base64::Engine;
 use chacha20poly1305::aead::{Aead, KeyInit};
@@ -36,9 +38,18 @@ pub struct KeyInfo {
     pub creation_date: i64,
 }
 
+/// How long a looked-up key is trusted without asking the database again.
+/// Every request is authenticated; this keeps SQLite and the decryption off
+/// that path. A key deleted by another process (`weir auth delete-key`
+/// while `weir serve` runs) stops working within this time.
+const KEY_TTL: Duration = Duration::from_secs(10);
+
+type Cached = (Instant, Option<(String, String)>);
+
 pub struct KeyStore {
     db: Mutex<Connection>,
     cipher: ChaCha20Poly1305,
+    cache: Mutex<HashMap<String, Cached>>,
 }
 
 fn random_string(alphabet: &[u8], n: usize) -> String {
@@ -104,6 +115,7 @@ impl KeyStore {
         Ok(KeyStore {
             db: Mutex::new(db),
             cipher: ChaCha20Poly1305::new(Key::from_slice(&key)),
+            cache: Mutex::new(HashMap::new()),
         })
     }
 
@@ -166,6 +178,7 @@ impl KeyStore {
             .lock()
             .unwrap()
             .execute("DELETE FROM access_keys WHERE access_key_id = ?1", [id])?;
+        self.cache.lock().unwrap().remove(id);
         if n == 0 {
             return Err(ServerError::NotFound(format!("no access key {id}")));
         }
@@ -174,6 +187,43 @@ impl KeyStore {
 
     /// The secret and user of `id`, for checking a request.
     pub fn secret(&self, id: &str) -> Result<Option<(String, String)>> {
+        if let Some((at, v)) = self.cache.lock().unwrap().get(id)
+            && at.elapsed() < KEY_TTL
+        {
+            return Ok(v.clone());
+        }
+        let v = self.secret_uncached(id)?;
+        let mut cache = self.cache.lock().unwrap();
+        // Unknown ids are cached too (a client retrying a wrong key should
+        // not reach SQLite each time); the bound keeps a flood of made-up
+        // ids from growing the map.
+        if cache.len() >= 10_000 {
+            cache.retain(|_, (at, _)| at.elapsed() < KEY_TTL);
+            if cache.len() >= 10_000 {
+                cache.clear();
+            }
+        }
+        cache.insert(id.to_string(), (Instant::now(), v.clone()));
+        Ok(v)
+    }
+
+    /// [`KeyStore::secret`] answered from memory, or None when that would
+    /// need the database (so async callers can avoid a blocking call).
+    pub fn secret_cached(&self, id: &str) -> Option<Option<(String, String)>> {
+        let cache = self.cache.lock().unwrap();
+        let (at, v) = cache.get(id)?;
+        (at.elapsed() < KEY_TTL).then(|| v.clone())
+    }
+
+    /// [`KeyStore::check`] answered from memory, as [`KeyStore::secret_cached`].
+    pub fn check_cached(&self, id: &str, secret: &str) -> Option<Option<String>> {
+        Some(match self.secret_cached(id)? {
+            Some((s, user)) if constant_time_eq(s.as_bytes(), secret.as_bytes()) => Some(user),
+            _ => None,
+        })
+    }
+
+    fn secret_uncached(&self, id: &str) -> Result<Option<(String, String)>> {
         let row: Option<(Vec<u8>, Vec<u8>, String)> = self
             .db
             .lock()

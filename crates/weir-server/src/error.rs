@@ -23,6 +23,28 @@ pub enum ServerError {
     RangeNotSatisfiable(String),
     #[error("key store: {0}")]
     Keys(String),
+    /// An error of another weir crate (lineage, SQL, forecasting), with
+    /// that crate's code.
+    #[error("{1}")]
+    Other(ErrorCode, String),
+}
+
+impl From<weir_lineage::LineageError> for ServerError {
+    fn from(e: weir_lineage::LineageError) -> Self {
+        ServerError::Other(e.code(), e.to_string())
+    }
+}
+
+impl From<weir_sql::SqlError> for ServerError {
+    fn from(e: weir_sql::SqlError) -> Self {
+        ServerError::Other(e.code(), e.to_string())
+    }
+}
+
+impl From<weir_forecast::ForecastError> for ServerError {
+    fn from(e: weir_forecast::ForecastError) -> Self {
+        ServerError::Other(e.code(), e.to_string())
+    }
 }
 
 impl ServerError {
@@ -36,6 +58,7 @@ impl ServerError {
             ServerError::Unauthorized(_) => ErrorCode::NotAllowed,
             ServerError::PreconditionFailed(_) => ErrorCode::PreconditionFailed,
             ServerError::Keys(_) => ErrorCode::Storage,
+            ServerError::Other(c, _) => *c,
         }
     }
 

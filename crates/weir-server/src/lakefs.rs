@@ -487,16 +487,12 @@ async fn merge(
     body: Option<Json<MergeBody>>,
 ) -> Result<Json<Value>> {
     let b = body.map(|Json(b)| b).unwrap_or_default();
-    if b.squash_merge == Some(true) {
-        return Err(ServerError::InvalidArgument(
-            "squash_merge is not supported".into(),
-        ));
-    }
     let opts = MergeOptions {
         strategy: b.strategy.as_deref().unwrap_or("").parse()?,
         message: b.message.filter(|m| !m.is_empty()),
         metadata: b.metadata,
         allow_empty: b.allow_empty == Some(true),
+        squash: b.squash_merge == Some(true),
     };
     let rec = repo(&s, &name, &c)?
         .merge(&source, &dest, &c.0, &opts)

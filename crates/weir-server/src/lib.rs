@@ -1,17 +1,27 @@
-//! `weir serve`: a weir lake over HTTP. The lakeFS REST API under
-//! `/api/v1` (repositories, branches, commits, refs, tags, objects), so
-//! lakeFS clients work unchanged with weir's endpoint and keys, plus
-//! `/healthz` and Prometheus `/metrics`.
+//! `weir serve`: a weir lake over HTTP, on one port as lakeFS has it:
+//! - the lakeFS REST API under `/api/v1` (repositories, branches, commits,
+//!   refs, tags, objects), so lakeFS clients work unchanged;
+//! - the S3 gateway on every other path (bucket = repository, key =
+//!   `REF/PATH`), for boto3, polars, duckdb and Delta writers;
+//! - `POST /api/v1/sql`, OpenLineage ingest and Marquez-style lineage reads
+//!   under `/api/v1`, and the decisions `POST /recommend_qty`, `POST /voi`;
+//! - `/healthz` and Prometheus `/metrics`.
 //!
 //! [`router`] builds the whole service from an [`AppState`]; tests call it
 //! in-process, `weir serve` binds it to a socket with [`serve`].
 
 pub mod auth;
+mod decide;
 pub mod error;
 mod lakefs;
+mod lineage;
 mod metrics;
 mod objects;
+pub mod openapi;
+mod s3;
+mod s3_multipart;
 pub mod shapes;
+mod sql;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -57,6 +67,7 @@ pub struct AppState {
     pub keys: Arc<KeyStore>,
     pub options: ServeOptions,
     metrics: metrics::Metrics,
+    forecasts: decide::ForecastCache,
 }
 
 impl AppState {
@@ -66,6 +77,7 @@ impl AppState {
             keys,
             options,
             metrics: metrics::Metrics::default(),
+            forecasts: Default::default(),
         })
     }
 }
@@ -80,19 +92,23 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub fn router(state: Arc<AppState>) -> Router {
     let api = lakefs::routes()
         .merge(objects::routes())
-        .route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
+        .merge(sql::routes())
+        .merge(lineage::routes())
+        .route_layer(middleware::from_fn_with_state(state.clone(), authenticate))
+        .route("/healthcheck", get(|| async { StatusCode::NO_CONTENT }))
+        .fallback(|| async { ServerError::NotFound("no such endpoint of the lakeFS API".into()) })
+        .layer(middleware::map_response(json_errors));
+    // Everything else is the S3 gateway, on the same port as lakeFS has it.
+    let s3 = axum::error_handling::HandleError::new(s3::service(state.clone()), s3_failed);
+    let decisions = decide::routes()
+        .route_layer(middleware::from_fn_with_state(state.clone(), authenticate))
+        .layer(middleware::map_response(json_errors));
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
-        .route(
-            "/api/v1/healthcheck",
-            get(|| async { StatusCode::NO_CONTENT }),
-        )
+        .merge(decisions)
         .route("/metrics", get(metrics::render))
         .nest("/api/v1", api)
-        .fallback(|| async {
-            ServerError::NotFound("no such endpoint (the lakeFS API is under /api/v1)".into())
-        })
-        .layer(middleware::map_response(json_errors))
+        .fallback_service(s3)
         .layer(middleware::from_fn_with_state(
             state.clone(),
             metrics::record,
@@ -108,6 +124,12 @@ pub fn router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
+/// s3s fails only when it cannot even form an S3 error response.
+async fn s3_failed(e: s3s::HttpError) -> Response {
+    tracing::error!(error = ?e, "S3 gateway failed");
+    (StatusCode::INTERNAL_SERVER_ERROR, "S3 gateway error").into_response()
+}
+
 /// axum's own rejections (a query string or body that does not parse, a
 /// method the path does not take) are plain text; lakeFS clients expect
 /// `{"message": ...}` for every error.
@@ -121,6 +143,10 @@ async fn json_errors(resp: Response) -> Response {
         return resp;
     }
     let (mut parts, body) = resp.into_parts();
+    // A JSON body of the wrong shape is a bad request, as lakeFS answers it.
+    if parts.status == StatusCode::UNPROCESSABLE_ENTITY {
+        parts.status = StatusCode::BAD_REQUEST;
+    }
     let text = axum::body::to_bytes(body, 64 * 1024)
         .await
         .map(|b| String::from_utf8_lossy(&b).trim().to_string())
@@ -148,8 +174,13 @@ async fn authenticate(
 ) -> Response {
     let caller = match basic_credentials(&req) {
         Some((id, secret)) => {
-            let keys = state.keys.clone();
-            let checked = tokio::task::spawn_blocking(move || keys.check(&id, &secret)).await;
+            let checked = match state.keys.check_cached(&id, &secret) {
+                Some(user) => Ok(Ok(user)),
+                None => {
+                    let keys = state.keys.clone();
+                    tokio::task::spawn_blocking(move || keys.check(&id, &secret)).await
+                }
+            };
             match checked {
                 Ok(Ok(Some(user))) => user,
                 Ok(Ok(None)) => {
@@ -163,7 +194,7 @@ async fn authenticate(
         None if state.options.allow_anonymous => "anonymous".to_string(),
         None => {
             return ServerError::Unauthorized(
-                "credentials required: HTTP basic auth with an access key id and secret (weir auth create-key)"
+                "credentials required: HTTP basic auth with an access key id and secret, or Bearer KEY_ID:SECRET (weir auth create-key)"
                     .into(),
             )
             .into_response();
@@ -173,15 +204,21 @@ async fn authenticate(
     next.run(req).await
 }
 
+/// HTTP basic auth, or a Bearer token `KEY_ID:SECRET`: OpenLineage's
+/// HTTP transport can only send a Bearer API key.
 fn basic_credentials(req: &Request) -> Option<(String, String)> {
     let v = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
-    let b64 = v
-        .strip_prefix("Basic ")
-        .or_else(|| v.strip_prefix("basic "))?;
-    let raw = base64::engine::general_purpose::STANDARD
-        .decode(b64.trim())
-        .ok()?;
-    let text = String::from_utf8(raw).ok()?;
+    let (scheme, rest) = v.split_once(' ')?;
+    let text = if scheme.eq_ignore_ascii_case("basic") {
+        let raw = base64::engine::general_purpose::STANDARD
+            .decode(rest.trim())
+            .ok()?;
+        String::from_utf8(raw).ok()?
+    } else if scheme.eq_ignore_ascii_case("bearer") {
+        rest.trim().to_string()
+    } else {
+        return None;
+    };
     let (id, secret) = text.split_once(':')?;
     Some((id.to_string(), secret.to_string()))
 }

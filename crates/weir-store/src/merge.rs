@@ -57,6 +57,10 @@ pub struct MergeOptions {
     pub message: Option<String>,
     pub metadata: BTreeMap<String, String>,
     pub allow_empty: bool,
+    /// One commit on the destination whose only parent is the
+    /// destination's head (lakeFS's squash merge; delta-rs merges its
+    /// transaction branches so). The source commit is named in metadata.
+    pub squash: bool,
 }
 
 fn conflict_error(paths: &[String]) -> StoreError {
@@ -143,18 +147,27 @@ impl Repo {
             .message
             .clone()
             .unwrap_or_else(|| format!("Merge '{source}' into '{dest}'"));
+        let (parents, generation) = if opts.squash {
+            metadata.insert(".weir.merge.squashed".into(), src.id.clone());
+            (vec![dst.id.clone()], dst.generation + 1)
+        } else {
+            (
+                vec![dst.id.clone(), src.id.clone()],
+                dst.generation.max(src.generation) + 1,
+            )
+        };
         let commit = NewCommit {
-            parents: vec![dst.id.clone(), src.id.clone()],
+            parents,
             metarange: hex::encode(tree),
             message: &message,
             committer,
             created: now_secs(),
             metadata,
-            generation: dst.generation.max(src.generation) + 1,
+            generation,
         }
         .seal();
         let audit = AuditDraft::new(committer, "merge", &self.rec.name, dest).detail(
-            serde_json::json!({"source": source, "source_commit": src.id, "strategy": opts.strategy.as_str(), "message": message}),
+            serde_json::json!({"source": source, "source_commit": src.id, "strategy": opts.strategy.as_str(), "squash": opts.squash, "message": message}),
         );
         if !self
             .lake

@@ -49,6 +49,21 @@ pub(crate) fn new_address(ns: &str) -> String {
     format!("{ns}/data/{}/{}", &id[..2], &id[2..])
 }
 
+/// The entry of bytes just written at `address`.
+fn fresh_entry(address: String, size: u64, checksum: [u8; 32], opts: &PutOptions) -> Entry {
+    Entry {
+        address,
+        size,
+        checksum,
+        mtime_us: chrono::Utc::now().timestamp_micros(),
+        content_type: opts
+            .content_type
+            .clone()
+            .unwrap_or_else(|| DEFAULT_CONTENT_TYPE.to_string()),
+        metadata: opts.metadata.clone(),
+    }
+}
+
 fn sha256_parts(parts: &PutPayload) -> [u8; 32] {
     use sha2::Digest;
     let mut h = sha2::Sha256::new();
@@ -70,17 +85,51 @@ impl Repo {
             .data
             .put(&Path::from(address.as_str()), payload)
             .await?;
-        Ok(Entry {
-            address,
-            size,
-            checksum,
-            mtime_us: chrono::Utc::now().timestamp_micros(),
-            content_type: opts
-                .content_type
-                .clone()
-                .unwrap_or_else(|| DEFAULT_CONTENT_TYPE.to_string()),
-            metadata: opts.metadata.clone(),
-        })
+        Ok(fresh_entry(address, size, checksum, opts))
+    }
+
+    /// Joins unstaged data objects (the parts of an S3 multipart upload)
+    /// into one new object, holding one part in memory at a time.
+    pub async fn concat_data(&self, parts: &[Entry], opts: &PutOptions) -> Result<Entry> {
+        use sha2::Digest;
+        let address = new_address(self.ns());
+        let target = Path::from(address.as_str());
+        let mut upload = self.lake.trees.data.put_multipart(&target).await?;
+        let mut h = sha2::Sha256::new();
+        let mut size = 0u64;
+        for p in parts {
+            let bytes = match self.read_entry(p, None).await {
+                Ok(b) => b,
+                Err(e) => {
+                    let _ = upload.abort().await;
+                    return Err(e);
+                }
+            };
+            h.update(&bytes);
+            size += bytes.len() as u64;
+            if let Err(e) = upload.put_part(bytes.into()).await {
+                let _ = upload.abort().await;
+                return Err(e.into());
+            }
+        }
+        upload.complete().await?;
+        Ok(fresh_entry(address, size, h.finalize().into(), opts))
+    }
+
+    /// Deletes the bytes of an entry that was written but never staged (an
+    /// abandoned upload part). Staged or committed entries must not be
+    /// passed: their bytes belong to history.
+    pub async fn discard_data(&self, entry: &Entry) -> Result<()> {
+        match self
+            .lake
+            .trees
+            .data
+            .delete(&Path::from(entry.address.as_str()))
+            .await
+        {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Stages `entry` at `path` on `branch`, honouring a condition.

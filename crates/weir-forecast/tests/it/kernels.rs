@@ -13,7 +13,7 @@ use weir_forecast::hierarchy::{Hierarchy, METHOD_NAMES, Method, reconcile};
 use weir_forecast::math::norm_ppf;
 
 fn goldens() -> HashMap<String, f64> {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/goldens/python.tsv");
+    let path = crate::manifest_dir().join("tests/goldens/python.tsv");
     std::fs::read_to_string(path)
         .unwrap()
         .lines()

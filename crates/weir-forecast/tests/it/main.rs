@@ -5,13 +5,9 @@
 mod kernels;
 mod parity;
 
-use std::path::PathBuf;
-
 /// A file shipped in `data/`.
 pub fn data(file: &str) -> String {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../data")
-        .join(file);
+    let path = manifest_dir().join("../../data").join(file);
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
@@ -35,4 +31,13 @@ pub fn close(what: &str, got: &[f64], want: &[f64], tol: f64) {
             "{what}[{i}]: got {g:.4}, statsforecast {w}\n all: {got:.2?}"
         );
     }
+}
+
+/// This crate's directory, read when the tests run: a shared target
+/// directory may hold a test binary built from another checkout of the
+/// same sources, whose compile-time path is not this one.
+pub fn manifest_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into())
 }

@@ -7,7 +7,7 @@ use std::process::Command;
 use crate::Server;
 
 fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+    crate::manifest_dir().join("../..")
 }
 
 /// The clients' Python, installing the pinned packages on first use.
@@ -24,8 +24,10 @@ fn python() -> PathBuf {
     PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn the_lakefs_python_sdk_works_unchanged() {
+/// Serves a fresh lake on a real socket, runs one client script against
+/// it with the endpoint and a key in its environment, and fails with the
+/// script's output if the script fails.
+async fn run_client(script: &str) {
     let py = tokio::task::spawn_blocking(python).await.unwrap();
     let s = Server::start();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -34,11 +36,12 @@ async fn the_lakefs_python_sdk_works_unchanged() {
     let server = tokio::spawn(weir_server::serve(listener, s.state.clone(), async {
         let _ = stopped.await;
     }));
-    let script = repo_root().join("tests/clients/test_lakefs_sdk.py");
+    let script = repo_root().join("tests/clients").join(script);
     let (id, secret) = (s.key.access_key_id.clone(), s.key.secret_access_key.clone());
     let out = tokio::task::spawn_blocking(move || {
         Command::new(py)
             .arg(script)
+            .env("WEIR_URL", format!("http://{addr}"))
             .env("WEIR_ENDPOINT", format!("http://{addr}/api/v1"))
             .env("WEIR_KEY", id)
             .env("WEIR_SECRET", secret)
@@ -55,4 +58,17 @@ async fn the_lakefs_python_sdk_works_unchanged() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_lakefs_python_sdk_works_unchanged() {
+    run_client("test_lakefs_sdk.py").await;
+}
+
+/// boto3 over the S3 gateway, Python deltalake writing lakefs:// tables
+/// that polars and weir's SQL read back, openlineage-python emitting events
+/// that the Marquez-style lineage API returns.
+#[tokio::test(flavor = "multi_thread")]
+async fn boto3_deltalake_polars_and_openlineage_work_unchanged() {
+    run_client("test_s3_delta_lineage.py").await;
 }

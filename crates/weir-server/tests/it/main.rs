@@ -3,6 +3,7 @@
 
 mod api;
 mod clients;
+mod endpoints;
 
 use std::sync::Arc;
 
@@ -83,4 +84,13 @@ impl Server {
         ));
         (s, v)
     }
+}
+
+/// This crate's directory, read when the tests run: a shared target
+/// directory may hold a test binary built from another checkout of the
+/// same sources, whose compile-time path is not this one.
+pub fn manifest_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into())
 }

@@ -149,7 +149,7 @@ async fn fixture(dir: &Path) -> Arc<Lake> {
 }
 
 fn slt_files() -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/slt");
+    let dir = manifest_dir().join("tests/slt");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -201,4 +201,13 @@ fn main() {
     if failed > 0 {
         std::process::exit(1);
     }
+}
+
+/// This crate's directory, read when the tests run: a shared target
+/// directory may hold a test binary built from another checkout of the
+/// same sources, whose compile-time path is not this one.
+pub fn manifest_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into())
 }

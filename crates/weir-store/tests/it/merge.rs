@@ -69,6 +69,21 @@ async fn conflicts_fail_by_default_and_strategies_resolve_them() {
     let m = r.merge("dev", "main", "t", &src).await.unwrap();
     assert_eq!(read(&r, "main", "f").await.as_deref(), Some("dev"));
     assert_eq!(m.metadata[".weir.merge.strategy"], "source-wins");
+    assert_eq!(m.parents.len(), 2);
+    // A squash merge: one parent, the source named in metadata.
+    r.create_branch("sq", "main").unwrap();
+    put(&r, "sq", "g", "squashed").await;
+    commit(&r, "sq", "g").await;
+    let sq_head = r.branch_head("sq").unwrap();
+    let main_head = r.branch_head("main").unwrap();
+    let squash = MergeOptions {
+        squash: true,
+        ..Default::default()
+    };
+    let m = r.merge("sq", "main", "t", &squash).await.unwrap();
+    assert_eq!(m.parents, vec![main_head]);
+    assert_eq!(m.metadata[".weir.merge.squashed"], sq_head);
+    assert_eq!(read(&r, "main", "g").await.as_deref(), Some("squashed"));
     assert!("bogus".parse::<Strategy>().is_err());
 }
 

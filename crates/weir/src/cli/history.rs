@@ -183,6 +183,10 @@ pub struct MergeArgs {
     /// Merge commit metadata, KEY=VALUE (repeatable)
     #[arg(long = "meta", value_name = "KEY=VALUE")]
     meta: Vec<String>,
+    /// One commit on the destination, without the source's history as a
+    /// second parent
+    #[arg(long)]
+    squash: bool,
 }
 
 pub async fn merge(ctx: &Ctx, a: MergeArgs) -> anyhow::Result<ExitCode> {
@@ -200,6 +204,7 @@ pub async fn merge(ctx: &Ctx, a: MergeArgs) -> anyhow::Result<ExitCode> {
         message: a.message,
         metadata: parse_meta(&a.meta)?,
         allow_empty: false,
+        squash: a.squash,
     };
     let s = src.require_ref()?;
     let d = dst.require_ref()?;

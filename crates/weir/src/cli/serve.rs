@@ -1,5 +1,6 @@
-//! `weir serve` and `weir auth`: the lake over HTTP (the lakeFS REST API),
-//! and the access keys its clients sign in with.
+//! `weir serve` and `weir auth`: the lake over HTTP (the lakeFS REST API,
+//! the S3 gateway, SQL, lineage, decisions), and the access keys its
+//! clients sign in with.
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -25,6 +26,9 @@ pub struct ServeArgs {
     /// Longest a request may take, in seconds
     #[arg(long, default_value_t = 300, value_name = "SECONDS")]
     timeout_secs: u64,
+    /// Print the OpenAPI document of the HTTP API and exit
+    #[arg(long)]
+    openapi: bool,
 }
 
 #[derive(clap::Subcommand)]
@@ -90,6 +94,13 @@ pub async fn auth(ctx: &Ctx, cmd: AuthCmd) -> anyhow::Result<ExitCode> {
 }
 
 pub async fn serve(ctx: &Ctx, a: ServeArgs) -> anyhow::Result<ExitCode> {
+    if a.openapi {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&weir_server::openapi::document())?
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
     let lake = ctx.open_lake()?;
     let keys = Arc::new(keys(ctx)?);
     if !a.allow_anonymous && keys.list()?.is_empty() {
@@ -110,11 +121,17 @@ pub async fn serve(ctx: &Ctx, a: ServeArgs) -> anyhow::Result<ExitCode> {
     let listener = tokio::net::TcpListener::bind(a.listen).await?;
     let addr = listener.local_addr()?;
     eprintln!(
-        "weir serve: lake {} on http://{addr} (lakeFS API at http://{addr}/api/v1); Ctrl-C stops",
+        "weir serve: lake {} on http://{addr}\n  lakeFS API, SQL, lineage: http://{addr}/api/v1\n  S3 gateway:               http://{addr} (bucket = repository, key = REF/PATH)\n  decisions:                http://{addr}/recommend_qty, /voi\nCtrl-C stops",
         ctx.config.lake.display()
     );
     weir_server::serve(listener, state, async {
-        let _ = tokio::signal::ctrl_c().await;
+        // Ctrl-C at a terminal, SIGTERM from a service manager or container.
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("a SIGTERM handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
         tracing::info!("shutting down: finishing requests in flight");
     })
     .await?;

@@ -4,10 +4,10 @@
 use crate::Env;
 
 fn manifest() -> String {
-    format!(
-        "{}/../../sql/forecasting/weir.toml",
-        env!("CARGO_MANIFEST_DIR")
-    )
+    crate::manifest_dir()
+        .join("../../sql/forecasting/weir.toml")
+        .display()
+        .to_string()
 }
 
 fn csv_rows(out: &str) -> Vec<Vec<String>> {

@@ -1,0 +1,314 @@
+//! Decisions: `POST /recommend_qty` (how much to order) and `POST /voi`
+//! (what better information is worth), from an explicit demand
+//! distribution or from the reconciled forecast at a ref. Every answer
+//! names the commit whose forecast it used, so an order can be traced to
+//! the exact data and run that produced it (`weir lineage` on that commit).
+//!
+//! Forecast tables are read once per commit and kept: a commit never
+//! changes, so the cache needs no invalidation, only a bound.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+
+use axum::extract::{Extension, State};
+use axum::routing::post;
+use axum::{Json, Router};
+use deltalake::arrow::array::{Array, ArrayRef, AsArray};
+use deltalake::arrow::compute::cast;
+use deltalake::arrow::datatypes::{DataType, Float64Type};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use weir_forecast::decision::{
+    Newsvendor, newsvendor_discrete, newsvendor_normal, newsvendor_quantiles,
+};
+
+use crate::error::{Result, ServerError};
+use crate::lakefs::repo;
+use crate::{AppState, Caller};
+
+type St = State<Arc<AppState>>;
+
+pub fn routes() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/recommend_qty", post(recommend))
+        .route("/voi", post(voi))
+}
+
+/// A 95 % interval is mean ± 1.96 sd.
+const Z95: f64 = 1.959_963_984_540_054;
+/// Forecast tables kept in memory (each one commit of one table).
+const CACHED_TABLES: usize = 16;
+
+/// One period of one series: mean and standard deviation of demand.
+type Periods = Vec<(String, f64, f64)>;
+type Table = HashMap<String, Periods>;
+/// Repository, commit, table.
+type TableKey = (String, String, String);
+
+#[derive(Default)]
+pub(crate) struct ForecastCache {
+    tables: Mutex<VecDeque<(TableKey, Arc<Table>)>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Distribution {
+    mean: Option<f64>,
+    sd: Option<f64>,
+    support: Option<Vec<f64>>,
+    pmf: Option<Vec<f64>>,
+    levels: Option<Vec<f64>>,
+    values: Option<Vec<f64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Ask {
+    under_cost: f64,
+    over_cost: f64,
+    distribution: Option<Distribution>,
+    repo: Option<String>,
+    #[serde(rename = "ref")]
+    reference: Option<String>,
+    /// The forecast table (default `reconciled`: columns unique_id, ds,
+    /// mean, lo, hi with a 95 % interval).
+    table: Option<String>,
+    series: Option<String>,
+    /// The period (default: the first forecast period).
+    ds: Option<String>,
+    /// Order for this many periods from `ds` (demand summed, errors
+    /// taken as independent).
+    periods: Option<usize>,
+    /// `/voi`: the fraction by which a better forecast would cut the sd.
+    improvement: Option<f64>,
+}
+
+/// What a decision rests on.
+struct Basis {
+    mean: Option<f64>,
+    sd: Option<f64>,
+    source: Value,
+    result: Option<Newsvendor>,
+    quantity_only: Option<f64>,
+}
+
+fn bad(m: impl Into<String>) -> ServerError {
+    ServerError::InvalidArgument(m.into())
+}
+
+async fn load_table(s: &AppState, repo: &str, commit: &str, table: &str) -> Result<Arc<Table>> {
+    let key = (repo.to_string(), commit.to_string(), table.to_string());
+    if let Some((_, t)) = s
+        .forecasts
+        .tables
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|(k, _)| *k == key)
+    {
+        return Ok(t.clone());
+    }
+    weir_tables::validate_table_name(table).map_err(|e| bad(e.to_string()))?;
+    let ctx = weir_sql::session(s.lake.clone(), &Default::default())?;
+    let q = format!(
+        "SELECT CAST(unique_id AS VARCHAR) AS id, CAST(ds AS VARCHAR) AS ds, \
+         CAST(mean AS DOUBLE) AS mean, CAST((hi - lo) / {} AS DOUBLE) AS sd \
+         FROM \"{repo}\".\"{commit}\".\"{table}\" ORDER BY id, ds",
+        2.0 * Z95
+    );
+    let batches = ctx
+        .sql(&q)
+        .await
+        .map_err(|e| bad(format!("{repo}/{table} at {commit} is not a forecast table with unique_id, ds, mean, lo, hi: {}", e.find_root())))?
+        .collect()
+        .await
+        .map_err(weir_sql::SqlError::DataFusion)?;
+    let mut t: Table = HashMap::new();
+    let utf8 = |a: &ArrayRef| -> Result<ArrayRef> {
+        cast(a, &DataType::Utf8)
+            .map_err(|e| ServerError::Other(weir_core::ErrorCode::Internal, e.to_string()))
+    };
+    for b in &batches {
+        // The query's casts fix the types; VARCHAR may come as a string view.
+        let (id, ds) = (utf8(b.column(0))?, utf8(b.column(1))?);
+        let (id, ds) = (id.as_string::<i32>(), ds.as_string::<i32>());
+        let mean = b.column(2).as_primitive::<Float64Type>();
+        let sd = b.column(3).as_primitive::<Float64Type>();
+        for i in 0..b.num_rows() {
+            if id.is_null(i) || ds.is_null(i) || mean.is_null(i) {
+                continue;
+            }
+            let sd = if sd.is_null(i) {
+                0.0
+            } else {
+                sd.value(i).max(0.0)
+            };
+            t.entry(id.value(i).to_string()).or_default().push((
+                ds.value(i).to_string(),
+                mean.value(i),
+                sd,
+            ));
+        }
+    }
+    let t = Arc::new(t);
+    let mut cache = s.forecasts.tables.lock().unwrap();
+    if cache.len() == CACHED_TABLES {
+        cache.pop_front();
+    }
+    cache.push_back((key, t.clone()));
+    Ok(t)
+}
+
+async fn basis(s: &AppState, c: &Caller, a: &Ask) -> Result<Basis> {
+    if let Some(d) = &a.distribution {
+        if a.series.is_some() || a.repo.is_some() {
+            return Err(bad("give either a distribution or repo + series, not both"));
+        }
+        return Ok(
+            match (d.mean, d.sd, &d.support, &d.pmf, &d.levels, &d.values) {
+                (Some(m), sd, None, None, None, None) => {
+                    let sd = sd.unwrap_or(0.0);
+                    Basis {
+                        mean: Some(m),
+                        sd: Some(sd),
+                        source: json!({ "distribution": "normal" }),
+                        result: Some(newsvendor_normal(m, sd, a.under_cost, a.over_cost)?),
+                        quantity_only: None,
+                    }
+                }
+                (None, None, Some(x), Some(p), None, None) => Basis {
+                    mean: None,
+                    sd: None,
+                    source: json!({ "distribution": "discrete" }),
+                    result: Some(newsvendor_discrete(x, p, a.under_cost, a.over_cost)?),
+                    quantity_only: None,
+                },
+                (None, None, None, None, Some(l), Some(v)) => Basis {
+                    mean: None,
+                    sd: None,
+                    source: json!({ "distribution": "quantiles" }),
+                    result: None,
+                    quantity_only: Some(newsvendor_quantiles(l, v, a.under_cost, a.over_cost)?),
+                },
+                _ => {
+                    return Err(bad(
+                        "distribution: give mean (and sd), or support and pmf, or levels and values",
+                    ));
+                }
+            },
+        );
+    }
+    let (Some(name), Some(series)) = (&a.repo, &a.series) else {
+        return Err(bad(
+            "give a distribution, or repo and series to use the forecast",
+        ));
+    };
+    let r = repo(s, name, c)?;
+    let reference = a
+        .reference
+        .clone()
+        .unwrap_or_else(|| r.record().default_branch.clone());
+    let commit = r.resolve(&reference)?.commit.id.clone();
+    let table = a.table.clone().unwrap_or_else(|| "reconciled".into());
+    let t = load_table(s, name, &commit, &table).await?;
+    let periods = t.get(series).ok_or_else(|| {
+        ServerError::NotFound(format!(
+            "no series {series:?} in {name}/{table} at {reference}"
+        ))
+    })?;
+    let start = match &a.ds {
+        Some(ds) => periods
+            .iter()
+            .position(|p| p.0.starts_with(ds.as_str()))
+            .ok_or_else(|| ServerError::NotFound(format!("{series} has no forecast for {ds}")))?,
+        None => 0,
+    };
+    let n = a.periods.unwrap_or(1);
+    if n == 0 || start + n > periods.len() {
+        return Err(bad(format!(
+            "periods: {n} from {} runs past the forecast's {} periods",
+            periods[start].0,
+            periods.len()
+        )));
+    }
+    let span = &periods[start..start + n];
+    let mean: f64 = span.iter().map(|p| p.1).sum();
+    let sd = span.iter().map(|p| p.2 * p.2).sum::<f64>().sqrt();
+    Ok(Basis {
+        mean: Some(mean),
+        sd: Some(sd),
+        source: json!({
+            "repo": name, "ref": reference, "commit": commit, "table": table,
+            "series": series, "ds": span[0].0, "periods": n,
+        }),
+        result: Some(newsvendor_normal(mean, sd, a.under_cost, a.over_cost)?),
+        quantity_only: None,
+    })
+}
+
+async fn recommend(
+    State(s): St,
+    Extension(c): Extension<Caller>,
+    Json(a): Json<Ask>,
+) -> Result<Json<Value>> {
+    if a.improvement.is_some() {
+        return Err(bad("improvement belongs to /voi"));
+    }
+    let b = basis(&s, &c, &a).await?;
+    let service_level = a.under_cost / (a.under_cost + a.over_cost);
+    let (quantity, cost) = match (&b.result, b.quantity_only) {
+        (Some(r), _) => (r.quantity, Some(r.expected_cost)),
+        (None, Some(q)) => (q, None),
+        (None, None) => unreachable!("a basis has a result"),
+    };
+    Ok(Json(json!({
+        // Demand is not negative: a normal quantile below zero orders nothing.
+        "quantity": quantity.max(0.0),
+        "expected_cost": cost,
+        "service_level": service_level,
+        "mean": b.mean, "sd": b.sd,
+        "forecast": b.source,
+    })))
+}
+
+async fn voi(
+    State(s): St,
+    Extension(c): Extension<Caller>,
+    Json(a): Json<Ask>,
+) -> Result<Json<Value>> {
+    if let Some(f) = a.improvement
+        && !(0.0..=1.0).contains(&f)
+    {
+        return Err(bad("improvement is a fraction of the sd between 0 and 1"));
+    }
+    let b = basis(&s, &c, &a).await?;
+    let Some(r) = b.result else {
+        return Err(bad(
+            "the value of information needs a full distribution, not quantiles",
+        ));
+    };
+    let improved = match (a.improvement, b.mean, b.sd) {
+        (Some(f), Some(m), Some(sd)) => {
+            let better = newsvendor_normal(m, sd * (1.0 - f), a.under_cost, a.over_cost)?;
+            json!({
+                "improvement": f,
+                "expected_cost": better.expected_cost,
+                "value": r.expected_cost - better.expected_cost,
+                "quantity": better.quantity.max(0.0),
+            })
+        }
+        (Some(_), _, _) => {
+            return Err(bad("improvement needs a normal distribution (mean and sd)"));
+        }
+        _ => Value::Null,
+    };
+    Ok(Json(json!({
+        // With perfect information the order equals demand: no cost.
+        "evpi": r.evpi,
+        "expected_cost": r.expected_cost,
+        "quantity": r.quantity.max(0.0),
+        "improved": improved,
+        "mean": b.mean, "sd": b.sd,
+        "forecast": b.source,
+    })))
+}

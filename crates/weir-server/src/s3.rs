@@ -1,0 +1,594 @@
+//! The S3 gateway, as lakeFS has it: bucket = repository, key =
+//! `REF/PATH`. Reads from any ref expression, writes only to branches.
+//! Requests are checked as AWS SigV4 (or V2) against the same access keys
+//! as the REST API, whose secrets are kept encrypted for exactly this.
+//! `If-None-Match: *` on PutObject and CompleteMultipartUpload is decided
+//! in the metadata transaction that stages the object, so two Delta
+//! writers racing for the same log entry cannot both win.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use futures::StreamExt;
+use object_store::PutPayload;
+use s3s::access::{S3Access, S3AccessContext};
+use s3s::auth::{S3Auth, SecretKey};
+use s3s::dto::*;
+use s3s::{S3, S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
+use weir_core::names::SYSTEM_REPO;
+use weir_store::{Cond, Entry, ListItem, PutOptions, Repo, StoreError};
+
+use crate::s3_multipart::Uploads;
+use crate::{AppState, KeyStore};
+
+pub(crate) struct Gateway {
+    pub(crate) state: Arc<AppState>,
+    pub(crate) uploads: Uploads,
+}
+
+/// The service that axum mounts beside the REST API.
+pub(crate) fn service(state: Arc<AppState>) -> s3s::service::S3Service {
+    let anonymous = state.options.allow_anonymous;
+    let keys = state.keys.clone();
+    let mut b = s3s::service::S3ServiceBuilder::new(Gateway {
+        state,
+        uploads: Uploads::default(),
+    });
+    b.set_auth(KeyAuth(keys));
+    b.set_access(Access { anonymous });
+    b.build()
+}
+
+struct KeyAuth(Arc<KeyStore>);
+
+/// A key's secret and user, from memory when the key store has it there.
+async fn lookup(keys: &Arc<KeyStore>, id: &str) -> S3Result<Option<(String, String)>> {
+    if let Some(v) = keys.secret_cached(id) {
+        return Ok(v);
+    }
+    let keys = keys.clone();
+    let id = id.to_string();
+    match tokio::task::spawn_blocking(move || keys.secret(&id)).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(internal(e)),
+        Err(e) => Err(internal(e)),
+    }
+}
+
+#[async_trait::async_trait]
+impl S3Auth for KeyAuth {
+    async fn get_secret_key(&self, access_key: &str) -> S3Result<SecretKey> {
+        match lookup(&self.0, access_key).await? {
+            Some((secret, _)) => Ok(SecretKey::from(secret)),
+            None => Err(s3_error!(InvalidAccessKeyId, "no such access key")),
+        }
+    }
+}
+
+struct Access {
+    anonymous: bool,
+}
+
+#[async_trait::async_trait]
+impl S3Access for Access {
+    async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
+        if cx.credentials().is_some() || self.anonymous {
+            Ok(())
+        } else {
+            Err(s3_error!(
+                AccessDenied,
+                "requests must be signed with an access key (weir auth create-key)"
+            ))
+        }
+    }
+}
+
+fn internal(e: impl std::fmt::Display) -> S3Error {
+    tracing::error!(error = %e, "S3 request failed");
+    S3Error::with_message(S3ErrorCode::InternalError, e.to_string())
+}
+
+/// A store error as the S3 error a client expects.
+pub(crate) fn s3err(e: StoreError) -> S3Error {
+    use weir_core::ErrorCode as C;
+    let msg = e.to_string();
+    let code = match &e {
+        StoreError::NotFound {
+            kind: "repository", ..
+        } => S3ErrorCode::NoSuchBucket,
+        StoreError::NotFound { .. } => S3ErrorCode::NoSuchKey,
+        StoreError::AlreadyExists { .. } | StoreError::PreconditionFailed(_) => {
+            S3ErrorCode::PreconditionFailed
+        }
+        e => match e.code() {
+            C::InvalidArgument => S3ErrorCode::InvalidArgument,
+            C::Conflict => S3ErrorCode::ConditionalRequestConflict,
+            C::NotAllowed => S3ErrorCode::AccessDenied,
+            _ => return internal(msg),
+        },
+    };
+    S3Error::with_message(code, msg)
+}
+
+impl Gateway {
+    /// The repository behind a bucket, acting as the request's key owner.
+    pub(crate) async fn repo<T>(&self, req: &S3Request<T>, bucket: &str) -> S3Result<Repo> {
+        if bucket == SYSTEM_REPO {
+            return Err(s3_error!(NoSuchBucket, "no repository {bucket}"));
+        }
+        let user = match &req.credentials {
+            Some(c) => match lookup(&self.state.keys, &c.access_key).await? {
+                Some((_, user)) => user,
+                None => return Err(s3_error!(InvalidAccessKeyId)),
+            },
+            None => "anonymous".to_string(),
+        };
+        Ok(self.state.lake.repo(bucket).map_err(s3err)?.as_actor(&user))
+    }
+
+    /// A write target: `REF` must be a branch.
+    pub(crate) fn branch(repo: &Repo, key: &str) -> S3Result<(String, String)> {
+        let (reference, path) = split_key(key)?;
+        match repo.branch_head(&reference) {
+            Ok(_) => Ok((reference, path)),
+            Err(StoreError::NotFound { .. }) if repo.resolve(&reference).is_ok() => Err(s3_error!(
+                AccessDenied,
+                "{reference} is not a branch: writes go to REF/PATH where REF is a branch"
+            )),
+            Err(e) => Err(s3err(e)),
+        }
+    }
+
+    pub(crate) fn max_body(&self) -> usize {
+        self.state.options.max_body
+    }
+}
+
+/// `REF/PATH` → (ref, path).
+pub(crate) fn split_key(key: &str) -> S3Result<(String, String)> {
+    match key.split_once('/') {
+        Some((r, p)) if !r.is_empty() && !p.is_empty() => Ok((r.to_string(), p.to_string())),
+        _ => Err(s3_error!(
+            InvalidArgument,
+            "key {key:?}: keys are REF/PATH (a branch, tag or commit, then the object's path)"
+        )),
+    }
+}
+
+pub(crate) fn etag(e: &Entry) -> ETag {
+    ETag::Strong(e.checksum_hex())
+}
+
+pub(crate) fn timestamp(us: i64) -> Timestamp {
+    Timestamp::from(SystemTime::UNIX_EPOCH + Duration::from_micros(us.max(0) as u64))
+}
+
+/// Reads a request body, refusing more than `limit` bytes.
+pub(crate) async fn collect(body: Option<StreamingBlob>, limit: usize) -> S3Result<PutPayload> {
+    let mut chunks: Vec<Bytes> = Vec::new();
+    let mut n = 0usize;
+    if let Some(mut body) = body {
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(|e| {
+                S3Error::with_message(
+                    S3ErrorCode::IncompleteBody,
+                    format!("reading the body: {e}"),
+                )
+            })?;
+            n += chunk.len();
+            if n > limit {
+                return Err(s3_error!(
+                    EntityTooLarge,
+                    "the body exceeds the server's limit of {limit} bytes (weir serve --max-body-mib)"
+                ));
+            }
+            chunks.push(chunk);
+        }
+    }
+    Ok(chunks.into_iter().collect())
+}
+
+/// `If-None-Match: *` / `If-Match: ETAG` as a store condition.
+pub(crate) fn write_cond(
+    if_none_match: Option<&IfNoneMatch>,
+    if_match: Option<&IfMatch>,
+) -> S3Result<Option<Cond>> {
+    if let Some(c) = if_none_match {
+        if !c.is_any() {
+            return Err(s3_error!(
+                NotImplemented,
+                "If-None-Match on a write: only * (create if absent) is supported"
+            ));
+        }
+        return Ok(Some(Cond::Absent));
+    }
+    Ok(match if_match {
+        Some(c) if c.is_any() => {
+            return Err(s3_error!(
+                NotImplemented,
+                "If-Match: * on a write is not supported; give the ETag"
+            ));
+        }
+        Some(c) => c.as_etag().map(|t| Cond::Matches(t.value().to_string())),
+        None => None,
+    })
+}
+
+pub(crate) fn put_options(
+    content_type: Option<String>,
+    metadata: Option<Metadata>,
+    cond: Option<Cond>,
+) -> PutOptions {
+    PutOptions {
+        content_type,
+        metadata: metadata
+            .unwrap_or_default()
+            .into_iter()
+            .collect::<BTreeMap<_, _>>(),
+        cond,
+    }
+}
+
+/// Applies GET/HEAD preconditions against the stored entry.
+fn check_read_conditions(
+    e: &Entry,
+    if_match: Option<&IfMatch>,
+    if_none_match: Option<&IfNoneMatch>,
+) -> S3Result<()> {
+    let tag = e.checksum_hex();
+    let matches = |c: &ETagCondition| c.is_any() || c.as_etag().is_some_and(|t| t.value() == tag);
+    if let Some(c) = if_match
+        && !matches(c)
+    {
+        return Err(s3_error!(PreconditionFailed));
+    }
+    if let Some(c) = if_none_match
+        && matches(c)
+    {
+        return Err(s3_error!(NotModified));
+    }
+    Ok(())
+}
+
+#[async_trait::async_trait]
+impl S3 for Gateway {
+    async fn list_buckets(
+        &self,
+        _req: S3Request<ListBucketsInput>,
+    ) -> S3Result<S3Response<ListBucketsOutput>> {
+        let repos = self.state.lake.list_repos().map_err(s3err)?;
+        let buckets = repos
+            .into_iter()
+            .filter(|r| r.name != SYSTEM_REPO)
+            .map(|r| Bucket {
+                name: Some(r.name.clone()),
+                creation_date: Some(timestamp(r.created * 1_000_000)),
+                ..Default::default()
+            })
+            .collect();
+        Ok(S3Response::new(ListBucketsOutput {
+            buckets: Some(buckets),
+            ..Default::default()
+        }))
+    }
+
+    async fn head_bucket(
+        &self,
+        req: S3Request<HeadBucketInput>,
+    ) -> S3Result<S3Response<HeadBucketOutput>> {
+        let bucket = req.input.bucket.clone();
+        self.repo(&req, &bucket).await?;
+        Ok(S3Response::new(HeadBucketOutput::default()))
+    }
+
+    async fn get_bucket_location(
+        &self,
+        req: S3Request<GetBucketLocationInput>,
+    ) -> S3Result<S3Response<GetBucketLocationOutput>> {
+        let bucket = req.input.bucket.clone();
+        self.repo(&req, &bucket).await?;
+        Ok(S3Response::new(GetBucketLocationOutput::default()))
+    }
+
+    async fn get_object(
+        &self,
+        req: S3Request<GetObjectInput>,
+    ) -> S3Result<S3Response<GetObjectOutput>> {
+        let repo = self.repo(&req, &req.input.bucket).await?;
+        let i = &req.input;
+        let (reference, path) = split_key(&i.key)?;
+        let e = repo.stat(&reference, &path).await.map_err(s3err)?;
+        check_read_conditions(&e, i.if_match.as_ref(), i.if_none_match.as_ref())?;
+        let range =
+            match &i.range {
+                Some(r) => Some(r.check(e.size).map_err(|_| {
+                    s3_error!(InvalidRange, "range outside a {}-byte object", e.size)
+                })?),
+                None => None,
+            };
+        let content_range = range
+            .as_ref()
+            .map(|r| format!("bytes {}-{}/{}", r.start, r.end - 1, e.size));
+        let bytes = repo.read_entry(&e, range).await.map_err(s3err)?;
+        let len = bytes.len() as i64;
+        Ok(S3Response::new(GetObjectOutput {
+            body: Some(StreamingBlob::from(s3s::Body::from(bytes))),
+            content_length: Some(len),
+            content_range,
+            content_type: Some(e.content_type.clone()),
+            e_tag: Some(etag(&e)),
+            last_modified: Some(timestamp(e.mtime_us)),
+            accept_ranges: Some("bytes".into()),
+            metadata: metadata(&e),
+            ..Default::default()
+        }))
+    }
+
+    async fn head_object(
+        &self,
+        req: S3Request<HeadObjectInput>,
+    ) -> S3Result<S3Response<HeadObjectOutput>> {
+        let repo = self.repo(&req, &req.input.bucket).await?;
+        let i = &req.input;
+        let (reference, path) = split_key(&i.key)?;
+        let e = repo.stat(&reference, &path).await.map_err(s3err)?;
+        check_read_conditions(&e, i.if_match.as_ref(), i.if_none_match.as_ref())?;
+        Ok(S3Response::new(HeadObjectOutput {
+            content_length: Some(e.size as i64),
+            content_type: Some(e.content_type.clone()),
+            e_tag: Some(etag(&e)),
+            last_modified: Some(timestamp(e.mtime_us)),
+            accept_ranges: Some("bytes".into()),
+            metadata: metadata(&e),
+            ..Default::default()
+        }))
+    }
+
+    async fn put_object(
+        &self,
+        req: S3Request<PutObjectInput>,
+    ) -> S3Result<S3Response<PutObjectOutput>> {
+        let repo = self.repo(&req, &req.input.bucket).await?;
+        let i = req.input;
+        let (branch, path) = Self::branch(&repo, &i.key)?;
+        let cond = write_cond(i.if_none_match.as_ref(), i.if_match.as_ref())?;
+        let payload = collect(i.body, self.max_body()).await?;
+        let opts = put_options(i.content_type, i.metadata, cond);
+        let e = repo
+            .put_object(&branch, &path, payload, &opts)
+            .await
+            .map_err(s3err)?;
+        Ok(S3Response::new(PutObjectOutput {
+            e_tag: Some(etag(&e)),
+            size: Some(e.size as i64),
+            ..Default::default()
+        }))
+    }
+
+    async fn copy_object(
+        &self,
+        req: S3Request<CopyObjectInput>,
+    ) -> S3Result<S3Response<CopyObjectOutput>> {
+        let repo = self.repo(&req, &req.input.bucket).await?;
+        let i = &req.input;
+        let (src_bucket, src_key) = match &i.copy_source {
+            CopySource::Bucket { bucket, key, .. } => (bucket.to_string(), key.to_string()),
+            _ => {
+                return Err(s3_error!(
+                    NotImplemented,
+                    "copy sources are BUCKET/REF/PATH"
+                ));
+            }
+        };
+        if src_bucket != i.bucket {
+            return Err(s3_error!(
+                NotImplemented,
+                "copying between repositories is not supported: copy within {}",
+                i.bucket
+            ));
+        }
+        let (src_ref, src_path) = split_key(&src_key)?;
+        let (branch, path) = Self::branch(&repo, &i.key)?;
+        let e = repo
+            .copy_object(&src_ref, &src_path, &branch, &path, None)
+            .await
+            .map_err(s3err)?;
+        Ok(S3Response::new(CopyObjectOutput {
+            copy_object_result: Some(CopyObjectResult {
+                e_tag: Some(etag(&e)),
+                last_modified: Some(timestamp(e.mtime_us)),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }))
+    }
+
+    async fn delete_object(
+        &self,
+        req: S3Request<DeleteObjectInput>,
+    ) -> S3Result<S3Response<DeleteObjectOutput>> {
+        let repo = self.repo(&req, &req.input.bucket).await?;
+        let (branch, path) = Self::branch(&repo, &req.input.key)?;
+        // S3 answers 204 whether or not the key existed.
+        repo.delete_object(&branch, &path).await.map_err(s3err)?;
+        Ok(S3Response::new(DeleteObjectOutput::default()))
+    }
+
+    async fn delete_objects(
+        &self,
+        req: S3Request<DeleteObjectsInput>,
+    ) -> S3Result<S3Response<DeleteObjectsOutput>> {
+        let repo = self.repo(&req, &req.input.bucket).await?;
+        let quiet = req.input.delete.quiet.unwrap_or(false);
+        let mut deleted = Vec::new();
+        let mut errors = Vec::new();
+        for o in &req.input.delete.objects {
+            let r = match Self::branch(&repo, &o.key) {
+                Ok((b, p)) => repo.delete_object(&b, &p).await.map_err(s3err),
+                Err(e) => Err(e),
+            };
+            match r {
+                Ok(_) if quiet => {}
+                Ok(_) => deleted.push(DeletedObject {
+                    key: Some(o.key.clone()),
+                    ..Default::default()
+                }),
+                Err(e) => errors.push(Error {
+                    code: Some(e.code().as_str().to_string()),
+                    key: Some(o.key.clone()),
+                    message: e.message().map(str::to_string),
+                    ..Default::default()
+                }),
+            }
+        }
+        Ok(S3Response::new(DeleteObjectsOutput {
+            deleted: Some(deleted),
+            errors: Some(errors),
+            ..Default::default()
+        }))
+    }
+
+    async fn list_objects_v2(
+        &self,
+        req: S3Request<ListObjectsV2Input>,
+    ) -> S3Result<S3Response<ListObjectsV2Output>> {
+        let repo = self.repo(&req, &req.input.bucket).await?;
+        let i = &req.input;
+        let max_keys = i.max_keys.unwrap_or(1000).clamp(0, 1000) as usize;
+        let prefix = i.prefix.clone().unwrap_or_default();
+        let delimiter = match i.delimiter.as_deref() {
+            None | Some("") => false,
+            Some("/") => true,
+            Some(d) => {
+                return Err(s3_error!(
+                    InvalidArgument,
+                    "delimiter {d:?}: only / is supported"
+                ));
+            }
+        };
+        let after = i
+            .continuation_token
+            .clone()
+            .or_else(|| i.start_after.clone())
+            .filter(|a| !a.is_empty());
+        let (contents, prefixes, next) = match prefix.split_once('/') {
+            Some((reference, p)) => {
+                let inner_after = after
+                    .as_deref()
+                    .and_then(|a| a.strip_prefix(&format!("{reference}/")))
+                    .map(str::to_string);
+                let (items, more) = repo
+                    .list_objects(reference, p, delimiter, inner_after.as_deref(), max_keys)
+                    .await
+                    .map_err(s3err)?;
+                let next = more
+                    .then(|| items.last().map(|l| format!("{reference}/{}", l.path())))
+                    .flatten();
+                let mut contents = Vec::new();
+                let mut prefixes = Vec::new();
+                for item in items {
+                    match item {
+                        ListItem::Object { path, entry } => contents.push(Object {
+                            key: Some(format!("{reference}/{path}")),
+                            e_tag: Some(etag(&entry)),
+                            size: Some(entry.size as i64),
+                            last_modified: Some(timestamp(entry.mtime_us)),
+                            ..Default::default()
+                        }),
+                        ListItem::CommonPrefix { path } => prefixes.push(CommonPrefix {
+                            prefix: Some(format!("{reference}/{path}")),
+                        }),
+                    }
+                }
+                (contents, prefixes, next)
+            }
+            // Above the refs, a listing shows the branches as folders.
+            None => {
+                let mut names: Vec<String> = repo
+                    .list_branches()
+                    .map_err(s3err)?
+                    .into_iter()
+                    .map(|(b, _)| format!("{b}/"))
+                    .filter(|b| b.starts_with(&prefix) && after.as_ref().is_none_or(|a| b > a))
+                    .collect();
+                names.sort();
+                let more = names.len() > max_keys;
+                names.truncate(max_keys);
+                let next = more.then(|| names.last().cloned()).flatten();
+                let prefixes = names
+                    .into_iter()
+                    .map(|p| CommonPrefix { prefix: Some(p) })
+                    .collect();
+                (Vec::new(), prefixes, next)
+            }
+        };
+        let key_count = (contents.len() + prefixes.len()) as i32;
+        Ok(S3Response::new(ListObjectsV2Output {
+            name: Some(i.bucket.clone()),
+            prefix: i.prefix.clone(),
+            delimiter: i.delimiter.clone(),
+            max_keys: Some(max_keys as i32),
+            key_count: Some(key_count),
+            continuation_token: i.continuation_token.clone(),
+            start_after: i.start_after.clone(),
+            is_truncated: Some(next.is_some()),
+            next_continuation_token: next,
+            contents: Some(contents),
+            common_prefixes: Some(prefixes),
+            ..Default::default()
+        }))
+    }
+
+    async fn create_multipart_upload(
+        &self,
+        req: S3Request<CreateMultipartUploadInput>,
+    ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
+        self.create_upload(req).await
+    }
+
+    async fn upload_part(
+        &self,
+        req: S3Request<UploadPartInput>,
+    ) -> S3Result<S3Response<UploadPartOutput>> {
+        self.put_part(req).await
+    }
+
+    async fn complete_multipart_upload(
+        &self,
+        req: S3Request<CompleteMultipartUploadInput>,
+    ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
+        self.complete_upload(req).await
+    }
+
+    async fn abort_multipart_upload(
+        &self,
+        req: S3Request<AbortMultipartUploadInput>,
+    ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
+        self.abort_upload(req).await
+    }
+
+    async fn list_parts(
+        &self,
+        req: S3Request<ListPartsInput>,
+    ) -> S3Result<S3Response<ListPartsOutput>> {
+        self.parts(req).await
+    }
+
+    async fn list_multipart_uploads(
+        &self,
+        req: S3Request<ListMultipartUploadsInput>,
+    ) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
+        self.uploads_of(req).await
+    }
+}
+
+fn metadata(e: &Entry) -> Option<Metadata> {
+    (!e.metadata.is_empty()).then(|| {
+        e.metadata
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    })
+}
