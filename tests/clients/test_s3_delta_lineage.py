@@ -105,6 +105,15 @@ s3.abort_multipart_upload(Bucket="lake", Key="main/gone.bin", UploadId=uid)
 assert s3.list_multipart_uploads(Bucket="lake").get("Uploads", []) == []
 assert code_of(lambda: s3.upload_part(Bucket="lake", Key="main/gone.bin", UploadId=uid,
                                       PartNumber=1, Body=b"x")) == "NoSuchUpload"
+# Bodies above the server's part size (8 MiB) are streamed to storage in
+# parts, through the gateway and through the REST API alike.
+nine = os.urandom(9 * 1024 * 1024)
+s3.put_object(Bucket="lake", Key="main/nine.bin", Body=nine)
+assert s3.get_object(Bucket="lake", Key="main/nine.bin")["Body"].read() == nine
+r = requests.post(f"{API}/repositories/lake/branches/main/objects", auth=auth,
+                  params={"path": "nine-rest.bin"}, data=nine)
+assert r.status_code == 201 and r.json()["size_bytes"] == len(nine), r.text
+assert s3.get_object(Bucket="lake", Key="main/nine-rest.bin")["Body"].read() == nine
 s3.upload_fileobj(io.BytesIO(big * 2), "lake", "main/managed.bin")
 assert s3.head_object(Bucket="lake", Key="main/managed.bin")["ContentLength"] == len(big) * 2
 

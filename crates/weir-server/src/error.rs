@@ -21,6 +21,8 @@ pub enum ServerError {
     PreconditionFailed(String),
     #[error("range not satisfiable: {0}")]
     RangeNotSatisfiable(String),
+    #[error("{0}")]
+    TooLarge(String),
     #[error("key store: {0}")]
     Keys(String),
     /// An error of another weir crate (lineage, SQL, forecasting), with
@@ -51,9 +53,9 @@ impl ServerError {
     pub fn code(&self) -> ErrorCode {
         match self {
             ServerError::Store(e) => e.code(),
-            ServerError::InvalidArgument(_) | ServerError::RangeNotSatisfiable(_) => {
-                ErrorCode::InvalidArgument
-            }
+            ServerError::InvalidArgument(_)
+            | ServerError::RangeNotSatisfiable(_)
+            | ServerError::TooLarge(_) => ErrorCode::InvalidArgument,
             ServerError::NotFound(_) => ErrorCode::NotFound,
             ServerError::Unauthorized(_) => ErrorCode::NotAllowed,
             ServerError::PreconditionFailed(_) => ErrorCode::PreconditionFailed,
@@ -67,6 +69,7 @@ impl ServerError {
             // The two statuses that HTTP has and the error codes do not.
             ServerError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ServerError::RangeNotSatisfiable(_) => StatusCode::RANGE_NOT_SATISFIABLE,
+            ServerError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             e => StatusCode::from_u16(e.code().http_status())
                 .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
         }

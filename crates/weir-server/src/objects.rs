@@ -100,57 +100,72 @@ async fn upload(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("multipart/form-data"));
-    let (bytes, content_type) = if is_multipart {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let limit = s.options.max_body as u64;
+    if declared.is_some_and(|n| n > limit) {
+        return Err(ServerError::TooLarge(format!(
+            "the body exceeds the server's limit of {limit} bytes (weir serve --max-body-mib)"
+        )));
+    }
+    let r = repo(&s, &name, &c)?;
+    let absent = matches!(cond, Some(Cond::Absent));
+    let refused = |e: StoreError| match e {
+        // HTTP's answer to a failed If-None-Match is 412, as lakeFS's.
+        StoreError::AlreadyExists { .. } if absent => {
+            ServerError::PreconditionFailed(format!("{path} already exists on {branch}"))
+        }
+        e => e.into(),
+    };
+    let options = |content_type: Option<String>| PutOptions {
+        content_type: content_type.filter(|t| !t.starts_with("application/x-www-form-urlencoded")),
+        metadata: BTreeMap::new(),
+        cond: cond.clone(),
+    };
+    // Bodies are streamed to the data store: an upload never sits whole in
+    // memory, whatever its size.
+    let e = if is_multipart {
         let mut form = Multipart::from_request(req, &s)
             .await
             .map_err(|e| ServerError::InvalidArgument(e.body_text()))?;
-        let mut found = None;
-        while let Some(field) = form
-            .next_field()
-            .await
-            .map_err(|e| ServerError::InvalidArgument(e.body_text()))?
-        {
+        loop {
+            let Some(field) = form
+                .next_field()
+                .await
+                .map_err(|e| ServerError::InvalidArgument(e.body_text()))?
+            else {
+                return Err(ServerError::InvalidArgument(
+                    "multipart upload without a part named content".into(),
+                ));
+            };
             if field.name() == Some("content") {
-                let ct = field.content_type().map(str::to_string);
-                let b = field
-                    .bytes()
+                let opts = options(field.content_type().map(str::to_string));
+                break r
+                    .put_stream(&branch, &path, field, &opts, limit)
                     .await
-                    .map_err(|e| ServerError::InvalidArgument(e.body_text()))?;
-                found = Some((b, ct));
-                break;
+                    .map_err(refused)?;
             }
         }
-        found.ok_or_else(|| {
-            ServerError::InvalidArgument("multipart upload without a part named content".into())
-        })?
     } else {
         let ct = req
             .headers()
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
-        let b = axum::body::to_bytes(req.into_body(), s.options.max_body)
-            .await
-            .map_err(|e| ServerError::InvalidArgument(format!("reading the body: {e}")))?;
-        (b, ct)
-    };
-    let r = repo(&s, &name, &c)?;
-    let opts = PutOptions {
-        content_type: content_type.filter(|t| !t.starts_with("application/x-www-form-urlencoded")),
-        metadata: BTreeMap::new(),
-        cond,
-    };
-    let absent = matches!(opts.cond, Some(Cond::Absent));
-    let e = r
-        .put_object(&branch, &path, bytes.into(), &opts)
+        let opts = options(ct);
+        r.put_stream(
+            &branch,
+            &path,
+            req.into_body().into_data_stream(),
+            &opts,
+            limit,
+        )
         .await
-        .map_err(|e| match e {
-            // HTTP's answer to a failed If-None-Match is 412, as lakeFS's.
-            StoreError::AlreadyExists { .. } if absent => {
-                ServerError::PreconditionFailed(format!("{path} already exists on {branch}"))
-            }
-            e => e.into(),
-        })?;
+        .map_err(refused)?
+    };
     Ok((StatusCode::CREATED, Json(stats_json(&path, &e))).into_response())
 }
 

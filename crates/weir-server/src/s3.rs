@@ -11,8 +11,6 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
-use futures::StreamExt;
-use object_store::PutPayload;
 use s3s::access::{S3Access, S3AccessContext};
 use s3s::auth::{S3Auth, SecretKey};
 use s3s::dto::*;
@@ -144,6 +142,18 @@ impl Gateway {
     pub(crate) fn max_body(&self) -> usize {
         self.state.options.max_body
     }
+
+    /// Refuses a declared body above the limit before reading it.
+    pub(crate) fn check_length(&self, length: Option<i64>) -> S3Result<()> {
+        match length {
+            Some(n) if n > self.max_body() as i64 => Err(s3_error!(
+                EntityTooLarge,
+                "{n} bytes: the server's limit is {} (weir serve --max-body-mib)",
+                self.max_body()
+            )),
+            _ => Ok(()),
+        }
+    }
 }
 
 /// `REF/PATH` → (ref, path).
@@ -165,29 +175,14 @@ pub(crate) fn timestamp(us: i64) -> Timestamp {
     Timestamp::from(SystemTime::UNIX_EPOCH + Duration::from_micros(us.max(0) as u64))
 }
 
-/// Reads a request body, refusing more than `limit` bytes.
-pub(crate) async fn collect(body: Option<StreamingBlob>, limit: usize) -> S3Result<PutPayload> {
-    let mut chunks: Vec<Bytes> = Vec::new();
-    let mut n = 0usize;
-    if let Some(mut body) = body {
-        while let Some(chunk) = body.next().await {
-            let chunk = chunk.map_err(|e| {
-                S3Error::with_message(
-                    S3ErrorCode::IncompleteBody,
-                    format!("reading the body: {e}"),
-                )
-            })?;
-            n += chunk.len();
-            if n > limit {
-                return Err(s3_error!(
-                    EntityTooLarge,
-                    "the body exceeds the server's limit of {limit} bytes (weir serve --max-body-mib)"
-                ));
-            }
-            chunks.push(chunk);
-        }
+/// A request body as a stream (none is empty).
+pub(crate) fn body_stream(
+    body: Option<StreamingBlob>,
+) -> impl futures::Stream<Item = Result<Bytes, s3s::StdError>> + Send {
+    match body {
+        Some(b) => futures::stream::StreamExt::left_stream(b),
+        None => futures::stream::StreamExt::right_stream(futures::stream::empty()),
     }
-    Ok(chunks.into_iter().collect())
 }
 
 /// `If-None-Match: *` / `If-Match: ETAG` as a store condition.
@@ -354,10 +349,16 @@ impl S3 for Gateway {
         let i = req.input;
         let (branch, path) = Self::branch(&repo, &i.key)?;
         let cond = write_cond(i.if_none_match.as_ref(), i.if_match.as_ref())?;
-        let payload = collect(i.body, self.max_body()).await?;
+        self.check_length(i.content_length)?;
         let opts = put_options(i.content_type, i.metadata, cond);
         let e = repo
-            .put_object(&branch, &path, payload, &opts)
+            .put_stream(
+                &branch,
+                &path,
+                body_stream(i.body),
+                &opts,
+                self.max_body() as u64,
+            )
             .await
             .map_err(s3err)?;
         Ok(S3Response::new(PutObjectOutput {

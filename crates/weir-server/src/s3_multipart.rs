@@ -14,7 +14,7 @@ use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result, s3_error};
 use weir_store::{Entry, Repo};
 
-use crate::s3::{Gateway, collect, etag, put_options, s3err, timestamp, write_cond};
+use crate::s3::{Gateway, body_stream, etag, put_options, s3err, timestamp, write_cond};
 
 /// S3's own limit.
 const MAX_PART_NUMBER: i32 = 10_000;
@@ -115,9 +115,13 @@ impl Gateway {
             ));
         }
         self.uploads.with(&i.bucket, &i.upload_id, &i.key, |_| ())?;
-        let payload = collect(i.body, self.max_body()).await?;
+        self.check_length(i.content_length)?;
         let entry = repo
-            .write_data(payload, &Default::default())
+            .write_stream(
+                body_stream(i.body),
+                &Default::default(),
+                self.max_body() as u64,
+            )
             .await
             .map_err(s3err)?;
         let tag = etag(&entry);

@@ -23,6 +23,7 @@ pub mod meta;
 pub mod objects;
 pub mod repo;
 pub mod tree;
+pub mod upload;
 pub mod verify;
 pub mod view;
 

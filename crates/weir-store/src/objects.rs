@@ -50,7 +50,12 @@ pub(crate) fn new_address(ns: &str) -> String {
 }
 
 /// The entry of bytes just written at `address`.
-fn fresh_entry(address: String, size: u64, checksum: [u8; 32], opts: &PutOptions) -> Entry {
+pub(crate) fn fresh_entry(
+    address: String,
+    size: u64,
+    checksum: [u8; 32],
+    opts: &PutOptions,
+) -> Entry {
     Entry {
         address,
         size,
@@ -86,50 +91,6 @@ impl Repo {
             .put(&Path::from(address.as_str()), payload)
             .await?;
         Ok(fresh_entry(address, size, checksum, opts))
-    }
-
-    /// Joins unstaged data objects (the parts of an S3 multipart upload)
-    /// into one new object, holding one part in memory at a time.
-    pub async fn concat_data(&self, parts: &[Entry], opts: &PutOptions) -> Result<Entry> {
-        use sha2::Digest;
-        let address = new_address(self.ns());
-        let target = Path::from(address.as_str());
-        let mut upload = self.lake.trees.data.put_multipart(&target).await?;
-        let mut h = sha2::Sha256::new();
-        let mut size = 0u64;
-        for p in parts {
-            let bytes = match self.read_entry(p, None).await {
-                Ok(b) => b,
-                Err(e) => {
-                    let _ = upload.abort().await;
-                    return Err(e);
-                }
-            };
-            h.update(&bytes);
-            size += bytes.len() as u64;
-            if let Err(e) = upload.put_part(bytes.into()).await {
-                let _ = upload.abort().await;
-                return Err(e.into());
-            }
-        }
-        upload.complete().await?;
-        Ok(fresh_entry(address, size, h.finalize().into(), opts))
-    }
-
-    /// Deletes the bytes of an entry that was written but never staged (an
-    /// abandoned upload part). Staged or committed entries must not be
-    /// passed: their bytes belong to history.
-    pub async fn discard_data(&self, entry: &Entry) -> Result<()> {
-        match self
-            .lake
-            .trees
-            .data
-            .delete(&Path::from(entry.address.as_str()))
-            .await
-        {
-            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-            Err(e) => Err(e.into()),
-        }
     }
 
     /// Stages `entry` at `path` on `branch`, honouring a condition.

@@ -7,6 +7,7 @@
 //! survives a killed process at any point; only an OS crash can drop the
 //! last transactions, never corrupt the file.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -108,7 +109,13 @@ pub const FORMAT_VERSION: &str = "1";
 
 pub struct SqliteMeta {
     conn: Mutex<Connection>,
+    /// Commit records by (repository, id). A commit never changes, so the
+    /// cache needs no invalidation beyond a deleted repository; it saves a
+    /// query on every ref resolution (each read of a served object).
+    commits: Mutex<HashMap<(String, String), CommitRecord>>,
 }
+
+const CACHED_COMMITS: usize = 4096;
 
 fn random_version() -> i64 {
     (uuid::Uuid::new_v4().as_u128() as i64) & i64::MAX
@@ -208,8 +215,10 @@ impl SqliteMeta {
         conn.busy_timeout(Duration::from_secs(30))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.set_prepared_statement_cache_capacity(64);
         Ok(SqliteMeta {
             conn: Mutex::new(conn),
+            commits: Mutex::new(HashMap::new()),
         })
     }
 
@@ -336,8 +345,10 @@ impl MetaStore for SqliteMeta {
 
     fn get_repo(&self, name: &str) -> Result<Option<RepoRecord>> {
         self.with(|c| {
-            Ok(c.query_row(
+            Ok(c.prepare_cached(
                 "SELECT name, namespace, default_branch, storage_namespace, created FROM repos WHERE name = ?1",
+            )?
+            .query_row(
                 [name],
                 |r| {
                     Ok(RepoRecord {
@@ -367,6 +378,7 @@ impl MetaStore for SqliteMeta {
     }
 
     fn delete_repo(&self, name: &str, audit: &AuditDraft) -> Result<bool> {
+        self.commits.lock().unwrap().retain(|(r, _), _| r != name);
         self.write(|tx| {
             let n = tx.execute("DELETE FROM repos WHERE name = ?1", [name])?;
             for t in ["commits", "branches", "tags", "staging"] {
@@ -418,13 +430,25 @@ impl MetaStore for SqliteMeta {
     }
 
     fn get_commit(&self, repo: &str, id: &str) -> Result<Option<CommitRecord>> {
-        self.with(|c| {
+        let key = (repo.to_string(), id.to_string());
+        if let Some(c) = self.commits.lock().unwrap().get(&key) {
+            return Ok(Some(c.clone()));
+        }
+        let found = self.with(|c| {
             let mut st = c.prepare_cached(
                 "SELECT id, parents, metarange, message, committer, created, metadata, generation
                  FROM commits WHERE repo = ?1 AND id = ?2",
             )?;
             Ok(st.query_row([repo, id], commit_from_row).optional()?)
-        })
+        })?;
+        if let Some(c) = &found {
+            let mut cache = self.commits.lock().unwrap();
+            if cache.len() >= CACHED_COMMITS {
+                cache.clear();
+            }
+            cache.insert(key, c.clone());
+        }
+        Ok(found)
     }
 
     fn commits_with_prefix(&self, repo: &str, prefix: &str, limit: usize) -> Result<Vec<String>> {
