@@ -108,7 +108,15 @@ fn append_audit(
 pub const FORMAT_VERSION: &str = "1";
 
 pub struct SqliteMeta {
+    /// The connection for writes (and reads that must see them in the same
+    /// transaction).
     conn: Mutex<Connection>,
+    /// Connections for the hot single-row reads (refs, commits, staged
+    /// entries), opened on first use. WAL lets them read while the writer
+    /// writes, so a server's concurrent requests do not queue on one mutex.
+    readers: Vec<Mutex<Option<Connection>>>,
+    next_reader: std::sync::atomic::AtomicUsize,
+    path: std::path::PathBuf,
     /// Commit records by (repository, id). A commit never changes, so the
     /// cache needs no invalidation beyond a deleted repository; it saves a
     /// query on every ref resolution (each read of a served object).
@@ -116,6 +124,8 @@ pub struct SqliteMeta {
 }
 
 const CACHED_COMMITS: usize = 4096;
+/// Reader connections per process.
+const READERS: usize = 4;
 
 fn random_version() -> i64 {
     (uuid::Uuid::new_v4().as_u128() as i64) & i64::MAX
@@ -218,8 +228,39 @@ impl SqliteMeta {
         conn.set_prepared_statement_cache_capacity(64);
         Ok(SqliteMeta {
             conn: Mutex::new(conn),
+            readers: (0..READERS).map(|_| Mutex::new(None)).collect(),
+            next_reader: Default::default(),
+            path: path.to_path_buf(),
             commits: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// Runs a read on a free reader connection (the next one, waiting, if
+    /// all are busy).
+    fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        use std::sync::atomic::Ordering;
+        let start = self.next_reader.fetch_add(1, Ordering::Relaxed);
+        let n = self.readers.len();
+        let mut slot = (0..n)
+            .find_map(|i| self.readers[(start + i) % n].try_lock().ok())
+            .unwrap_or_else(|| {
+                self.readers[start % n]
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+            });
+        if slot.is_none() {
+            // Read-write flags (only reads are run on it): a read-only
+            // connection cannot recover a WAL left by a crashed writer.
+            let c = Connection::open_with_flags(
+                &self.path,
+                rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE
+                    | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )?;
+            c.busy_timeout(Duration::from_secs(30))?;
+            c.set_prepared_statement_cache_capacity(32);
+            *slot = Some(c);
+        }
+        f(slot.as_ref().expect("a reader connection"))
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
@@ -249,7 +290,7 @@ impl SqliteMeta {
     }
 
     fn get_ref(&self, table: &str, repo: &str, name: &str) -> Result<Option<String>> {
-        self.with(|c| {
+        self.read(|c| {
             let mut st = c.prepare_cached(&format!(
                 "SELECT commit_id FROM {table} WHERE repo = ?1 AND name = ?2"
             ))?;
@@ -344,7 +385,7 @@ impl MetaStore for SqliteMeta {
     }
 
     fn get_repo(&self, name: &str) -> Result<Option<RepoRecord>> {
-        self.with(|c| {
+        self.read(|c| {
             Ok(c.prepare_cached(
                 "SELECT name, namespace, default_branch, storage_namespace, created FROM repos WHERE name = ?1",
             )?
@@ -434,7 +475,7 @@ impl MetaStore for SqliteMeta {
         if let Some(c) = self.commits.lock().unwrap().get(&key) {
             return Ok(Some(c.clone()));
         }
-        let found = self.with(|c| {
+        let found = self.read(|c| {
             let mut st = c.prepare_cached(
                 "SELECT id, parents, metarange, message, committer, created, metadata, generation
                  FROM commits WHERE repo = ?1 AND id = ?2",
@@ -476,7 +517,7 @@ impl MetaStore for SqliteMeta {
     }
 
     fn staged_get(&self, repo: &str, branch: &str, path: &str) -> Result<Option<StagedRow>> {
-        let row = self.with(|c| {
+        let row = self.read(|c| {
             let mut st = c.prepare_cached(
                 "SELECT path, version, entry FROM staging WHERE repo = ?1 AND branch = ?2 AND path = ?3",
             )?;
@@ -510,7 +551,7 @@ impl MetaStore for SqliteMeta {
         branch: &str,
         path: &str,
     ) -> Result<Option<(String, Option<StagedRow>)>> {
-        let row = self.with(|c| {
+        let row = self.read(|c| {
             let mut st = c.prepare_cached(
                 "SELECT b.commit_id, s.version, s.entry, s.path IS NOT NULL FROM branches b
                  LEFT JOIN staging s ON s.repo = b.repo AND s.branch = b.name AND s.path = ?3
