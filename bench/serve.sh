@@ -12,7 +12,11 @@ cd "$(dirname "$0")/.."
 DUR="${1:-15}"
 RUNS="${2:-3}"
 CONN="${3:-64}"
-command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk" >&2; exit 1; }
+if ! command -v wrk >/dev/null; then
+  # The load generator comes from Debian's packages.
+  { apt-get install -y -q wrk >/dev/null || sudo apt-get install -y -q wrk >/dev/null; } ||
+    { echo "bench/serve.sh needs wrk and could not install it (apt-get install wrk)" >&2; exit 1; }
+fi
 . bench/venv.sh
 build_release
 CLIENTS_PY="$(bash tests/clients/venv.sh)"
