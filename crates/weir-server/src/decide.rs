@@ -224,7 +224,7 @@ async fn basis(s: &AppState, c: &Caller, a: &Ask) -> Result<Basis> {
         None => 0,
     };
     let n = a.periods.unwrap_or(1);
-    if n == 0 || start + n > periods.len() {
+    if n == 0 || n > periods.len() - start {
         return Err(bad(format!(
             "periods: {n} from {} runs past the forecast's {} periods",
             periods[start].0,

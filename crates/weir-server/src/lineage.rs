@@ -6,7 +6,7 @@
 //! datasets, jobs, runs), plus what Marquez lacks: `asOf`, a ref (the graph
 //! that made the data at that ref) or a time.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::Read;
 use std::sync::Arc;
 
@@ -289,19 +289,15 @@ async fn graph(State(s): St, Query(q): Query<GraphQuery>) -> Result<Json<Value>>
             edges.insert((jid.clone(), node_id("dataset", &o.0, &o.1)));
         }
     }
-    let edge_json = |id: &str| {
-        let ins: Vec<Value> = edges
-            .iter()
-            .filter(|(_, d)| d == id)
-            .map(|(o, d)| json!({ "origin": o, "destination": d }))
-            .collect();
-        let outs: Vec<Value> = edges
-            .iter()
-            .filter(|(o, _)| o == id)
-            .map(|(o, d)| json!({ "origin": o, "destination": d }))
-            .collect();
-        (ins, outs)
-    };
+    // Each node's edges, looked up once per node rather than by scanning
+    // every edge for every node.
+    let mut by_node: HashMap<&str, (Vec<Value>, Vec<Value>)> = HashMap::new();
+    for (o, d) in &edges {
+        let e = json!({ "origin": o, "destination": d });
+        by_node.entry(d).or_default().0.push(e.clone());
+        by_node.entry(o).or_default().1.push(e);
+    }
+    let mut edge_json = |id: &str| by_node.remove(id).unwrap_or_default();
     let mut nodes: Vec<Value> = Vec::new();
     for (dns, dname) in &datasets {
         let id = node_id("dataset", dns, dname);

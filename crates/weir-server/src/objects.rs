@@ -13,7 +13,6 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use weir_store::{Cond, Entry, ListItem, PutOptions, StoreError};
@@ -256,8 +255,8 @@ async fn read(
     if !body {
         return Ok((status, h).into_response());
     }
-    let bytes: Bytes = r.read_entry(&e, range).await?;
-    Ok((status, h, Body::from(bytes)).into_response())
+    let stream = r.read_entry_stream(&e, range).await?;
+    Ok((status, h, Body::from_stream(stream)).into_response())
 }
 
 async fn get_object(

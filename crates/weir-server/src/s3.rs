@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
+use futures::stream::BoxStream;
 use s3s::access::{S3Access, S3AccessContext};
 use s3s::auth::{S3Auth, SecretKey};
 use s3s::dto::*;
@@ -185,6 +186,27 @@ pub(crate) fn body_stream(
     }
 }
 
+/// s3s wants a `Sync` body and object_store's streams are only `Send`.
+/// The stream is only ever polled through `&mut self`, so the mutex is
+/// never contended: it exists to make the type `Sync`.
+struct SyncStream(std::sync::Mutex<BoxStream<'static, Result<Bytes, StoreError>>>);
+
+impl futures::Stream for SyncStream {
+    type Item = Result<Bytes, StoreError>;
+
+    fn poll_next(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        let inner = self
+            .get_mut()
+            .0
+            .get_mut()
+            .unwrap_or_else(|p| p.into_inner());
+        inner.as_mut().poll_next(cx)
+    }
+}
+
 /// `If-None-Match: *` / `If-Match: ETAG` as a store condition.
 pub(crate) fn write_cond(
     if_none_match: Option<&IfNoneMatch>,
@@ -306,10 +328,12 @@ impl S3 for Gateway {
         let content_range = range
             .as_ref()
             .map(|r| format!("bytes {}-{}/{}", r.start, r.end - 1, e.size));
-        let bytes = repo.read_entry(&e, range).await.map_err(s3err)?;
-        let len = bytes.len() as i64;
+        let len = range.as_ref().map_or(e.size, |r| r.end - r.start) as i64;
+        let stream = repo.read_entry_stream(&e, range).await.map_err(s3err)?;
         Ok(S3Response::new(GetObjectOutput {
-            body: Some(StreamingBlob::from(s3s::Body::from(bytes))),
+            body: Some(StreamingBlob::wrap(SyncStream(std::sync::Mutex::new(
+                stream,
+            )))),
             content_length: Some(len),
             content_range,
             content_type: Some(e.content_type.clone()),

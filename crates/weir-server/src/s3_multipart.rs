@@ -51,10 +51,22 @@ impl Uploads {
         }
     }
 
-    fn take(&self, bucket: &str, id: &str, key: &str) -> S3Result<Upload> {
+    /// Removes the upload and returns it with what `check` made of it;
+    /// when `check` fails the upload stays, for a corrected retry. One lock
+    /// for both, so no part can be replaced between the check and the take.
+    fn take_checked<R>(
+        &self,
+        bucket: &str,
+        id: &str,
+        key: &str,
+        check: impl FnOnce(&Upload) -> S3Result<R>,
+    ) -> S3Result<(Upload, R)> {
         let mut m = self.0.lock().unwrap();
         match m.get(id) {
-            Some(u) if u.bucket == bucket && u.key == key => Ok(m.remove(id).unwrap()),
+            Some(u) if u.bucket == bucket && u.key == key => {
+                let r = check(u)?;
+                Ok((m.remove(id).expect("the upload just found"), r))
+            }
             _ => Err(s3_error!(
                 NoSuchUpload,
                 "no upload {id} of {key} in {bucket}"
@@ -155,33 +167,32 @@ impl Gateway {
             .and_then(|m| m.parts)
             .filter(|p| !p.is_empty())
             .ok_or_else(|| s3_error!(MalformedXML, "the request lists no parts"))?;
-        // Check the list against the upload before taking it, so a wrong
-        // list leaves the upload open for a corrected retry.
-        let chosen = self.uploads.with(&i.bucket, &i.upload_id, &i.key, |u| {
-            let mut last = 0;
-            let mut chosen = Vec::new();
-            for p in &wanted {
-                let n = p.part_number.unwrap_or(0);
-                if n <= last {
-                    return Err(s3_error!(
-                        InvalidPartOrder,
-                        "parts must be listed in ascending order"
-                    ));
+        let (u, chosen) = self
+            .uploads
+            .take_checked(&i.bucket, &i.upload_id, &i.key, |u| {
+                let mut last = 0;
+                let mut chosen = Vec::new();
+                for p in &wanted {
+                    let n = p.part_number.unwrap_or(0);
+                    if n <= last {
+                        return Err(s3_error!(
+                            InvalidPartOrder,
+                            "parts must be listed in ascending order"
+                        ));
+                    }
+                    last = n;
+                    let Some(e) = u.parts.get(&n) else {
+                        return Err(s3_error!(InvalidPart, "part {n} was not uploaded"));
+                    };
+                    if let Some(t) = &p.e_tag
+                        && t.value() != e.checksum_hex()
+                    {
+                        return Err(s3_error!(InvalidPart, "part {n}: the ETag does not match"));
+                    }
+                    chosen.push(e.clone());
                 }
-                last = n;
-                let Some(e) = u.parts.get(&n) else {
-                    return Err(s3_error!(InvalidPart, "part {n} was not uploaded"));
-                };
-                if let Some(t) = &p.e_tag
-                    && t.value() != e.checksum_hex()
-                {
-                    return Err(s3_error!(InvalidPart, "part {n}: the ETag does not match"));
-                }
-                chosen.push(e.clone());
-            }
-            Ok(chosen)
-        })??;
-        let u = self.uploads.take(&i.bucket, &i.upload_id, &i.key)?;
+                Ok(chosen)
+            })?;
         let opts = put_options(u.content_type.clone(), u.metadata.clone(), cond);
         let joined = repo.concat_data(&chosen, &opts).await;
         let result = match joined {
@@ -216,7 +227,9 @@ impl Gateway {
     ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
         let repo = self.repo(&req, &req.input.bucket).await?;
         let i = &req.input;
-        let u = self.uploads.take(&i.bucket, &i.upload_id, &i.key)?;
+        let (u, ()) = self
+            .uploads
+            .take_checked(&i.bucket, &i.upload_id, &i.key, |_| Ok(()))?;
         discard(&repo, u.parts.into_values()).await;
         Ok(S3Response::new(AbortMultipartUploadOutput::default()))
     }

@@ -8,8 +8,9 @@ use std::collections::BTreeMap;
 use std::ops::Range;
 
 use bytes::Bytes;
+use futures::stream::{BoxStream, StreamExt, TryStreamExt};
 use object_store::path::Path;
-use object_store::{GetOptions, GetRange, ObjectStoreExt, PutPayload};
+use object_store::{GetOptions, GetRange, GetResult, ObjectStoreExt, PutPayload};
 use serde::Serialize;
 use weir_core::names;
 
@@ -219,13 +220,28 @@ impl Repo {
 
     /// Reads an entry's bytes, optionally a byte range of them.
     pub async fn read_entry(&self, entry: &Entry, range: Option<Range<u64>>) -> Result<Bytes> {
+        Ok(self.open_entry(entry, range).await?.bytes().await?)
+    }
+
+    /// An entry's bytes (or a range of them) as a stream, so a server can
+    /// send an object of any size without holding it in memory.
+    pub async fn read_entry_stream(
+        &self,
+        entry: &Entry,
+        range: Option<Range<u64>>,
+    ) -> Result<BoxStream<'static, Result<Bytes>>> {
+        let got = self.open_entry(entry, range).await?;
+        Ok(got.into_stream().map_err(StoreError::from).boxed())
+    }
+
+    async fn open_entry(&self, entry: &Entry, range: Option<Range<u64>>) -> Result<GetResult> {
         let mut opts = GetOptions::default();
         if let Some(r) = range {
             opts.range = Some(GetRange::Bounded(r));
         }
         let path = Path::from(entry.address.as_str());
         match self.lake.trees.data.get_opts(&path, opts).await {
-            Ok(r) => Ok(r.bytes().await?),
+            Ok(r) => Ok(r),
             Err(object_store::Error::NotFound { .. }) => Err(StoreError::Corrupt(format!(
                 "the bytes of this object are missing at {}",
                 entry.address

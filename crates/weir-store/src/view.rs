@@ -29,7 +29,7 @@ use object_store::{
 use crate::entry::{DEFAULT_CONTENT_TYPE, Entry};
 use crate::error::StoreError;
 use crate::meta::Cond;
-use crate::objects::{ListItem, PutOptions as WeirPut};
+use crate::objects::{ListItem, PutOptions as WeirPut, fresh_entry};
 use crate::repo::{RefKind, Repo};
 
 type OsResult<T> = object_store::Result<T>;
@@ -365,17 +365,11 @@ impl MultipartUpload for Upload {
             let h = self.hasher.lock().unwrap();
             (h.0.clone().finalize().into(), h.1)
         };
-        let entry = Entry {
-            address: self.address.clone(),
-            size,
-            checksum,
-            mtime_us: chrono::Utc::now().timestamp_micros(),
-            content_type: self
-                .content_type
-                .clone()
-                .unwrap_or_else(|| DEFAULT_CONTENT_TYPE.into()),
-            metadata: Default::default(),
+        let opts = WeirPut {
+            content_type: self.content_type.clone(),
+            ..Default::default()
         };
+        let entry = fresh_entry(self.address.clone(), size, checksum, &opts);
         let e_tag = entry.checksum_hex();
         self.repo
             .stage_entry(&self.branch, &self.path, Some(entry), None)

@@ -352,6 +352,10 @@ async fn orders_and_the_value_of_information_from_the_forecast_at_a_commit() {
             StatusCode::BAD_REQUEST,
         ),
         (
+            json!({"repo": "shop", "series": "a", "periods": u64::MAX, "under_cost": 1.0, "over_cost": 1.0}),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
             json!({"repo": "shop", "series": "a", "table": "nope", "under_cost": 1.0, "over_cost": 1.0}),
             StatusCode::BAD_REQUEST,
         ),
