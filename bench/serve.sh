@@ -4,7 +4,8 @@
 #     from a plain axum file handler (weir-bench files);
 #   - a lakeFS object stat (basic auth);
 #   - POST /recommend_qty vs the same endpoint in FastAPI + uvicorn
-#     (bench/recommend_fastapi.py), on the quickstart's reconciled forecast.
+#     (bench/recommend_fastapi.py), on the quickstart's reconciled forecast;
+#   - the machine's ceiling: a bare axum handler answering fixed JSON.
 # Every server may use every core; wrk shares them. Medians of RUNS runs.
 # Usage: bench/serve.sh [SECONDS [RUNS [CONNECTIONS]]]  (default 15 3 64)
 set -euo pipefail
@@ -79,8 +80,9 @@ declare -A TARGETS=(
   [stat_weir]="-s $TMP/get.lua http://127.0.0.1:18080/api/v1/repositories/demand/refs/main/objects/stat?path=bench/obj.bin"
   [recommend_weir]="-s $TMP/post.lua http://127.0.0.1:18080/recommend_qty"
   [recommend_fastapi]="-s $TMP/post.lua http://127.0.0.1:18082/recommend_qty"
+  [ceiling_axum]="-s $TMP/post.lua http://127.0.0.1:18081/ceiling"
 )
-ORDER=(s3_get_weir s3_get_files stat_weir recommend_weir recommend_fastapi)
+ORDER=(s3_get_weir s3_get_files stat_weir recommend_weir recommend_fastapi ceiling_axum)
 : >"$TMP/results"
 for run in $(seq "$RUNS"); do
   for t in "${ORDER[@]}"; do
@@ -117,5 +119,7 @@ print()
 print(f"- S3 GetObject 4 KiB, weir / plain file handler: {med['s3_get_weir'][0] / med['s3_get_files'][0]:.2f}x throughput")
 print(f"- /recommend_qty, weir / FastAPI: {med['recommend_weir'][0] / med['recommend_fastapi'][0]:.1f}x throughput, "
       f"p99 {med['recommend_weir'][1]:.2f} ms vs {med['recommend_fastapi'][1]:.2f} ms")
+print(f"- the machine's ceiling (an axum handler answering fixed JSON): {med['ceiling_axum'][0]:,.0f} req/s "
+      f"= {med['ceiling_axum'][0] / med['recommend_fastapi'][0]:.1f}x FastAPI")
 print(f"- weir serve resident memory after the runs: {int(sys.argv[5]) // 1024} MB")
 PY

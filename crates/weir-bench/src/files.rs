@@ -1,6 +1,9 @@
 //! `weir-bench files DIR ADDR`: the baseline for the S3 gateway's reads,
 //! a plain axum handler that serves files from a directory (no auth, no
 //! versioning). bench/serve.sh reads the same 4 KiB object through both.
+//! `POST /ceiling` answers a fixed small JSON without reading the body:
+//! the most requests per second any axum handler can answer on the
+//! machine with wrk beside it, which bounds every ratio measured there.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -26,6 +29,12 @@ pub fn run(args: &[String]) {
         std::process::exit(2);
     };
     let app = Router::new()
+        .route(
+            "/ceiling",
+            axum::routing::post(|| async {
+                ([("content-type", "application/json")], "{\"ok\":true}")
+            }),
+        )
         .route("/{*path}", get(file))
         .with_state(Arc::new(PathBuf::from(dir)));
     let rt = tokio::runtime::Runtime::new().expect("a runtime");

@@ -86,27 +86,68 @@ fn civil(z: i64) -> (i64, u32, u32) {
     (yoe + era * 400 + (m <= 2) as i64, m, d)
 }
 
-async fn time_suite(ctx: &SessionContext, runs: usize) -> Vec<(f64, usize)> {
+async fn time_one(ctx: &SessionContext, sql: &str) -> (f64, usize) {
+    let start = Instant::now();
+    let batches = ctx
+        .sql(sql)
+        .await
+        .expect("plan")
+        .collect()
+        .await
+        .expect("run");
+    (
+        start.elapsed().as_secs_f64(),
+        batches.iter().map(|b| b.num_rows()).sum(),
+    )
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// Each query `runs` times in both sessions, alternating (this machine's
+/// speed drifts within seconds; alternating gives both engines the same
+/// conditions): per query, the median time in each and the row count.
+async fn time_paired(
+    a: &SessionContext,
+    b: &SessionContext,
+    runs: usize,
+) -> Vec<((f64, usize), (f64, usize))> {
     let mut out = Vec::new();
-    for (_, sql) in QUERIES {
-        let mut secs = Vec::new();
-        let mut rows = 0;
-        for _ in 0..runs {
-            let start = Instant::now();
-            let batches = ctx
-                .sql(sql)
-                .await
-                .expect("plan")
-                .collect()
-                .await
-                .expect("run");
-            secs.push(start.elapsed().as_secs_f64());
-            rows = batches.iter().map(|b| b.num_rows()).sum();
+    // WEIR_BENCH_QUERY=NAME times one query of the suite (for profiling).
+    let only = std::env::var("WEIR_BENCH_QUERY").ok();
+    for (name, sql) in QUERIES {
+        if only.as_deref().is_some_and(|o| o != name) {
+            out.push(((f64::NAN, 0), (f64::NAN, 0)));
+            continue;
         }
-        secs.sort_by(f64::total_cmp);
-        out.push((secs[secs.len() / 2], rows));
+        let (mut ta, mut tb) = (Vec::new(), Vec::new());
+        let (mut ra, mut rb) = (0, 0);
+        for _ in 0..runs {
+            let (t, r) = time_one(a, sql).await;
+            ta.push(t);
+            ra = r;
+            let (t, r) = time_one(b, sql).await;
+            tb.push(t);
+            rb = r;
+        }
+        out.push(((median(ta), ra), (median(tb), rb)));
     }
     out
+}
+
+/// WEIR_BENCH_SET="key=value;key=value": DataFusion settings tried on
+/// both sessions (to see what an option is worth here).
+async fn apply_settings(ctx: &SessionContext) {
+    for kv in std::env::var("WEIR_BENCH_SET")
+        .unwrap_or_default()
+        .split(';')
+    {
+        if let Some((k, v)) = kv.split_once('=') {
+            ctx.sql(&format!("SET {k} = {v}")).await.expect("SET");
+        }
+    }
 }
 
 /// Times the suite in weir (LAKE, default repository and branch) and in
@@ -119,16 +160,17 @@ pub fn query(lake: &str, parquet_dir: &str, runs: usize) {
     rt.block_on(async {
         let lake = Arc::new(Lake::open(std::path::Path::new(lake)).expect("lake"));
         let weir = weir_sql::session(lake, &weir_sql::SqlOptions::default()).expect("session");
+        apply_settings(&weir).await;
         let plain = SessionContext::new();
+        apply_settings(&plain).await;
         plain
             .register_parquet("sales", parquet_dir, ParquetReadOptions::default())
             .await
             .expect("parquet");
-        let w = time_suite(&weir, runs).await;
-        let p = time_suite(&plain, runs).await;
+        let timed = time_paired(&weir, &plain, runs).await;
         println!("| query | rows out | weir s | DataFusion s | weir / DataFusion |");
         println!("|---|---|---|---|---|");
-        for (((name, _), (ws, wr)), (ps, pr)) in QUERIES.iter().zip(&w).zip(&p) {
+        for ((name, _), ((ws, wr), (ps, pr))) in QUERIES.iter().zip(&timed) {
             assert_eq!(
                 wr, pr,
                 "{name}: weir and DataFusion disagree on the row count"
@@ -173,7 +215,7 @@ pub fn main(args: &[String]) {
                 .unwrap_or_else(|_| panic!("ROWS must be a number: {n}"));
             generate(n, path).unwrap_or_else(|e| panic!("{path}: {e}"));
         }
-        [cmd, lake, dir] if cmd == "query" => query(lake, dir, 5),
+        [cmd, lake, dir] if cmd == "query" => query(lake, dir, 9),
         [cmd, lake, dir, runs] if cmd == "query" => query(lake, dir, runs.parse().expect("RUNS")),
         _ => {
             eprintln!(

@@ -181,6 +181,7 @@ impl SchemaProvider for RefSchema {
         let provider: Arc<dyn TableProvider> = match t.load().await.map_err(df)? {
             Some(table) => {
                 let provider = table.table_provider().await.map_err(df)?;
+                let provider = crate::scan::pinned(&t, &table, provider).await;
                 if self.writable {
                     provider
                 } else {

@@ -19,6 +19,7 @@ mod catalog;
 mod error;
 mod functions;
 mod readonly;
+mod scan;
 mod system;
 mod udf;
 

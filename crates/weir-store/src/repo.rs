@@ -73,6 +73,12 @@ impl Repo {
         &self.rec.name
     }
 
+    /// The lake's data store, where every entry's bytes are at its
+    /// `address` (readers that resolved a path once can read from here).
+    pub fn data_store(&self) -> Arc<dyn object_store::ObjectStore> {
+        self.lake.data_store()
+    }
+
     /// This repository with changes attributed to `actor` in the audit log
     /// (a server acting for an authenticated user).
     pub fn as_actor(&self, actor: &str) -> Repo {

@@ -4,7 +4,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use deltalake::arrow::datatypes::SchemaRef;
+use deltalake::arrow::compute::cast;
+use deltalake::arrow::datatypes::{Field, Schema, SchemaRef};
 use deltalake::arrow::record_batch::RecordBatch;
 use deltalake::datafusion::datasource::MemTable;
 use deltalake::datafusion::prelude::SessionContext;
@@ -101,20 +102,23 @@ pub async fn table_history(t: &TableRef) -> Result<Vec<TableVersion>> {
 
 /// Rows only in `from` (`diff_type = 'removed'`) or only in `to`
 /// (`'added'`), as multisets: a changed row shows as one removal and one
-/// addition. A side without the table counts as empty.
+/// addition, and a row held twice on one side and once on the other shows
+/// once. A side without the table counts as empty.
+///
+/// Only the data files that differ between the two snapshots are read: a
+/// file active on both sides (same path, same deletion vector) holds the
+/// same rows on both and cancels out of a multiset difference. After an
+/// append of 1,000 rows to a 10M-row table that is one small file against
+/// nothing, not two full scans.
 pub async fn table_diff(from: &TableRef, to: &TableRef) -> Result<(SchemaRef, Vec<RecordBatch>)> {
-    let ctx = SessionContext::new();
     let a = from.load().await?;
     let b = to.load().await?;
-    let (a, b) = match (a, b) {
-        (None, None) => {
-            return Err(TablesError::NotATable {
-                table: from.name.clone(),
-                reference: format!("{} or {}", from.reference, to.reference),
-            });
-        }
-        (a, b) => (a, b),
-    };
+    if a.is_none() && b.is_none() {
+        return Err(TablesError::NotATable {
+            table: from.name.clone(),
+            reference: format!("{} or {}", from.reference, to.reference),
+        });
+    }
     let schema_of = |t: &deltalake::DeltaTable| -> Result<SchemaRef> {
         Ok(t.snapshot()?.snapshot().arrow_schema())
     };
@@ -122,18 +126,37 @@ pub async fn table_diff(from: &TableRef, to: &TableRef) -> Result<(SchemaRef, Ve
         (Some(x), _) | (None, Some(x)) => schema_of(x)?,
         _ => unreachable!(),
     };
-    for (name, side) in [("a", a), ("b", b)] {
+    for t in [&a, &b].into_iter().flatten() {
+        if schema_of(t)?.fields() != schema.fields() {
+            return Err(TablesError::InvalidArgument(format!(
+                "table {} has a different schema at {} and {}; table_diff compares tables with one schema",
+                from.name, from.reference, to.reference
+            )));
+        }
+    }
+    let files_a = match &a {
+        Some(t) => active_files(t)?,
+        None => HashMap::new(),
+    };
+    let files_b = match &b {
+        Some(t) => active_files(t)?,
+        None => HashMap::new(),
+    };
+    let only = |x: &HashMap<String, String>, y: &HashMap<String, String>| -> Vec<String> {
+        x.iter()
+            .filter(|(path, dv)| y.get(*path) != Some(*dv))
+            .map(|(path, _)| path.clone())
+            .collect()
+    };
+    let (only_a, only_b) = (only(&files_a, &files_b), only(&files_b, &files_a));
+    let ctx = SessionContext::new();
+    for (name, side, files) in [("a", a, only_a), ("b", b, only_b)] {
         match side {
-            Some(t) => {
-                if schema_of(&t)?.fields() != schema.fields() {
-                    return Err(TablesError::InvalidArgument(format!(
-                        "table {} has a different schema at {} and {}; table_diff compares tables with one schema",
-                        from.name, from.reference, to.reference
-                    )));
-                }
-                ctx.register_table(name, t.table_provider().await?)?;
+            Some(t) if !files.is_empty() => {
+                let provider = t.table_provider().with_file_paths(files).await?;
+                ctx.register_table(name, provider)?;
             }
-            None => {
+            _ => {
                 ctx.register_table(
                     name,
                     Arc::new(MemTable::try_new(schema.clone(), vec![vec![]])?),
@@ -141,11 +164,68 @@ pub async fn table_diff(from: &TableRef, to: &TableRef) -> Result<(SchemaRef, Ve
             }
         }
     }
-    let sql = "SELECT *, 'removed' AS diff_type FROM (SELECT * FROM a EXCEPT ALL SELECT * FROM b) \
-               UNION ALL \
-               SELECT *, 'added' AS diff_type FROM (SELECT * FROM b EXCEPT ALL SELECT * FROM a)";
-    let df = ctx.sql(sql).await?;
-    let out_schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
-    let batches = df.collect().await?;
+    let df = ctx.sql(&multiset_diff_sql(&schema)).await?;
+    // The scans may differ from the table's schema in field metadata,
+    // nullability and string layout (views); the answer has the table's
+    // types, nullable.
+    let out_schema: SchemaRef = Arc::new(Schema::new(
+        df.schema()
+            .as_arrow()
+            .fields()
+            .iter()
+            .map(|f| Field::new(f.name(), f.data_type().clone(), true))
+            .collect::<Vec<_>>(),
+    ));
+    let batches = df
+        .collect()
+        .await?
+        .into_iter()
+        .map(|b| {
+            let cols = b
+                .columns()
+                .iter()
+                .zip(out_schema.fields())
+                .map(|(c, f)| cast(c, f.data_type()))
+                .collect::<std::result::Result<Vec<_>, _>>()?;
+            RecordBatch::try_new(out_schema.clone(), cols)
+        })
+        .collect::<std::result::Result<Vec<_>, _>>()?;
     Ok((out_schema, batches))
+}
+
+/// Active data files of a snapshot: path → its deletion vector (empty when
+/// none), so a file whose deletion vector changed counts as changed.
+fn active_files(t: &deltalake::DeltaTable) -> Result<HashMap<String, String>> {
+    Ok(t.snapshot()?
+        .log_data()
+        .iter()
+        .map(|f| {
+            let dv = f
+                .deletion_vector_descriptor()
+                .map(|d| format!("{d:?}"))
+                .unwrap_or_default();
+            (f.path().into_owned(), dv)
+        })
+        .collect())
+}
+
+/// `EXCEPT ALL` in DataFusion 55 is an anti join (a row held twice on one
+/// side and once on the other would not show), so each copy of a row is
+/// numbered first and the numbered rows are compared.
+fn multiset_diff_sql(schema: &SchemaRef) -> String {
+    let cols: Vec<String> = schema
+        .fields()
+        .iter()
+        .map(|f| format!("\"{}\"", f.name().replace('"', "\"\"")))
+        .collect();
+    let cols = cols.join(", ");
+    let numbered = |t: &str| {
+        format!("SELECT {cols}, row_number() OVER (PARTITION BY {cols}) AS __weir_copy FROM {t}")
+    };
+    let (na, nb) = (numbered("a"), numbered("b"));
+    format!(
+        "SELECT {cols}, 'removed' AS diff_type FROM ({na} EXCEPT ALL {nb}) \
+         UNION ALL \
+         SELECT {cols}, 'added' AS diff_type FROM ({nb} EXCEPT ALL {na})"
+    )
 }

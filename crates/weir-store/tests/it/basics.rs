@@ -27,6 +27,21 @@ async fn repository_starts_with_main_and_an_initial_commit() {
 }
 
 #[tokio::test]
+async fn repository_records_are_cached_but_a_delete_is_seen_at_once() {
+    let t = lake();
+    repo(&t, "demand").await;
+    assert!(t.lake.repo("demand").is_ok());
+    assert!(t.lake.repo("demand").is_ok(), "served from the cache");
+    t.lake.delete_repo("demand", "x").await.unwrap();
+    let e = t.lake.repo("demand").err().unwrap();
+    assert_eq!(e.code(), ErrorCode::NotFound);
+    // Recreated under the same name: the new record, not the cached one.
+    let again = repo(&t, "demand").await;
+    let seen = t.lake.repo("demand").unwrap();
+    assert_eq!(seen.record().namespace, again.record().namespace);
+}
+
+#[tokio::test]
 async fn staged_writes_are_visible_on_the_branch_only_until_committed() {
     let t = lake();
     let r = repo(&t, "demand").await;

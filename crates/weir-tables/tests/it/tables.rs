@@ -62,3 +62,43 @@ async fn row_diff_between_refs_and_delete_where() {
         .unwrap();
     assert_eq!(batches.iter().map(|b| b.num_rows()).sum::<usize>(), 3);
 }
+
+/// `table_diff(from, to)` as (rows, the pretty-printed table).
+async fn diff_text(from: &weir_tables::TableRef, to: &weir_tables::TableRef) -> (usize, String) {
+    let (_, batches) = table_diff(from, to).await.unwrap();
+    let text = deltalake::arrow::util::pretty::pretty_format_batches(&batches)
+        .unwrap()
+        .to_string();
+    (batches.iter().map(|b| b.num_rows()).sum(), text)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn row_diff_counts_copies_and_ignores_rewrites() {
+    let t = setup().await;
+    let sales = t.table("main", "sales");
+    let a = t.file("a.csv", "id,qty\n1,10\n1,10\n2,20\n");
+    ingest_file(&sales, &a, &opts()).await.unwrap();
+    t.repo.create_branch("dup", "main").unwrap();
+    t.repo.create_branch("same", "main").unwrap();
+    // One of two identical rows removed: the diff shows one removal (an
+    // anti join would show none).
+    let mut over = opts();
+    over.mode = weir_tables::WriteMode::Overwrite;
+    let b = t.file("b.csv", "id,qty\n1,10\n2,20\n");
+    ingest_file(&t.table("dup", "sales"), &b, &over)
+        .await
+        .unwrap();
+    let (rows, text) = diff_text(&sales, &t.table("dup", "sales")).await;
+    assert_eq!(rows, 1, "{text}");
+    assert!(text.contains("| 1  | 10  | removed   |"), "{text}");
+    // The same rows rewritten into new files: no row differs.
+    let same = t.table("same", "sales");
+    ingest_file(&same, &a, &over).await.unwrap();
+    assert_eq!(diff_text(&sales, &same).await.0, 0);
+    // An append: only the new file is read, and only its rows show.
+    let c = t.file("c.csv", "id,qty\n3,30\n1,10\n");
+    ingest_file(&same, &c, &opts()).await.unwrap();
+    let (rows, text) = diff_text(&sales, &same).await;
+    assert_eq!(rows, 2, "{text}");
+    assert!(text.contains("| 1  | 10  | added     |"), "{text}");
+}
