@@ -15,6 +15,7 @@ mod decide;
 pub mod error;
 mod lakefs;
 mod lineage;
+mod marquez;
 mod metrics;
 mod objects;
 pub mod openapi;

@@ -32,6 +32,7 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/namespaces/{ns}/datasets", get(datasets))
         .route("/namespaces/{ns}/jobs", get(jobs))
         .route("/namespaces/{ns}/jobs/{job}/runs", get(runs))
+        .merge(crate::marquez::routes())
 }
 
 /// The body, gunzipped when the emitter compressed it, within the limit.
@@ -223,11 +224,11 @@ fn as_of(s: &AppState, ns: &str, spec: &str) -> Result<AsOf> {
     })
 }
 
-async fn events(s: &AppState) -> Result<Vec<EventRow>> {
+pub(crate) async fn load_events(s: &AppState) -> Result<Vec<EventRow>> {
     Ok(weir_lineage::load(&s.lake).await?)
 }
 
-fn node_id(kind: &str, ns: &str, name: &str) -> String {
+pub(crate) fn node_id(kind: &str, ns: &str, name: &str) -> String {
     format!("{kind}:{ns}:{name}")
 }
 
@@ -248,7 +249,7 @@ async fn graph(State(s): St, Query(q): Query<GraphQuery>) -> Result<Json<Value>>
         Some(spec) => Some(as_of(&s, &ns, spec)?),
         None => None,
     };
-    let rows = events(&s).await?;
+    let rows = load_events(&s).await?;
     let g = Graph::build(&rows, filter.as_ref());
     let starts: Vec<(String, String)> = match kind {
         "dataset" => vec![(ns.clone(), name.clone())],
@@ -359,7 +360,7 @@ impl Paging {
     }
 }
 
-fn event_datasets(r: &EventRow) -> Vec<(String, String)> {
+pub(crate) fn event_datasets(r: &EventRow) -> Vec<(String, String)> {
     let mut v: Vec<(String, String)> = r
         .inputs
         .iter()
@@ -379,7 +380,7 @@ fn event_datasets(r: &EventRow) -> Vec<(String, String)> {
 }
 
 async fn namespaces(State(s): St, Query(p): Query<Paging>) -> Result<Json<Value>> {
-    let rows = events(&s).await?;
+    let rows = load_events(&s).await?;
     // name → (first seen, last seen)
     let mut seen: BTreeMap<String, (String, String)> = BTreeMap::new();
     let mut see = |ns: &str, t: &str| {
@@ -411,7 +412,7 @@ async fn datasets(
     Path(ns): Path<String>,
     Query(p): Query<Paging>,
 ) -> Result<Json<Value>> {
-    let rows = events(&s).await?;
+    let rows = load_events(&s).await?;
     let mut seen: BTreeMap<String, (String, String)> = BTreeMap::new();
     for r in &rows {
         for (dns, name) in event_datasets(r) {
@@ -453,7 +454,7 @@ async fn jobs(
     Path(ns): Path<String>,
     Query(p): Query<Paging>,
 ) -> Result<Json<Value>> {
-    let rows = events(&s).await?;
+    let rows = load_events(&s).await?;
     let mut seen: BTreeMap<String, Vec<&EventRow>> = BTreeMap::new();
     for r in rows
         .iter()
@@ -486,7 +487,7 @@ async fn runs(
     Path((ns, job)): Path<(String, String)>,
     Query(p): Query<Paging>,
 ) -> Result<Json<Value>> {
-    let rows = events(&s).await?;
+    let rows = load_events(&s).await?;
     let mut by_run: BTreeMap<String, Vec<&EventRow>> = BTreeMap::new();
     for r in rows
         .iter()

@@ -121,6 +121,8 @@ pub const ENDPOINTS: &[Endpoint] = &[
     ep!("get" "/api/v1/namespaces/{ns}/datasets" "lineage" 200 None, MARQUEZ_PAGE, "Datasets of a namespace"),
     ep!("get" "/api/v1/namespaces/{ns}/jobs" "lineage" 200 None, MARQUEZ_PAGE, "Jobs of a namespace"),
     ep!("get" "/api/v1/namespaces/{ns}/jobs/{job}/runs" "lineage" 200 None, MARQUEZ_PAGE, "Runs of a job, newest first"),
+    ep!("get" "/api/v1/events/lineage" "lineage" 200 None, &[q("before", "only events at or before this RFC 3339 time (default 2030-01-01)"), q("after", "only events at or after this time (default 1970-01-01)"), q("sortDirection", "desc (default) or asc"), q("limit", "page size (default 100)"), q("offset", "rows to skip")], "Lineage events as received, newest first (Marquez)"),
+    ep!("get" "/api/v1/search" "lineage" 200 None, &[q_req("q", "text to find in dataset and job names (case-insensitive)"), q("filter", "dataset or job"), q("sort", "name (default) or updated_at"), q("limit", "page size (default 10)"), q("namespace", "only this namespace"), q("before", "updated before this day (YYYY-MM-DD)"), q("after", "updated after this day")], "Search datasets and jobs by name (Marquez)"),
     ep!("post" "/recommend_qty" "decisions" 200 JSON, NONE, "Newsvendor order quantity from a distribution or the forecast at a ref, with the commit used"),
     ep!("post" "/voi" "decisions" 200 JSON, NONE, "Expected value of perfect information, and of a given cut in forecast error"),
 ];

@@ -260,6 +260,51 @@ async fn openlineage_events_in_marquez_graph_out_as_of_a_time() {
     }
     let (st, _) = s.json("GET", "/api/v1/lineage?nodeId=table:x", None).await;
     assert_eq!(st, StatusCode::BAD_REQUEST);
+    // Marquez's event log and search.
+    let (st, ev) = s
+        .json(
+            "GET",
+            "/api/v1/events/lineage?after=2025-02-01T00:00:00Z",
+            None,
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{ev}");
+    assert_eq!(ev["totalCount"], 1, "{ev}");
+    assert_eq!(ev["events"][0]["run"]["runId"], r2);
+    assert_eq!(
+        ev["events"][0]["inputs"][0]["facets"]["custom"]["kept"],
+        true
+    );
+    let (_, ev) = s
+        .json(
+            "GET",
+            "/api/v1/events/lineage?sortDirection=asc&limit=1",
+            None,
+        )
+        .await;
+    assert_eq!(ev["events"][0]["run"]["runId"], r1, "{ev}");
+    let (_, found) = s.json("GET", "/api/v1/search?q=RETURN", None).await;
+    assert_eq!(found["totalCount"], 1, "{found}");
+    assert_eq!(
+        found["results"][0]["nodeId"],
+        "dataset:pg://db:5432:public.returns"
+    );
+    let (_, found) = s
+        .json("GET", "/api/v1/search?q=load&filter=job", None)
+        .await;
+    assert_eq!(found["results"][0]["type"], "JOB", "{found}");
+    for bad in [
+        "/api/v1/search",
+        "/api/v1/search?q=x&filter=table",
+        "/api/v1/events/lineage?before=yesterday",
+        "/api/v1/events/lineage?sortDirection=up",
+    ] {
+        assert_eq!(
+            s.json("GET", bad, None).await.0,
+            StatusCode::BAD_REQUEST,
+            "{bad}"
+        );
+    }
     let (_, runs) = s
         .json("GET", "/api/v1/namespaces/airflow/jobs/load/runs", None)
         .await;
@@ -400,6 +445,7 @@ async fn the_openapi_document_matches_the_router() {
         ("objects.rs", "/api/v1"),
         ("sql.rs", "/api/v1"),
         ("lineage.rs", "/api/v1"),
+        ("marquez.rs", "/api/v1"),
         ("decide.rs", ""),
         ("lib.rs", ""),
     ] {

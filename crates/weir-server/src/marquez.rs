@@ -1,0 +1,162 @@
+//! Two more of Marquez's read endpoints, for tools and UIs written against
+//! it: the raw event log (`GET /api/v1/events/lineage`) and name search
+//! (`GET /api/v1/search`). Both read the same `lineage` table as the graph.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::extract::{Query, State};
+use axum::routing::get;
+use axum::{Json, Router};
+use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::AppState;
+use crate::error::{Result, ServerError};
+use crate::lineage::{event_datasets, load_events, node_id};
+
+type St = State<Arc<AppState>>;
+
+pub fn routes() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/events/lineage", get(events))
+        .route("/search", get(search))
+}
+
+fn bad(m: String) -> ServerError {
+    ServerError::InvalidArgument(m)
+}
+
+/// A time bound as Marquez takes it (RFC 3339), in weir's stored form
+/// (RFC 3339 UTC with microseconds), so bounds compare as strings.
+fn bound(name: &str, v: &Option<String>, default: &str) -> Result<String> {
+    let t = v.as_deref().unwrap_or(default);
+    let d = DateTime::parse_from_rfc3339(t)
+        .map_err(|_| bad(format!("{name}: {t:?} is not an RFC 3339 time")))?;
+    Ok(d.with_timezone(&Utc)
+        .to_rfc3339_opts(SecondsFormat::Micros, true))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct EventsQuery {
+    before: Option<String>,
+    after: Option<String>,
+    sort_direction: Option<String>,
+    limit: Option<usize>,
+    offset: Option<usize>,
+}
+
+/// The events received or produced between `after` and `before`, as sent
+/// (unknown facets included), newest first unless `sortDirection=asc`.
+async fn events(State(s): St, Query(q): Query<EventsQuery>) -> Result<Json<Value>> {
+    let before = bound("before", &q.before, "2030-01-01T00:00:00Z")?;
+    let after = bound("after", &q.after, "1970-01-01T00:00:00Z")?;
+    let asc = match q.sort_direction.as_deref() {
+        None | Some("desc") => false,
+        Some("asc") => true,
+        Some(other) => return Err(bad(format!("sortDirection: {other:?} is not asc or desc"))),
+    };
+    let mut rows: Vec<_> = load_events(&s)
+        .await?
+        .into_iter()
+        .filter(|r| r.event_time >= after && r.event_time <= before)
+        .collect();
+    rows.sort_by(|a, b| a.event_time.cmp(&b.event_time));
+    if !asc {
+        rows.reverse();
+    }
+    let total = rows.len();
+    let events: Vec<Value> = rows
+        .into_iter()
+        .skip(q.offset.unwrap_or(0))
+        .take(q.limit.unwrap_or(100))
+        .map(|r| serde_json::from_str(&r.event).unwrap_or(Value::Null))
+        .collect();
+    Ok(Json(json!({ "events": events, "totalCount": total })))
+}
+
+#[derive(Deserialize)]
+struct SearchQuery {
+    q: Option<String>,
+    filter: Option<String>,
+    sort: Option<String>,
+    limit: Option<usize>,
+    namespace: Option<String>,
+    before: Option<String>,
+    after: Option<String>,
+}
+
+/// Datasets and jobs whose name contains `q` (case-insensitive, as
+/// Marquez's `ILIKE`), with the time of their latest event.
+async fn search(State(s): St, Query(q): Query<SearchQuery>) -> Result<Json<Value>> {
+    let needle = match q.q.as_deref() {
+        Some(t) if !t.is_empty() => t.to_lowercase(),
+        _ => return Err(bad("q is required: the text to look for in names".into())),
+    };
+    let (want_datasets, want_jobs) = match q.filter.as_deref().map(str::to_ascii_lowercase) {
+        None => (true, true),
+        Some(f) if f == "dataset" => (true, false),
+        Some(f) if f == "job" => (false, true),
+        Some(f) => return Err(bad(format!("filter: {f:?} is not dataset or job"))),
+    };
+    let by_time = match q.sort.as_deref().map(str::to_ascii_lowercase) {
+        None => false,
+        Some(s) if s == "name" => false,
+        Some(s) if s == "updated_at" => true,
+        Some(s) => return Err(bad(format!("sort: {s:?} is not name or updated_at"))),
+    };
+    let day = |name: &str, v: &Option<String>| -> Result<Option<NaiveDate>> {
+        v.as_deref()
+            .map(|d| {
+                NaiveDate::parse_from_str(d, "%Y-%m-%d")
+                    .map_err(|_| bad(format!("{name}: {d:?} is not YYYY-MM-DD")))
+            })
+            .transpose()
+    };
+    let (before, after) = (day("before", &q.before)?, day("after", &q.after)?);
+    // (type, namespace, name) -> latest event time
+    let mut found: BTreeMap<(&'static str, String, String), String> = BTreeMap::new();
+    for r in load_events(&s).await? {
+        let mut hit = |kind: &'static str, ns: String, name: String| {
+            if name.to_lowercase().contains(&needle)
+                && q.namespace.as_ref().is_none_or(|n| *n == ns)
+            {
+                let t = found.entry((kind, ns, name)).or_default();
+                if r.event_time > *t {
+                    *t = r.event_time.clone();
+                }
+            }
+        };
+        if want_jobs && !r.job_name.is_empty() {
+            hit("JOB", r.job_namespace.clone(), r.job_name.clone());
+        }
+        if want_datasets {
+            for (ns, name) in event_datasets(&r) {
+                hit("DATASET", ns, name);
+            }
+        }
+    }
+    let mut results: Vec<((&'static str, String, String), String)> = found
+        .into_iter()
+        .filter(|(_, t)| {
+            let d = DateTime::parse_from_rfc3339(t).ok().map(|d| d.date_naive());
+            before.is_none_or(|b| d.is_some_and(|d| d < b))
+                && after.is_none_or(|a| d.is_some_and(|d| d > a))
+        })
+        .collect();
+    if by_time {
+        results.sort_by(|a, b| b.1.cmp(&a.1));
+    }
+    let total = results.len();
+    let results: Vec<Value> = results
+        .into_iter()
+        .take(q.limit.unwrap_or(10))
+        .map(|((kind, ns, name), t)| {
+            let node = node_id(if kind == "JOB" { "job" } else { "dataset" }, &ns, &name);
+            json!({ "type": kind, "name": name, "updatedAt": t, "namespace": ns, "nodeId": node })
+        })
+        .collect();
+    Ok(Json(json!({ "totalCount": total, "results": results })))
+}
