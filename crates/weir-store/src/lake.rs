@@ -46,6 +46,9 @@ pub struct Lake {
     /// repositories for 5 s for the same reason).
     repos: Mutex<HashMap<String, (Instant, RepoRecord)>>,
     root: Option<PathBuf>,
+    /// The directory the data store is a `LocalFileSystem` over, when it is
+    /// one: small reads go to the file directly (see `Repo::read_small`).
+    pub(crate) local_data: Option<PathBuf>,
     /// Who the audit log names for changes made through this handle when
     /// the operation has no committer of its own (branch, tag, reset, ...).
     actor: String,
@@ -120,9 +123,11 @@ impl Lake {
     }
 
     fn assemble(dir: &Path, meta: SqliteMeta) -> Result<Lake> {
-        let data = LocalFileSystem::new_with_prefix(dir.join(DATA_DIR).canonicalize()?)?;
+        let data_dir = dir.join(DATA_DIR).canonicalize()?;
+        let data = LocalFileSystem::new_with_prefix(&data_dir)?;
         let mut lake = Lake::with_stores(Arc::new(meta), Arc::new(data));
         lake.root = Some(dir.to_path_buf());
+        lake.local_data = Some(data_dir);
         Ok(lake)
     }
 
@@ -134,6 +139,7 @@ impl Lake {
             commits: Mutex::new(HashMap::new()),
             repos: Mutex::new(HashMap::new()),
             root: None,
+            local_data: None,
             actor: "weir".to_string(),
         }
     }

@@ -275,13 +275,13 @@ impl Repo {
             return Ok(Bytes::new());
         }
         if r.end - r.start <= INLINE_READ
-            && let Some(root) = self.lake.root()
+            && let Some(dir) = &self.lake.local_data
             && entry
                 .address
                 .split('/')
                 .all(|c| !c.is_empty() && c != "." && c != "..")
         {
-            let file = root.join(crate::lake::DATA_DIR).join(&entry.address);
+            let file = dir.join(&entry.address);
             if let Ok(bytes) = read_inline(&file, r.clone()) {
                 return Ok(bytes);
             }
