@@ -11,13 +11,13 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use axum::extract::{Extension, State};
+use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use deltalake::arrow::array::{Array, ArrayRef, AsArray};
 use deltalake::arrow::compute::cast;
 use deltalake::arrow::datatypes::{DataType, Float64Type};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 use weir_forecast::decision::{
     Newsvendor, newsvendor_discrete, newsvendor_normal, newsvendor_quantiles,
 };
@@ -83,13 +83,63 @@ struct Ask {
     improvement: Option<f64>,
 }
 
+/// Where the distribution came from: the caller, or a forecast at a commit.
+/// Typed rather than built as a `serde_json::Value` (a map of owned
+/// strings per request).
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Source<'a> {
+    Given {
+        distribution: &'static str,
+    },
+    Forecast {
+        repo: &'a str,
+        #[serde(rename = "ref")]
+        reference: String,
+        commit: String,
+        table: String,
+        series: &'a str,
+        ds: String,
+        periods: usize,
+    },
+}
+
 /// What a decision rests on.
-struct Basis {
+struct Basis<'a> {
     mean: Option<f64>,
     sd: Option<f64>,
-    source: Value,
+    source: Source<'a>,
     result: Option<Newsvendor>,
     quantity_only: Option<f64>,
+}
+
+#[derive(Serialize)]
+struct Recommendation<'a> {
+    quantity: f64,
+    expected_cost: Option<f64>,
+    service_level: f64,
+    mean: Option<f64>,
+    sd: Option<f64>,
+    forecast: Source<'a>,
+}
+
+#[derive(Serialize)]
+struct Improved {
+    improvement: f64,
+    expected_cost: f64,
+    value: f64,
+    quantity: f64,
+}
+
+#[derive(Serialize)]
+struct Voi<'a> {
+    evpi: f64,
+    expected_cost: f64,
+    quantity: f64,
+    improved: Option<Improved>,
+    mean: Option<f64>,
+    sd: Option<f64>,
+    forecast: Source<'a>,
 }
 
 fn bad(m: impl Into<String>) -> ServerError {
@@ -159,7 +209,7 @@ async fn load_table(s: &AppState, repo: &str, commit: &str, table: &str) -> Resu
     Ok(t)
 }
 
-async fn basis(s: &AppState, c: &Caller, a: &Ask) -> Result<Basis> {
+async fn basis<'a>(s: &AppState, c: &Caller, a: &'a Ask) -> Result<Basis<'a>> {
     if let Some(d) = &a.distribution {
         if a.series.is_some() || a.repo.is_some() {
             return Err(bad("give either a distribution or repo + series, not both"));
@@ -171,7 +221,9 @@ async fn basis(s: &AppState, c: &Caller, a: &Ask) -> Result<Basis> {
                     Basis {
                         mean: Some(m),
                         sd: Some(sd),
-                        source: json!({ "distribution": "normal" }),
+                        source: Source::Given {
+                            distribution: "normal",
+                        },
                         result: Some(newsvendor_normal(m, sd, a.under_cost, a.over_cost)?),
                         quantity_only: None,
                     }
@@ -179,14 +231,18 @@ async fn basis(s: &AppState, c: &Caller, a: &Ask) -> Result<Basis> {
                 (None, None, Some(x), Some(p), None, None) => Basis {
                     mean: None,
                     sd: None,
-                    source: json!({ "distribution": "discrete" }),
+                    source: Source::Given {
+                        distribution: "discrete",
+                    },
                     result: Some(newsvendor_discrete(x, p, a.under_cost, a.over_cost)?),
                     quantity_only: None,
                 },
                 (None, None, None, None, Some(l), Some(v)) => Basis {
                     mean: None,
                     sd: None,
-                    source: json!({ "distribution": "quantiles" }),
+                    source: Source::Given {
+                        distribution: "quantiles",
+                    },
                     result: None,
                     quantity_only: Some(newsvendor_quantiles(l, v, a.under_cost, a.over_cost)?),
                 },
@@ -237,10 +293,15 @@ async fn basis(s: &AppState, c: &Caller, a: &Ask) -> Result<Basis> {
     Ok(Basis {
         mean: Some(mean),
         sd: Some(sd),
-        source: json!({
-            "repo": name, "ref": reference, "commit": commit, "table": table,
-            "series": series, "ds": span[0].0, "periods": n,
-        }),
+        source: Source::Forecast {
+            repo: name,
+            reference,
+            commit,
+            table,
+            series,
+            ds: span[0].0.clone(),
+            periods: n,
+        },
         result: Some(newsvendor_normal(mean, sd, a.under_cost, a.over_cost)?),
         quantity_only: None,
     })
@@ -250,7 +311,7 @@ async fn recommend(
     State(s): St,
     Extension(c): Extension<Caller>,
     Json(a): Json<Ask>,
-) -> Result<Json<Value>> {
+) -> Result<Response> {
     if a.improvement.is_some() {
         return Err(bad("improvement belongs to /voi"));
     }
@@ -261,21 +322,23 @@ async fn recommend(
         (None, Some(q)) => (q, None),
         (None, None) => unreachable!("a basis has a result"),
     };
-    Ok(Json(json!({
+    Ok(Json(Recommendation {
         // Demand is not negative: a normal quantile below zero orders nothing.
-        "quantity": quantity.max(0.0),
-        "expected_cost": cost,
-        "service_level": service_level,
-        "mean": b.mean, "sd": b.sd,
-        "forecast": b.source,
-    })))
+        quantity: quantity.max(0.0),
+        expected_cost: cost,
+        service_level,
+        mean: b.mean,
+        sd: b.sd,
+        forecast: b.source,
+    })
+    .into_response())
 }
 
 async fn voi(
     State(s): St,
     Extension(c): Extension<Caller>,
     Json(a): Json<Ask>,
-) -> Result<Json<Value>> {
+) -> Result<Response> {
     if let Some(f) = a.improvement
         && !(0.0..=1.0).contains(&f)
     {
@@ -290,25 +353,27 @@ async fn voi(
     let improved = match (a.improvement, b.mean, b.sd) {
         (Some(f), Some(m), Some(sd)) => {
             let better = newsvendor_normal(m, sd * (1.0 - f), a.under_cost, a.over_cost)?;
-            json!({
-                "improvement": f,
-                "expected_cost": better.expected_cost,
-                "value": r.expected_cost - better.expected_cost,
-                "quantity": better.quantity.max(0.0),
+            Some(Improved {
+                improvement: f,
+                expected_cost: better.expected_cost,
+                value: r.expected_cost - better.expected_cost,
+                quantity: better.quantity.max(0.0),
             })
         }
         (Some(_), _, _) => {
             return Err(bad("improvement needs a normal distribution (mean and sd)"));
         }
-        _ => Value::Null,
+        _ => None,
     };
-    Ok(Json(json!({
+    Ok(Json(Voi {
         // With perfect information the order equals demand: no cost.
-        "evpi": r.evpi,
-        "expected_cost": r.expected_cost,
-        "quantity": r.quantity.max(0.0),
-        "improved": improved,
-        "mean": b.mean, "sd": b.sd,
-        "forecast": b.source,
-    })))
+        evpi: r.evpi,
+        expected_cost: r.expected_cost,
+        quantity: r.quantity.max(0.0),
+        improved,
+        mean: b.mean,
+        sd: b.sd,
+        forecast: b.source,
+    })
+    .into_response())
 }

@@ -2,11 +2,12 @@
 //! text format at `/metrics`. Routes are the matched templates, so the
 //! number of series stays bounded whatever paths clients send.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
+use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
@@ -17,24 +18,38 @@ type Key = (String, String, u16);
 
 #[derive(Default)]
 pub struct Metrics {
-    /// Count and total seconds per key.
-    requests: Mutex<BTreeMap<Key, (u64, f64)>>,
+    /// Count and total seconds by route, then (method, status). Nested so
+    /// that counting a request on a route seen before allocates nothing.
+    requests: Mutex<HashMap<String, HashMap<(Method, u16), (u64, f64)>>>,
+}
+
+impl Metrics {
+    /// Every counter, in a stable order.
+    fn sorted(&self) -> BTreeMap<Key, (u64, f64)> {
+        let m = self.requests.lock().unwrap();
+        m.iter()
+            .flat_map(|(route, by)| {
+                by.iter().map(move |((method, status), v)| {
+                    ((method.to_string(), route.clone(), *status), *v)
+                })
+            })
+            .collect()
+    }
 }
 
 pub async fn record(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
-    let method = req.method().to_string();
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_else(|| "unmatched".into());
+    let method = req.method().clone();
+    let route = req.extensions().get::<MatchedPath>().cloned();
     let start = Instant::now();
     let resp = next.run(req).await;
     let secs = start.elapsed().as_secs_f64();
+    let route = route.as_ref().map_or("unmatched", |p| p.as_str());
     let mut m = state.metrics.requests.lock().unwrap();
-    let e = m
-        .entry((method, route, resp.status().as_u16()))
-        .or_default();
+    if !m.contains_key(route) {
+        m.insert(route.to_string(), HashMap::new());
+    }
+    let by = m.get_mut(route).expect("inserted above");
+    let e = by.entry((method, resp.status().as_u16())).or_default();
     e.0 += 1;
     e.1 += secs;
     resp
@@ -45,7 +60,7 @@ fn label(v: &str) -> String {
 }
 
 pub async fn render(State(state): State<Arc<AppState>>) -> impl IntoResponse {
-    let m = state.metrics.requests.lock().unwrap();
+    let m = state.metrics.sorted();
     let mut out = String::from(
         "# HELP weir_http_requests_total HTTP requests by method, route and status.\n\
          # TYPE weir_http_requests_total counter\n",

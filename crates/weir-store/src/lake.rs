@@ -14,7 +14,6 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use object_store::ObjectStore;
 use object_store::local::LocalFileSystem;
@@ -29,8 +28,6 @@ use crate::repo::Repo;
 use crate::tree::Trees;
 
 pub const META_FILE: &str = "meta.db";
-/// How long a repository record read from the metadata store is reused.
-const REPO_TTL: Duration = Duration::from_secs(1);
 pub const DATA_DIR: &str = "data";
 
 pub struct Lake {
@@ -39,12 +36,6 @@ pub struct Lake {
     /// Commits are immutable once written, so they can be cached forever
     /// (bounded in size); this keeps ref resolution off SQLite's JSON.
     pub(crate) commits: Mutex<HashMap<(String, String), CommitRecord>>,
-    /// Repository records read in the last [`REPO_TTL`]: a server looks one
-    /// up on every request, and they change only when a repository is
-    /// created or deleted. Changes through this handle update it at once;
-    /// another process's delete is seen within the TTL (lakeFS caches
-    /// repositories for 5 s for the same reason).
-    repos: Mutex<HashMap<String, (Instant, RepoRecord)>>,
     root: Option<PathBuf>,
     /// The directory the data store is a `LocalFileSystem` over, when it is
     /// one: small reads go to the file directly (see `Repo::read_small`).
@@ -137,7 +128,6 @@ impl Lake {
             meta,
             trees: Arc::new(Trees::new(data)),
             commits: Mutex::new(HashMap::new()),
-            repos: Mutex::new(HashMap::new()),
             root: None,
             local_data: None,
             actor: "weir".to_string(),
@@ -208,31 +198,16 @@ impl Lake {
         let audit = AuditDraft::new(committer, "repo_create", name, default_branch)
             .detail(serde_json::json!({"storage_namespace": record.storage_namespace}));
         self.meta.create_repo(&record, &initial, &audit)?;
-        self.remember_repo(&record);
         Ok(Repo::new(self.clone(), record))
     }
 
     pub fn repo(self: &Arc<Self>, name: &str) -> Result<Repo> {
         names::validate_repo(name)?;
-        if let Some((at, record)) = self.repos.lock().unwrap().get(name)
-            && at.elapsed() < REPO_TTL
-        {
-            return Ok(Repo::new(self.clone(), record.clone()));
-        }
         let record = self
             .meta
             .get_repo(name)?
             .ok_or_else(|| StoreError::not_found("repository", name))?;
-        self.remember_repo(&record);
         Ok(Repo::new(self.clone(), record))
-    }
-
-    fn remember_repo(&self, record: &RepoRecord) {
-        let mut repos = self.repos.lock().unwrap();
-        if repos.len() >= 1024 {
-            repos.retain(|_, (at, _)| at.elapsed() < REPO_TTL);
-        }
-        repos.insert(record.name.clone(), (Instant::now(), record.clone()));
     }
 
     pub fn list_repos(&self) -> Result<Vec<RepoRecord>> {
@@ -246,7 +221,6 @@ impl Lake {
         self.meta
             .delete_repo(name, &AuditDraft::new(actor, "repo_delete", name, ""))?;
         self.commits.lock().unwrap().retain(|(r, _), _| r != name);
-        self.repos.lock().unwrap().remove(name);
         // The metadata is gone first, so a crash here leaves only unreachable
         // bytes, never a repository pointing at missing data.
         use futures::{StreamExt, TryStreamExt};

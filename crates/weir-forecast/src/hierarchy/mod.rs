@@ -11,9 +11,11 @@ use std::collections::{BTreeMap, HashMap};
 
 use crate::math::mean;
 
+#[cfg(test)]
+mod dense;
 mod weights;
 use crate::{ForecastError, Result};
-use weights::{mat_mul, normality_sd, projection, weights};
+use weights::{projection, weights};
 
 /// A hierarchy built from (child, parent) edges.
 #[derive(Clone, Debug)]
@@ -22,8 +24,12 @@ pub struct Hierarchy {
     pub names: Vec<String>,
     pub n_aggregates: usize,
     parent: Vec<Option<usize>>,
-    /// Row-major n × n_bottom summing matrix.
-    s: Vec<f64>,
+    index: HashMap<String, usize>,
+    /// The aggregates each bottom series sums into (S's column, sparse).
+    ancestors: Vec<Vec<usize>>,
+    /// Bottom series grouped by parent: (the parent's chain of
+    /// aggregates, the series), since they share every ancestor.
+    groups: Vec<(Vec<usize>, Vec<usize>)>,
 }
 
 impl Hierarchy {
@@ -89,19 +95,40 @@ impl Hierarchy {
         let n = names.len();
         let n_aggregates = n - names.iter().filter(|n| !has_child.contains(n)).count();
         let nb = n - n_aggregates;
-        let mut s = vec![0.0; n * nb];
+        let ancestors: Vec<Vec<usize>> = (0..nb)
+            .map(|b| {
+                let mut chain = Vec::new();
+                let mut cur = parent[n_aggregates + b];
+                while let Some(i) = cur {
+                    chain.push(i);
+                    cur = parent[i];
+                }
+                chain
+            })
+            .collect();
+        let mut by_parent: BTreeMap<Option<usize>, Vec<usize>> = BTreeMap::new();
         for b in 0..nb {
-            let mut cur = Some(n_aggregates + b);
-            while let Some(i) = cur {
-                s[i * nb + b] = 1.0;
-                cur = parent[i];
-            }
+            by_parent
+                .entry(parent[n_aggregates + b])
+                .or_default()
+                .push(b);
         }
+        let groups = by_parent
+            .into_values()
+            .map(|members| (ancestors[members[0]].clone(), members))
+            .collect();
+        let index = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.clone(), i))
+            .collect();
         Ok(Hierarchy {
             names,
             n_aggregates,
             parent,
-            s,
+            index,
+            ancestors,
+            groups,
         })
     }
 
@@ -118,12 +145,28 @@ impl Hierarchy {
     }
 
     pub fn index(&self, name: &str) -> Option<usize> {
-        self.names.iter().position(|n| n == name)
+        self.index.get(name).copied()
     }
 
     /// S[i][b]: 1 when bottom series b sums into node i.
     pub fn s(&self, i: usize, b: usize) -> f64 {
-        self.s[i * self.n_bottom() + b]
+        if i == self.n_aggregates + b || self.ancestors[b].contains(&i) {
+            1.0
+        } else {
+            0.0
+        }
+    }
+
+    /// How many bottom series sum into each node (S's row sums).
+    fn leaf_counts(&self) -> Vec<f64> {
+        let mut c = vec![0.0; self.len()];
+        for (b, anc) in self.ancestors.iter().enumerate() {
+            c[self.n_aggregates + b] += 1.0;
+            for &a in anc {
+                c[a] += 1.0;
+            }
+        }
+        c
     }
 }
 
@@ -214,17 +257,26 @@ pub fn reconcile(
         return top_down(h, base, sd);
     }
     let w = weights(h, method, residuals)?;
-    let p = projection(h, &w, method == Method::BottomUp)?;
-    let sp = mat_mul(&h.s, n, h.n_bottom(), &p, n);
-    let mean: Vec<Vec<f64>> = (0..n)
-        .map(|i| {
-            (0..steps)
-                .map(|t| (0..n).map(|k| sp[i * n + k] * base[k][t]).sum())
-                .collect()
-        })
-        .collect();
-    let sd = sd.map(|sd| normality_sd(&sp, &w, sd, n, steps));
-    Ok(Reconciled { mean, sd })
+    let p = projection(h, &w, method == Method::BottomUp).ok_or_else(|| {
+        ForecastError::NotApplicable(
+            "MinTrace: the weight matrix is singular for this hierarchy (use mint_shrink, wls_var or ols)".into(),
+        )
+    })?;
+    let mut mean = vec![vec![0.0; steps]; n];
+    let mut out_sd = sd.map(|_| vec![vec![0.0; steps]; n]);
+    for t in 0..steps {
+        let y: Vec<f64> = base.iter().map(|r| r[t]).collect();
+        for (i, v) in p.apply(h, &y).into_iter().enumerate() {
+            mean[i][t] = v;
+        }
+        if let (Some(sd), Some(out)) = (sd, out_sd.as_mut()) {
+            let sigma: Vec<f64> = sd.iter().map(|r| r[t]).collect();
+            for (i, v) in p.normality_sd(h, &w, &sigma).into_iter().enumerate() {
+                out[i][t] = v;
+            }
+        }
+    }
+    Ok(Reconciled { mean, sd: out_sd })
 }
 
 /// hierarchicalforecast's forecast-proportions TopDown: from the top, each
@@ -375,5 +427,72 @@ mod tests {
         assert!(reconcile(&h, &base, Method::WlsVar, None, None).is_err());
         assert!(Hierarchy::from_edges(&[("a", "b"), ("b", "a")]).is_err());
         assert!(Hierarchy::from_edges(&[("a", "b"), ("a", "c")]).is_err());
+    }
+
+    #[test]
+    fn factored_mintrace_matches_the_dense_form() {
+        // Bottom series at three depths, one straight under the total.
+        let h = Hierarchy::from_edges(&[
+            ("a", "total"),
+            ("b", "total"),
+            ("x", "total"),
+            ("a1", "a"),
+            ("a2", "a"),
+            ("aa", "a"),
+            ("aa1", "aa"),
+            ("aa2", "aa"),
+            ("b1", "b"),
+            ("b2", "b"),
+        ])
+        .unwrap();
+        let n = h.len();
+        let mut seed = 7u64;
+        let mut rnd = || {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 11) as f64 / (1u64 << 53) as f64 - 0.5
+        };
+        let base: Vec<Vec<f64>> = (0..n)
+            .map(|i| {
+                (0..3)
+                    .map(|_| 50.0 + 10.0 * i as f64 + 20.0 * rnd())
+                    .collect()
+            })
+            .collect();
+        let sd: Vec<Vec<f64>> = (0..n)
+            .map(|_| (0..3).map(|_| 3.0 + 2.0 * rnd()).collect())
+            .collect();
+        let common: Vec<f64> = (0..30).map(|_| rnd()).collect();
+        let resid: Vec<Vec<f64>> = (0..n)
+            .map(|i| {
+                (0..30)
+                    .map(|t| 4.0 * rnd() + common[t] * (1.0 + i as f64 * 0.3))
+                    .collect()
+            })
+            .collect();
+        for name in METHOD_NAMES.into_iter().filter(|m| *m != "top_down") {
+            let m = Method::parse(name).unwrap();
+            let fast = reconcile(&h, &base, m, Some(&resid), Some(&sd)).unwrap();
+            let slow = dense::reconcile(&h, &base, m, Some(&resid), Some(&sd)).unwrap();
+            let close = |a: &Vec<Vec<f64>>, b: &Vec<Vec<f64>>| {
+                a.iter()
+                    .flatten()
+                    .zip(b.iter().flatten())
+                    .all(|(x, y)| (x - y).abs() <= 1e-9 * y.abs().max(1.0))
+            };
+            assert!(
+                close(&fast.mean, &slow.mean),
+                "{name} means: {:?} vs {:?}",
+                fast.mean,
+                slow.mean
+            );
+            assert!(
+                close(fast.sd.as_ref().unwrap(), slow.sd.as_ref().unwrap()),
+                "{name} sd: {:?} vs {:?}",
+                fast.sd,
+                slow.sd
+            );
+        }
     }
 }

@@ -15,6 +15,7 @@ use crate::audit::{AuditDraft, AuditRecord};
 use crate::entry::Entry;
 use crate::error::Result;
 
+mod hot;
 pub mod sqlite;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

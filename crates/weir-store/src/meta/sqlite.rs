@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
+use super::hot::Hot;
 use super::{CommitRecord, Cond, MetaStore, RepoRecord, StageOutcome, StagedRow};
 use crate::audit::{AuditDraft, AuditRecord, GENESIS};
 use crate::entry::Entry;
@@ -121,6 +122,8 @@ pub struct SqliteMeta {
     /// cache needs no invalidation beyond a deleted repository; it saves a
     /// query on every ref resolution (each read of a served object).
     commits: Mutex<HashMap<(String, String), CommitRecord>>,
+    /// Heads and repository records while the database is unchanged.
+    hot: Hot,
 }
 
 const CACHED_COMMITS: usize = 4096;
@@ -232,6 +235,7 @@ impl SqliteMeta {
             next_reader: Default::default(),
             path: path.to_path_buf(),
             commits: Mutex::new(HashMap::new()),
+            hot: Hot::new(path),
         })
     }
 
@@ -277,6 +281,40 @@ impl SqliteMeta {
         })
     }
 
+    fn branch_lookup_uncached(
+        &self,
+        repo: &str,
+        branch: &str,
+        path: &str,
+    ) -> Result<Option<(String, Option<StagedRow>)>> {
+        let row = self.read(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT b.commit_id, s.version, s.entry, s.path IS NOT NULL FROM branches b
+                 LEFT JOIN staging s ON s.repo = b.repo AND s.branch = b.name AND s.path = ?3
+                 WHERE b.repo = ?1 AND b.name = ?2",
+            )?;
+            Ok(st
+                .query_row([repo, branch, path], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, Option<i64>>(1)?,
+                        r.get::<_, Option<Vec<u8>>>(2)?,
+                        r.get::<_, bool>(3)?,
+                    ))
+                })
+                .optional()?)
+        })?;
+        let Some((head, version, entry, staged)) = row else {
+            return Ok(None);
+        };
+        let staged = if staged {
+            Some(to_staged((path.to_string(), version.unwrap_or(0), entry))?)
+        } else {
+            None
+        };
+        Ok(Some((head, staged)))
+    }
+
     fn list_refs(&self, table: &str, repo: &str) -> Result<Vec<(String, String)>> {
         self.with(|c| {
             let mut st = c.prepare_cached(&format!(
@@ -289,12 +327,14 @@ impl SqliteMeta {
         })
     }
 
-    fn get_ref(&self, table: &str, repo: &str, name: &str) -> Result<Option<String>> {
-        self.read(|c| {
-            let mut st = c.prepare_cached(&format!(
-                "SELECT commit_id FROM {table} WHERE repo = ?1 AND name = ?2"
-            ))?;
-            Ok(st.query_row([repo, name], |r| r.get(0)).optional()?)
+    fn get_ref(&self, table: &'static str, repo: &str, name: &str) -> Result<Option<String>> {
+        self.hot.reference(table, repo, name, || {
+            self.read(|c| {
+                let mut st = c.prepare_cached(&format!(
+                    "SELECT commit_id FROM {table} WHERE repo = ?1 AND name = ?2"
+                ))?;
+                Ok(st.query_row([repo, name], |r| r.get(0)).optional()?)
+            })
         })
     }
 
@@ -385,7 +425,7 @@ impl MetaStore for SqliteMeta {
     }
 
     fn get_repo(&self, name: &str) -> Result<Option<RepoRecord>> {
-        self.read(|c| {
+        self.hot.repo(name, || self.read(|c| {
             Ok(c.prepare_cached(
                 "SELECT name, namespace, default_branch, storage_namespace, created FROM repos WHERE name = ?1",
             )?
@@ -402,7 +442,7 @@ impl MetaStore for SqliteMeta {
                 },
             )
             .optional()?)
-        })
+        }))
     }
 
     fn list_repos(&self) -> Result<Vec<RepoRecord>> {
@@ -517,13 +557,15 @@ impl MetaStore for SqliteMeta {
     }
 
     fn staged_get(&self, repo: &str, branch: &str, path: &str) -> Result<Option<StagedRow>> {
-        let row = self.read(|c| {
-            let mut st = c.prepare_cached(
-                "SELECT path, version, entry FROM staging WHERE repo = ?1 AND branch = ?2 AND path = ?3",
-            )?;
-            Ok(st.query_row([repo, branch, path], staged_from_row).optional()?)
-        })?;
-        row.map(to_staged).transpose()
+        self.hot.staged(repo, branch, path, || {
+            let row = self.read(|c| {
+                let mut st = c.prepare_cached(
+                    "SELECT path, version, entry FROM staging WHERE repo = ?1 AND branch = ?2 AND path = ?3",
+                )?;
+                Ok(st.query_row([repo, branch, path], staged_from_row).optional()?)
+            })?;
+            row.map(to_staged).transpose()
+        })
     }
 
     fn staged_scan(
@@ -551,32 +593,9 @@ impl MetaStore for SqliteMeta {
         branch: &str,
         path: &str,
     ) -> Result<Option<(String, Option<StagedRow>)>> {
-        let row = self.read(|c| {
-            let mut st = c.prepare_cached(
-                "SELECT b.commit_id, s.version, s.entry, s.path IS NOT NULL FROM branches b
-                 LEFT JOIN staging s ON s.repo = b.repo AND s.branch = b.name AND s.path = ?3
-                 WHERE b.repo = ?1 AND b.name = ?2",
-            )?;
-            Ok(st
-                .query_row([repo, branch, path], |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, Option<i64>>(1)?,
-                        r.get::<_, Option<Vec<u8>>>(2)?,
-                        r.get::<_, bool>(3)?,
-                    ))
-                })
-                .optional()?)
-        })?;
-        let Some((head, version, entry, staged)) = row else {
-            return Ok(None);
-        };
-        let staged = if staged {
-            Some(to_staged((path.to_string(), version.unwrap_or(0), entry))?)
-        } else {
-            None
-        };
-        Ok(Some((head, staged)))
+        self.hot.lookup(repo, branch, path, || {
+            self.branch_lookup_uncached(repo, branch, path)
+        })
     }
 
     fn staged_count(&self, repo: &str, branch: &str) -> Result<u64> {

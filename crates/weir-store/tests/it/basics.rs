@@ -27,16 +27,38 @@ async fn repository_starts_with_main_and_an_initial_commit() {
 }
 
 #[tokio::test]
-async fn repository_records_are_cached_but_a_delete_is_seen_at_once() {
+async fn reads_see_changes_made_through_another_handle_at_once() {
+    // A second handle has its own SQLite connections, as another process
+    // (a CLI beside `weir serve`) does: the first handle's cached heads,
+    // staged rows and repository records must not hide its writes.
     let t = lake();
-    repo(&t, "demand").await;
-    assert!(t.lake.repo("demand").is_ok());
-    assert!(t.lake.repo("demand").is_ok(), "served from the cache");
-    t.lake.delete_repo("demand", "x").await.unwrap();
+    let r = repo(&t, "demand").await;
+    let other = std::sync::Arc::new(weir_store::Lake::open(&t.dir.path().join("lake")).unwrap());
+    let o = other.repo("demand").unwrap();
+    for i in 0..40 {
+        let v = i.to_string();
+        put(&o, "main", "a.csv", &v).await;
+        assert_eq!(read(&r, "main", "a.csv").await.as_deref(), Some(v.as_str()));
+        assert_eq!(read(&r, "main", "a.csv").await.as_deref(), Some(v.as_str()));
+        if i % 10 == 9 {
+            let c = commit(&o, "main", &v).await;
+            assert_eq!(r.resolve("main").unwrap().commit.id, c);
+            assert_eq!(
+                read(&r, "main@", "a.csv").await.as_deref(),
+                Some(v.as_str())
+            );
+        }
+    }
+    o.create_branch("dev", "main").unwrap();
+    assert!(r.resolve("dev").is_ok());
+    other.delete_repo("demand", "x").await.unwrap();
     let e = t.lake.repo("demand").err().unwrap();
     assert_eq!(e.code(), ErrorCode::NotFound);
-    // Recreated under the same name: the new record, not the cached one.
-    let again = repo(&t, "demand").await;
+    // Recreated under the same name: the new record, not a remembered one.
+    let again = other
+        .create_repo("demand", "main", None, "x")
+        .await
+        .unwrap();
     let seen = t.lake.repo("demand").unwrap();
     assert_eq!(seen.record().namespace, again.record().namespace);
 }

@@ -1,0 +1,193 @@
+//! Answers for the hottest metadata reads (repository records, branch and
+//! tag heads, a branch's head with one staged path), kept for as long as the
+//! database provably has not changed.
+//!
+//! A server resolves a branch on every request. In SQLite that is a read
+//! transaction, and in WAL mode each one takes and drops a shared lock on a
+//! read-mark slot of the `-shm` file (`fcntl`, behind a process-wide mutex
+//! in SQLite's unix VFS): profiled under load it was most of a request's
+//! metadata cost. A time-to-live would make a commit by another process (the
+//! CLI beside `weir serve`) invisible for that long, so instead every cached
+//! answer is tagged with the WAL-index header, which SQLite rewrites on
+//! every committed write transaction, from any process
+//! (<https://sqlite.org/walformat.html>, "The WAL-Index Header"). If the
+//! header read now equals the tag, no transaction has committed since the
+//! answer was read and it still holds. Reading the header is one `pread`
+//! of 96 bytes, no lock.
+//!
+//! The header is stored twice; a writer updates the second copy, then the
+//! first. Two equal copies with the initialised flag set are a consistent
+//! header; anything else (a write in progress, a database not in WAL mode,
+//! no `-shm` file) means "unknown" and the read goes to SQLite uncached.
+//! The header changes on every commit (the frame count, checksums and, after
+//! a WAL reset, the random salts), so equal bytes mean the same snapshot.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+use std::sync::{Mutex, OnceLock};
+
+use super::{RepoRecord, StagedRow};
+
+/// One copy of the WAL-index header.
+const HEADER: usize = 48;
+/// Offset of `isInit` in the header.
+const IS_INIT: usize = 12;
+/// Cached answers of each kind before the cache starts over.
+const LIMIT: usize = 8192;
+
+type Stamp = [u8; HEADER];
+/// A branch head with the staged row of one path (or none).
+pub(crate) type Lookup = Option<(String, Option<StagedRow>)>;
+
+#[derive(Default)]
+struct Answers {
+    stamp: Option<Stamp>,
+    repos: HashMap<String, Option<RepoRecord>>,
+    /// (table, repository, name) → commit id.
+    refs: HashMap<(&'static str, String, String), Option<String>>,
+    /// (repository, branch, path) → head and staged row.
+    lookups: HashMap<(String, String, String), Lookup>,
+    /// (repository, branch, path) → staged row.
+    staged: HashMap<(String, String, String), Option<StagedRow>>,
+}
+
+pub(crate) struct Hot {
+    shm_path: std::path::PathBuf,
+    /// Opened on first use: the file exists once a connection has put the
+    /// database in WAL mode.
+    shm: OnceLock<Option<File>>,
+    answers: Mutex<Answers>,
+}
+
+impl Hot {
+    pub(crate) fn new(db: &Path) -> Hot {
+        let mut shm = db.as_os_str().to_owned();
+        shm.push("-shm");
+        Hot {
+            shm_path: shm.into(),
+            shm: OnceLock::new(),
+            answers: Mutex::new(Answers::default()),
+        }
+    }
+
+    /// The current WAL-index header, when it can be read consistently.
+    pub(crate) fn stamp(&self) -> Option<Stamp> {
+        let file = self
+            .shm
+            .get_or_init(|| File::open(&self.shm_path).ok())
+            .as_ref()?;
+        let mut buf = [0u8; 2 * HEADER];
+        file.read_exact_at(&mut buf, 0).ok()?;
+        let (a, b) = buf.split_at(HEADER);
+        (a == b && a[IS_INIT] != 0).then(|| a.try_into().expect("header size"))
+    }
+
+    fn get<T: Clone>(
+        &self,
+        stamp: Option<Stamp>,
+        pick: impl FnOnce(&Answers) -> Option<T>,
+    ) -> Option<T> {
+        let stamp = stamp?;
+        let a = self.answers.lock().unwrap_or_else(|p| p.into_inner());
+        if a.stamp != Some(stamp) {
+            return None;
+        }
+        pick(&a)
+    }
+
+    /// Records an answer read after `stamp` was taken. If the database
+    /// changed in between, the tag is older than the answer, which only
+    /// costs a miss later: the next read sees a different header.
+    fn put(&self, stamp: Option<Stamp>, store: impl FnOnce(&mut Answers)) {
+        let Some(stamp) = stamp else { return };
+        let mut a = self.answers.lock().unwrap_or_else(|p| p.into_inner());
+        if a.stamp != Some(stamp) {
+            *a = Answers {
+                stamp: Some(stamp),
+                ..Answers::default()
+            };
+        }
+        if a.repos.len() + a.refs.len() + a.lookups.len() + a.staged.len() >= LIMIT {
+            *a = Answers {
+                stamp: Some(stamp),
+                ..Answers::default()
+            };
+        }
+        store(&mut a);
+    }
+
+    pub(crate) fn repo(
+        &self,
+        name: &str,
+        read: impl FnOnce() -> crate::error::Result<Option<RepoRecord>>,
+    ) -> crate::error::Result<Option<RepoRecord>> {
+        let stamp = self.stamp();
+        if let Some(r) = self.get(stamp, |a| a.repos.get(name).cloned()) {
+            return Ok(r);
+        }
+        let r = read()?;
+        self.put(stamp, |a| {
+            a.repos.insert(name.to_string(), r.clone());
+        });
+        Ok(r)
+    }
+
+    pub(crate) fn reference(
+        &self,
+        table: &'static str,
+        repo: &str,
+        name: &str,
+        read: impl FnOnce() -> crate::error::Result<Option<String>>,
+    ) -> crate::error::Result<Option<String>> {
+        let stamp = self.stamp();
+        let key = (table, repo.to_string(), name.to_string());
+        if let Some(r) = self.get(stamp, |a| a.refs.get(&key).cloned()) {
+            return Ok(r);
+        }
+        let r = read()?;
+        self.put(stamp, |a| {
+            a.refs.insert(key, r.clone());
+        });
+        Ok(r)
+    }
+
+    pub(crate) fn lookup(
+        &self,
+        repo: &str,
+        branch: &str,
+        path: &str,
+        read: impl FnOnce() -> crate::error::Result<Lookup>,
+    ) -> crate::error::Result<Lookup> {
+        let stamp = self.stamp();
+        let key = (repo.to_string(), branch.to_string(), path.to_string());
+        if let Some(r) = self.get(stamp, |a| a.lookups.get(&key).cloned()) {
+            return Ok(r);
+        }
+        let r = read()?;
+        self.put(stamp, |a| {
+            a.lookups.insert(key, r.clone());
+        });
+        Ok(r)
+    }
+
+    pub(crate) fn staged(
+        &self,
+        repo: &str,
+        branch: &str,
+        path: &str,
+        read: impl FnOnce() -> crate::error::Result<Option<StagedRow>>,
+    ) -> crate::error::Result<Option<StagedRow>> {
+        let stamp = self.stamp();
+        let key = (repo.to_string(), branch.to_string(), path.to_string());
+        if let Some(r) = self.get(stamp, |a| a.staged.get(&key).cloned()) {
+            return Ok(r);
+        }
+        let r = read()?;
+        self.put(stamp, |a| {
+            a.staged.insert(key, r.clone());
+        });
+        Ok(r)
+    }
+}
