@@ -147,17 +147,17 @@ fn bad(m: impl Into<String>) -> ServerError {
 }
 
 async fn load_table(s: &AppState, repo: &str, commit: &str, table: &str) -> Result<Arc<Table>> {
-    let key = (repo.to_string(), commit.to_string(), table.to_string());
     if let Some((_, t)) = s
         .forecasts
         .tables
         .lock()
         .unwrap()
         .iter()
-        .find(|(k, _)| *k == key)
+        .find(|(k, _)| k.0 == repo && k.1 == commit && k.2 == table)
     {
         return Ok(t.clone());
     }
+    let key = (repo.to_string(), commit.to_string(), table.to_string());
     weir_tables::validate_table_name(table).map_err(|e| bad(e.to_string()))?;
     let ctx = weir_sql::session(s.lake.clone(), &Default::default())?;
     let q = format!(
@@ -264,7 +264,7 @@ async fn basis<'a>(s: &AppState, c: &Caller, a: &'a Ask) -> Result<Basis<'a>> {
         .reference
         .clone()
         .unwrap_or_else(|| r.record().default_branch.clone());
-    let commit = r.resolve(&reference)?.commit.id.clone();
+    let commit = r.resolve_id(&reference)?;
     let table = a.table.clone().unwrap_or_else(|| "reconciled".into());
     let t = load_table(s, name, &commit, &table).await?;
     let periods = t.get(series).ok_or_else(|| {

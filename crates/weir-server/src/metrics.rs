@@ -15,12 +15,14 @@ use crate::AppState;
 
 /// (method, route, status).
 type Key = (String, String, u16);
+/// Count and total seconds by (method, status), for one route.
+type ByRoute = HashMap<(Method, u16), (u64, f64)>;
 
 #[derive(Default)]
 pub struct Metrics {
     /// Count and total seconds by route, then (method, status). Nested so
     /// that counting a request on a route seen before allocates nothing.
-    requests: Mutex<HashMap<String, HashMap<(Method, u16), (u64, f64)>>>,
+    requests: Mutex<HashMap<String, ByRoute>>,
 }
 
 impl Metrics {
@@ -46,7 +48,7 @@ pub async fn record(State(state): State<Arc<AppState>>, req: Request, next: Next
     let route = route.as_ref().map_or("unmatched", |p| p.as_str());
     let mut m = state.metrics.requests.lock().unwrap();
     if !m.contains_key(route) {
-        m.insert(route.to_string(), HashMap::new());
+        m.insert(route.to_string(), ByRoute::new());
     }
     let by = m.get_mut(route).expect("inserted above");
     let e = by.entry((method, resp.status().as_u16())).or_default();

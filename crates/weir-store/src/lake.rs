@@ -35,7 +35,8 @@ pub struct Lake {
     pub(crate) trees: Arc<Trees>,
     /// Commits are immutable once written, so they can be cached forever
     /// (bounded in size); this keeps ref resolution off SQLite's JSON.
-    pub(crate) commits: Mutex<HashMap<(String, String), CommitRecord>>,
+    /// By repository, then id.
+    pub(crate) commits: Mutex<HashMap<String, HashMap<String, Arc<CommitRecord>>>>,
     root: Option<PathBuf>,
     /// The directory the data store is a `LocalFileSystem` over, when it is
     /// one: small reads go to the file directly (see `Repo::read_small`).
@@ -220,7 +221,7 @@ impl Lake {
         let repo = self.repo(name)?;
         self.meta
             .delete_repo(name, &AuditDraft::new(actor, "repo_delete", name, ""))?;
-        self.commits.lock().unwrap().retain(|(r, _), _| r != name);
+        self.commits.lock().unwrap().remove(name);
         // The metadata is gone first, so a crash here leaves only unreachable
         // bytes, never a repository pointing at missing data.
         use futures::{StreamExt, TryStreamExt};

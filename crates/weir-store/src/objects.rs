@@ -224,7 +224,7 @@ impl Repo {
             if let Some(row) = staged {
                 return Ok(row.entry);
             }
-            let c = self.commit_record(&head)?;
+            let c = self.commit_arc(&head)?;
             return self
                 .lake
                 .trees

@@ -106,20 +106,35 @@ impl Repo {
     }
 
     pub fn commit_record(&self, id: &str) -> Result<CommitRecord> {
-        let key = (self.rec.name.clone(), id.to_string());
-        if let Some(c) = self.lake.commits.lock().unwrap().get(&key) {
+        Ok((*self.commit_arc(id)?).clone())
+    }
+
+    /// The commit record, shared: a served read needs only its tree hash,
+    /// and copying the record (message, parents, metadata) per request was
+    /// measurable.
+    pub(crate) fn commit_arc(&self, id: &str) -> Result<Arc<CommitRecord>> {
+        if let Some(c) = self
+            .lake
+            .commits
+            .lock()
+            .unwrap()
+            .get(&self.rec.name)
+            .and_then(|m| m.get(id))
+        {
             return Ok(c.clone());
         }
-        let c = self
-            .lake
-            .meta
-            .get_commit(&self.rec.name, id)?
-            .ok_or_else(|| StoreError::not_found("commit", id))?;
+        let c = Arc::new(
+            self.lake
+                .meta
+                .get_commit(&self.rec.name, id)?
+                .ok_or_else(|| StoreError::not_found("commit", id))?,
+        );
         let mut cache = self.lake.commits.lock().unwrap();
-        if cache.len() >= 4096 {
-            cache.clear();
+        let m = cache.entry(self.rec.name.clone()).or_default();
+        if m.len() >= 4096 {
+            m.clear();
         }
-        cache.insert(key, c.clone());
+        m.insert(id.to_string(), c.clone());
         Ok(c)
     }
 
@@ -134,6 +149,25 @@ impl Repo {
 
     /// Resolves a ref expression: branch, tag, commit id or unique prefix,
     /// with `@`, `~N` and `^N`.
+    /// The commit id `expr` names. A plain branch or tag name is one cached
+    /// metadata read, without the commit record.
+    pub fn resolve_id(&self, expr: &str) -> Result<String> {
+        let plain = !expr.is_empty()
+            && expr
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        if plain {
+            let meta = &self.lake.meta;
+            if let Some(c) = meta.get_branch(&self.rec.name, expr)? {
+                return Ok(c);
+            }
+            if let Some(c) = meta.get_tag(&self.rec.name, expr)? {
+                return Ok(c);
+            }
+        }
+        Ok(self.resolve(expr)?.commit.id)
+    }
+
     pub fn resolve(&self, expr: &str) -> Result<Resolved> {
         let r = RefExpr::parse(expr)?;
         let meta = &self.lake.meta;

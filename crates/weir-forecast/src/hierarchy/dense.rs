@@ -3,6 +3,7 @@
 //! hierarchicalforecast's numbers). `weights.rs` computes the same without
 //! forming either, which it must to reach thousands of series.
 
+use super::weights::solve;
 use super::{Hierarchy, Method, Reconciled};
 use crate::math::mean;
 use crate::{ForecastError, Result};
@@ -192,48 +193,6 @@ pub(super) fn mat_mul(a: &[f64], rows: usize, inner: usize, b: &[f64], cols: usi
         }
     }
     out
-}
-
-/// Solves A X = B in place (A n × n, B n × m) by Gaussian elimination with
-/// partial pivoting; None when a pivot is at or below `tiny`.
-fn solve(a: &mut [f64], n: usize, b: &mut [f64], m: usize, tiny: f64) -> Option<()> {
-    for col in 0..n {
-        let piv =
-            (col..n).max_by(|&i, &j| a[i * n + col].abs().total_cmp(&a[j * n + col].abs()))?;
-        if a[piv * n + col].abs() <= tiny {
-            return None;
-        }
-        if piv != col {
-            for k in 0..n {
-                a.swap(piv * n + k, col * n + k);
-            }
-            for k in 0..m {
-                b.swap(piv * m + k, col * m + k);
-            }
-        }
-        for r in col + 1..n {
-            let f = a[r * n + col] / a[col * n + col];
-            if f == 0.0 {
-                continue;
-            }
-            for k in col..n {
-                a[r * n + k] -= f * a[col * n + k];
-            }
-            for k in 0..m {
-                b[r * m + k] -= f * b[col * m + k];
-            }
-        }
-    }
-    for col in (0..n).rev() {
-        for k in 0..m {
-            let mut v = b[col * m + k];
-            for j in col + 1..n {
-                v -= a[col * n + j] * b[j * m + k];
-            }
-            b[col * m + k] = v / a[col * n + col];
-        }
-    }
-    Some(())
 }
 
 /// Sample covariance (1/(T−1)), as `np.cov`.
