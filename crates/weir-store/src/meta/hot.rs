@@ -26,7 +26,7 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use super::{RepoRecord, StagedRow};
 
@@ -56,9 +56,41 @@ struct Answers {
 pub(crate) struct Hot {
     shm_path: std::path::PathBuf,
     /// Opened on first use: the file exists once a connection has put the
-    /// database in WAL mode.
-    shm: OnceLock<Option<File>>,
+    /// database in WAL mode. While this store's own connections are open
+    /// SQLite does not delete or replace it, so the descriptor stays right.
+    shm: OnceLock<Option<Arc<File>>>,
     answers: Mutex<Answers>,
+}
+
+/// Descriptors of `-shm` files by (device, inode), never closed. Closing
+/// any descriptor of a file drops every POSIX lock the process holds on
+/// it, SQLite's read locks on the same file included
+/// (<https://sqlite.org/howtocorrupt.html>, 2.2): a descriptor of our own
+/// closed beside a live connection would let a writer overwrite frames a
+/// reader is still using. So each file is opened once per process and kept.
+static SHM_FILES: Mutex<Vec<(FileId, Arc<File>)>> = Mutex::new(Vec::new());
+
+/// (device, inode).
+type FileId = (u64, u64);
+
+fn open_shm(path: &Path) -> Option<Arc<File>> {
+    use std::os::unix::fs::MetadataExt;
+    let md = std::fs::metadata(path).ok()?;
+    let key = (md.dev(), md.ino());
+    let mut files = SHM_FILES.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some((_, f)) = files.iter().find(|(k, _)| *k == key) {
+        return Some(f.clone());
+    }
+    let f = File::open(path).ok()?;
+    let opened = f.metadata().ok().map(|m| (m.dev(), m.ino()));
+    if opened != Some(key) {
+        // Replaced between the two looks: keep it open all the same.
+        std::mem::forget(f);
+        return None;
+    }
+    let f = Arc::new(f);
+    files.push((key, f.clone()));
+    Some(f)
 }
 
 impl Hot {
@@ -74,10 +106,7 @@ impl Hot {
 
     /// The current WAL-index header, when it can be read consistently.
     pub(crate) fn stamp(&self) -> Option<Stamp> {
-        let file = self
-            .shm
-            .get_or_init(|| File::open(&self.shm_path).ok())
-            .as_ref()?;
+        let file = self.shm.get_or_init(|| open_shm(&self.shm_path)).as_ref()?;
         let mut buf = [0u8; 2 * HEADER];
         file.read_exact_at(&mut buf, 0).ok()?;
         let (a, b) = buf.split_at(HEADER);
