@@ -3,10 +3,10 @@
 //! hierarchicalforecast's numbers). `weights.rs` computes the same without
 //! forming either, which it must to reach thousands of series.
 
-use super::weights::solve;
+use super::weights::{checked_residuals, singular, solve};
 use super::{Hierarchy, Method, Reconciled};
+use crate::Result;
 use crate::math::mean;
-use crate::{ForecastError, Result};
 
 /// W: identity for BottomUp and ols (BottomUp's P ignores it anyway).
 pub(super) fn weights(
@@ -22,31 +22,8 @@ pub(super) fn weights(
             Weights::Diag((0..n).map(|i| (0..nb).map(|b| h.s(i, b)).sum()).collect())
         }
         _ => {
-            let r = residuals.ok_or_else(|| {
-                ForecastError::arg(
-                    "reconcile",
-                    "wls_var, mint_cov and mint_shrink need in-sample residuals",
-                )
-            })?;
-            let t = r.first().map_or(0, |x| x.len());
-            if r.len() != n || r.iter().any(|x| x.len() != t) || t < 2 {
-                return Err(ForecastError::arg(
-                    "reconcile",
-                    format!(
-                        "residuals need at least 2 aligned observations for each of the {n} nodes"
-                    ),
-                ));
-            }
-            let flat = r
-                .iter()
-                .filter(|x| x.iter().sum::<f64>().abs() < 1e-4)
-                .count();
-            if flat as f64 / n as f64 > 0.98 {
-                return Err(ForecastError::arg(
-                    "reconcile",
-                    "in-sample residuals are all close to 0 (overfitted base models)",
-                ));
-            }
+            let r = checked_residuals(n, residuals)?;
+            let t = r[0].len();
             match method {
                 Method::WlsVar => Weights::Diag(
                     r.iter()
@@ -128,11 +105,7 @@ pub(super) fn projection(h: &Hierarchy, w: &Weights, bottom_up: bool) -> Result<
     // a pivot near that means W is singular along U (for example mint_cov
     // when an aggregate's residuals are exactly the sum of its children's).
     let w_scale = (0..n).map(|i| w.get(i, i, n).abs()).fold(0.0, f64::max) * (nb + 1) as f64;
-    solve(&mut coef, na, &mut dep, nb, 1e-9 * w_scale).ok_or_else(|| {
-        ForecastError::NotApplicable(
-            "MinTrace: the weight matrix is singular for this hierarchy (use mint_shrink, wls_var or ols)".into(),
-        )
-    })?;
+    solve(&mut coef, na, &mut dep, nb, 1e-9 * w_scale).ok_or_else(singular)?;
     // P −= depᵀ Uᵀ.
     for b in 0..nb {
         for k in 0..n {

@@ -257,11 +257,7 @@ pub fn reconcile(
         return top_down(h, base, sd);
     }
     let w = weights(h, method, residuals)?;
-    let p = projection(h, &w, method == Method::BottomUp).ok_or_else(|| {
-        ForecastError::NotApplicable(
-            "MinTrace: the weight matrix is singular for this hierarchy (use mint_shrink, wls_var or ols)".into(),
-        )
-    })?;
+    let p = projection(h, &w, method == Method::BottomUp).ok_or_else(weights::singular)?;
     let mut mean = vec![vec![0.0; steps]; n];
     let mut out_sd = sd.map(|_| vec![vec![0.0; steps]; n]);
     for t in 0..steps {

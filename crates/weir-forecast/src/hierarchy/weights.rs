@@ -27,31 +27,8 @@ pub(super) fn weights(
         Method::BottomUp | Method::Ols | Method::TopDown => Weights::diagonal(vec![1.0; n]),
         Method::WlsStruct => Weights::diagonal(h.leaf_counts()),
         _ => {
-            let r = residuals.ok_or_else(|| {
-                ForecastError::arg(
-                    "reconcile",
-                    "wls_var, mint_cov and mint_shrink need in-sample residuals",
-                )
-            })?;
-            let t = r.first().map_or(0, |x| x.len());
-            if r.len() != n || r.iter().any(|x| x.len() != t) || t < 2 {
-                return Err(ForecastError::arg(
-                    "reconcile",
-                    format!(
-                        "residuals need at least 2 aligned observations for each of the {n} nodes"
-                    ),
-                ));
-            }
-            let flat = r
-                .iter()
-                .filter(|x| x.iter().sum::<f64>().abs() < 1e-4)
-                .count();
-            if flat as f64 / n as f64 > 0.98 {
-                return Err(ForecastError::arg(
-                    "reconcile",
-                    "in-sample residuals are all close to 0 (overfitted base models)",
-                ));
-            }
+            let r = checked_residuals(n, residuals)?;
+            let t = r[0].len();
             match method {
                 Method::WlsVar => Weights::diagonal(
                     r.iter()
@@ -63,6 +40,42 @@ pub(super) fn weights(
             }
         }
     })
+}
+
+/// The in-sample residuals wls_var, mint_cov and mint_shrink need: one
+/// row per node, aligned, at least 2 observations, not all ~0.
+pub(super) fn checked_residuals(n: usize, residuals: Option<&[Vec<f64>]>) -> Result<&[Vec<f64>]> {
+    let r = residuals.ok_or_else(|| {
+        ForecastError::arg(
+            "reconcile",
+            "wls_var, mint_cov and mint_shrink need in-sample residuals",
+        )
+    })?;
+    let t = r.first().map_or(0, |x| x.len());
+    if r.len() != n || r.iter().any(|x| x.len() != t) || t < 2 {
+        return Err(ForecastError::arg(
+            "reconcile",
+            format!("residuals need at least 2 aligned observations for each of the {n} nodes"),
+        ));
+    }
+    let flat = r
+        .iter()
+        .filter(|x| x.iter().sum::<f64>().abs() < 1e-4)
+        .count();
+    if flat as f64 / n as f64 > 0.98 {
+        return Err(ForecastError::arg(
+            "reconcile",
+            "in-sample residuals are all close to 0 (overfitted base models)",
+        ));
+    }
+    Ok(r)
+}
+
+/// The error when W is singular along the aggregation constraints.
+pub(super) fn singular() -> ForecastError {
+    ForecastError::NotApplicable(
+        "MinTrace: the weight matrix is singular for this hierarchy (use mint_shrink, wls_var or ols)".into(),
+    )
 }
 
 /// W = diag(d) + c · F Fᵀ.

@@ -113,38 +113,38 @@ impl Hot {
         (a == b && a[IS_INIT] != 0).then(|| a.try_into().expect("header size"))
     }
 
-    fn get<T: Clone>(
+    /// The answer for `key` in the map `slot` picks, read (and remembered)
+    /// when the database changed since it was stored. The stamp is taken
+    /// before the read: if the database changes in between, the answer is
+    /// newer than its tag, which only costs a miss later.
+    fn cached<K: std::hash::Hash + Eq, V: Clone>(
         &self,
-        stamp: Option<Stamp>,
-        pick: impl FnOnce(&Answers) -> Option<T>,
-    ) -> Option<T> {
-        let stamp = stamp?;
-        let a = self.answers.lock().unwrap_or_else(|p| p.into_inner());
-        if a.stamp != Some(stamp) {
-            return None;
+        slot: fn(&mut Answers) -> &mut HashMap<K, V>,
+        key: K,
+        read: impl FnOnce() -> crate::error::Result<V>,
+    ) -> crate::error::Result<V> {
+        let Some(stamp) = self.stamp() else {
+            return read();
+        };
+        {
+            let mut a = self.answers.lock().unwrap_or_else(|p| p.into_inner());
+            if a.stamp == Some(stamp)
+                && let Some(v) = slot(&mut a).get(&key)
+            {
+                return Ok(v.clone());
+            }
         }
-        pick(&a)
-    }
-
-    /// Records an answer read after `stamp` was taken. If the database
-    /// changed in between, the tag is older than the answer, which only
-    /// costs a miss later: the next read sees a different header.
-    fn put(&self, stamp: Option<Stamp>, store: impl FnOnce(&mut Answers)) {
-        let Some(stamp) = stamp else { return };
+        let v = read()?;
         let mut a = self.answers.lock().unwrap_or_else(|p| p.into_inner());
-        if a.stamp != Some(stamp) {
+        let full = a.repos.len() + a.refs.len() + a.lookups.len() + a.staged.len() >= LIMIT;
+        if a.stamp != Some(stamp) || full {
             *a = Answers {
                 stamp: Some(stamp),
                 ..Answers::default()
             };
         }
-        if a.repos.len() + a.refs.len() + a.lookups.len() + a.staged.len() >= LIMIT {
-            *a = Answers {
-                stamp: Some(stamp),
-                ..Answers::default()
-            };
-        }
-        store(&mut a);
+        slot(&mut a).insert(key, v.clone());
+        Ok(v)
     }
 
     pub(crate) fn repo(
@@ -152,15 +152,7 @@ impl Hot {
         name: &str,
         read: impl FnOnce() -> crate::error::Result<Option<RepoRecord>>,
     ) -> crate::error::Result<Option<RepoRecord>> {
-        let stamp = self.stamp();
-        if let Some(r) = self.get(stamp, |a| a.repos.get(name).cloned()) {
-            return Ok(r);
-        }
-        let r = read()?;
-        self.put(stamp, |a| {
-            a.repos.insert(name.to_string(), r.clone());
-        });
-        Ok(r)
+        self.cached(|a| &mut a.repos, name.to_string(), read)
     }
 
     pub(crate) fn reference(
@@ -170,16 +162,8 @@ impl Hot {
         name: &str,
         read: impl FnOnce() -> crate::error::Result<Option<String>>,
     ) -> crate::error::Result<Option<String>> {
-        let stamp = self.stamp();
         let key = (table, repo.to_string(), name.to_string());
-        if let Some(r) = self.get(stamp, |a| a.refs.get(&key).cloned()) {
-            return Ok(r);
-        }
-        let r = read()?;
-        self.put(stamp, |a| {
-            a.refs.insert(key, r.clone());
-        });
-        Ok(r)
+        self.cached(|a| &mut a.refs, key, read)
     }
 
     pub(crate) fn lookup(
@@ -189,16 +173,8 @@ impl Hot {
         path: &str,
         read: impl FnOnce() -> crate::error::Result<Lookup>,
     ) -> crate::error::Result<Lookup> {
-        let stamp = self.stamp();
         let key = (repo.to_string(), branch.to_string(), path.to_string());
-        if let Some(r) = self.get(stamp, |a| a.lookups.get(&key).cloned()) {
-            return Ok(r);
-        }
-        let r = read()?;
-        self.put(stamp, |a| {
-            a.lookups.insert(key, r.clone());
-        });
-        Ok(r)
+        self.cached(|a| &mut a.lookups, key, read)
     }
 
     pub(crate) fn staged(
@@ -208,15 +184,7 @@ impl Hot {
         path: &str,
         read: impl FnOnce() -> crate::error::Result<Option<StagedRow>>,
     ) -> crate::error::Result<Option<StagedRow>> {
-        let stamp = self.stamp();
         let key = (repo.to_string(), branch.to_string(), path.to_string());
-        if let Some(r) = self.get(stamp, |a| a.staged.get(&key).cloned()) {
-            return Ok(r);
-        }
-        let r = read()?;
-        self.put(stamp, |a| {
-            a.staged.insert(key, r.clone());
-        });
-        Ok(r)
+        self.cached(|a| &mut a.staged, key, read)
     }
 }
