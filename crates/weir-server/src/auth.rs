@@ -217,8 +217,15 @@ impl KeyStore {
 
     /// [`KeyStore::check`] answered from memory, as [`KeyStore::secret_cached`].
     pub fn check_cached(&self, id: &str, secret: &str) -> Option<Option<String>> {
-        Some(match self.secret_cached(id)? {
-            Some((s, user)) if constant_time_eq(s.as_bytes(), secret.as_bytes()) => Some(user),
+        let cache = self.cache.lock().unwrap();
+        let (at, v) = cache.get(id)?;
+        if at.elapsed() >= KEY_TTL {
+            return None;
+        }
+        Some(match v {
+            Some((s, user)) if constant_time_eq(s.as_bytes(), secret.as_bytes()) => {
+                Some(user.clone())
+            }
             _ => None,
         })
     }

@@ -44,10 +44,12 @@ type Periods = Vec<(String, f64, f64)>;
 type Table = HashMap<String, Periods>;
 /// Repository, commit, table.
 type TableKey = (String, String, String);
+/// A table read once, by whichever request asks first.
+type Loading = tokio::sync::OnceCell<Arc<Table>>;
 
 #[derive(Default)]
 pub(crate) struct ForecastCache {
-    tables: Mutex<VecDeque<(TableKey, Arc<Table>)>>,
+    tables: Mutex<VecDeque<(TableKey, Arc<Loading>)>>,
 }
 
 #[derive(Deserialize)]
@@ -147,18 +149,34 @@ fn bad(m: impl Into<String>) -> ServerError {
 }
 
 async fn load_table(s: &AppState, repo: &str, commit: &str, table: &str) -> Result<Arc<Table>> {
-    if let Some((_, t)) = s
-        .forecasts
-        .tables
-        .lock()
-        .unwrap()
-        .iter()
-        .find(|(k, _)| k.0 == repo && k.1 == commit && k.2 == table)
-    {
-        return Ok(t.clone());
-    }
-    let key = (repo.to_string(), commit.to_string(), table.to_string());
     weir_tables::validate_table_name(table).map_err(|e| bad(e.to_string()))?;
+    let cell = {
+        let mut cache = s.forecasts.tables.lock().unwrap();
+        match cache
+            .iter()
+            .find(|(k, _)| k.0 == repo && k.1 == commit && k.2 == table)
+        {
+            Some((_, cell)) => cell.clone(),
+            None => {
+                if cache.len() == CACHED_TABLES {
+                    cache.pop_front();
+                }
+                let cell = Arc::new(Loading::new());
+                let key = (repo.to_string(), commit.to_string(), table.to_string());
+                cache.push_back((key, cell.clone()));
+                cell
+            }
+        }
+    };
+    // Requests for a table not yet read wait for one reading of it, not
+    // one each (a burst at start-up would otherwise run the query once per
+    // connection). A failed reading leaves the cell empty for the next.
+    cell.get_or_try_init(|| read_table(s, repo, commit, table))
+        .await
+        .cloned()
+}
+
+async fn read_table(s: &AppState, repo: &str, commit: &str, table: &str) -> Result<Arc<Table>> {
     let ctx = weir_sql::session(s.lake.clone(), &Default::default())?;
     let q = format!(
         "SELECT CAST(unique_id AS VARCHAR) AS id, CAST(ds AS VARCHAR) AS ds, \
@@ -200,13 +218,7 @@ async fn load_table(s: &AppState, repo: &str, commit: &str, table: &str) -> Resu
             ));
         }
     }
-    let t = Arc::new(t);
-    let mut cache = s.forecasts.tables.lock().unwrap();
-    if cache.len() == CACHED_TABLES {
-        cache.pop_front();
-    }
-    cache.push_back((key, t.clone()));
-    Ok(t)
+    Ok(Arc::new(t))
 }
 
 async fn basis<'a>(s: &AppState, c: &Caller, a: &'a Ask) -> Result<Basis<'a>> {

@@ -25,6 +25,9 @@ pub enum ServerError {
     TooLarge(String),
     #[error("key store: {0}")]
     Keys(String),
+    /// The request ran past the server's time limit.
+    #[error("{0}")]
+    Timeout(String),
     /// An error of another weir crate (lineage, SQL, forecasting), with
     /// that crate's code.
     #[error("{1}")]
@@ -59,15 +62,17 @@ impl ServerError {
             ServerError::NotFound(_) => ErrorCode::NotFound,
             ServerError::Unauthorized(_) => ErrorCode::NotAllowed,
             ServerError::PreconditionFailed(_) => ErrorCode::PreconditionFailed,
-            ServerError::Keys(_) => ErrorCode::Storage,
+            // A request this slow waited on storage or a long query.
+            ServerError::Keys(_) | ServerError::Timeout(_) => ErrorCode::Storage,
             ServerError::Other(c, _) => *c,
         }
     }
 
     fn status(&self) -> StatusCode {
         match self {
-            // The two statuses that HTTP has and the error codes do not.
+            // The statuses that HTTP has and the error codes do not.
             ServerError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ServerError::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
             ServerError::RangeNotSatisfiable(_) => StatusCode::RANGE_NOT_SATISFIABLE,
             ServerError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             e => StatusCode::from_u16(e.code().http_status())

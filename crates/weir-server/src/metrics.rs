@@ -3,13 +3,17 @@
 //! number of series stays bounded whatever paths clients send.
 
 use std::collections::{BTreeMap, HashMap};
+use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::Method;
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use axum::routing::Route;
+use futures::future::BoxFuture;
+use tower::{Layer, Service};
 
 use crate::AppState;
 
@@ -39,22 +43,66 @@ impl Metrics {
     }
 }
 
-pub async fn record(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
-    let method = req.method().clone();
-    let route = req.extensions().get::<MatchedPath>().cloned();
-    let start = Instant::now();
-    let resp = next.run(req).await;
-    let secs = start.elapsed().as_secs_f64();
-    let route = route.as_ref().map_or("unmatched", |p| p.as_str());
-    let mut m = state.metrics.requests.lock().unwrap();
-    if !m.contains_key(route) {
-        m.insert(route.to_string(), ByRoute::new());
+/// Counts every request of the route it wraps. A tower layer rather than
+/// `axum::middleware::from_fn`, which would clone the boxed route below it
+/// and box a second future per request.
+#[derive(Clone)]
+pub(crate) struct MetricsLayer(pub Arc<AppState>);
+
+impl Layer<Route> for MetricsLayer {
+    type Service = Metered;
+
+    fn layer(&self, inner: Route) -> Metered {
+        Metered {
+            inner,
+            state: self.0.clone(),
+        }
     }
-    let by = m.get_mut(route).expect("inserted above");
-    let e = by.entry((method, resp.status().as_u16())).or_default();
-    e.0 += 1;
-    e.1 += secs;
-    resp
+}
+
+#[derive(Clone)]
+pub(crate) struct Metered {
+    inner: Route,
+    state: Arc<AppState>,
+}
+
+impl Service<Request> for Metered {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = BoxFuture<'static, Result<Response, Infallible>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Service::<Request>::poll_ready(&mut self.inner, cx)
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        let method = req.method().clone();
+        let route = req.extensions().get::<MatchedPath>().cloned();
+        let start = Instant::now();
+        let fut = self.inner.call(req);
+        let state = self.state.clone();
+        Box::pin(async move {
+            let resp = fut.await?;
+            let route = route.as_ref().map_or("unmatched", |p| p.as_str());
+            state
+                .metrics
+                .count(route, method, resp.status().as_u16(), start.elapsed());
+            Ok(resp)
+        })
+    }
+}
+
+impl Metrics {
+    fn count(&self, route: &str, method: Method, status: u16, took: Duration) {
+        let mut m = self.requests.lock().unwrap();
+        if !m.contains_key(route) {
+            m.insert(route.to_string(), ByRoute::new());
+        }
+        let by = m.get_mut(route).expect("inserted above");
+        let e = by.entry((method, status)).or_default();
+        e.0 += 1;
+        e.1 += took.as_secs_f64();
+    }
 }
 
 fn label(v: &str) -> String {

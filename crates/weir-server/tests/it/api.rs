@@ -383,6 +383,56 @@ async fn bad_requests_get_4xx_with_a_message_and_change_nothing() {
     );
 }
 
+/// A body that never ends holds its upload open past the time limit: the
+/// client gets a 408 with a message, and nothing is written.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_request_past_the_time_limit_gets_408_and_changes_nothing() {
+    let s = Server::start_with(weir_server::ServeOptions {
+        timeout: std::time::Duration::from_millis(300),
+        ..Default::default()
+    });
+    let (st, _) = s
+        .json(
+            "POST",
+            R,
+            Some(json!({"name": "sales", "storage_namespace": "local://sales"})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED);
+    let first =
+        futures::stream::once(async { Ok::<_, std::io::Error>(bytes::Bytes::from("a,b\n")) });
+    let endless = futures::StreamExt::chain(first, futures::stream::pending());
+    let req = Request::builder()
+        .method("POST")
+        .uri(format!("{R}/sales/branches/main/objects?path=slow.csv"))
+        .header("authorization", s.auth())
+        .body(Body::from_stream(endless))
+        .unwrap();
+    let started = std::time::Instant::now();
+    let (st, _, b) = tokio::time::timeout(std::time::Duration::from_secs(10), s.send(req))
+        .await
+        .expect("the server's time limit did not end the request");
+    let took = started.elapsed();
+    assert_eq!(st, StatusCode::REQUEST_TIMEOUT);
+    let v: serde_json::Value = serde_json::from_slice(&b).unwrap();
+    assert!(v["message"].as_str().unwrap().contains("limit"), "{v}");
+    assert!(took >= std::time::Duration::from_millis(300), "{took:?}");
+    assert!(took < std::time::Duration::from_secs(5), "{took:?}");
+    let (st, _) = s
+        .json(
+            "GET",
+            &format!("{R}/sales/refs/main/objects/stat?path=slow.csv"),
+            None,
+        )
+        .await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    // Quick requests are untouched by the limit.
+    assert_eq!(
+        upload(&s, "main", "quick.csv", "a,b\n").await,
+        StatusCode::CREATED
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_system_repository_is_not_reachable_over_http() {
     let s = with_repo().await;

@@ -22,11 +22,15 @@ pub struct Server {
 
 impl Server {
     pub fn start() -> Server {
+        Server::start_with(ServeOptions::default())
+    }
+
+    pub fn start_with(options: ServeOptions) -> Server {
         let dir = tempfile::tempdir().unwrap();
         let lake = Arc::new(Lake::init(dir.path()).unwrap());
         let keys = Arc::new(KeyStore::open(dir.path()).unwrap());
         let key = keys.create("alice").unwrap();
-        let state = AppState::new(lake, keys, ServeOptions::default());
+        let state = AppState::new(lake, keys, options);
         Server { dir, state, key }
     }
 
