@@ -210,19 +210,21 @@ impl KeyStore {
     /// [`KeyStore::secret`] answered from memory, or None when that would
     /// need the database (so async callers can avoid a blocking call).
     pub fn secret_cached(&self, id: &str) -> Option<Option<(String, String)>> {
+        self.fresh(id, Option::clone)
+    }
+
+    /// `f` of the remembered secret and user of `id`, unless forgotten or
+    /// older than [`KEY_TTL`]; read under the lock, so nothing is copied
+    /// that `f` does not return.
+    fn fresh<T>(&self, id: &str, f: impl FnOnce(&Option<(String, String)>) -> T) -> Option<T> {
         let cache = self.cache.lock().unwrap();
         let (at, v) = cache.get(id)?;
-        (at.elapsed() < KEY_TTL).then(|| v.clone())
+        (at.elapsed() < KEY_TTL).then(|| f(v))
     }
 
     /// [`KeyStore::check`] answered from memory, as [`KeyStore::secret_cached`].
     pub fn check_cached(&self, id: &str, secret: &str) -> Option<Option<String>> {
-        let cache = self.cache.lock().unwrap();
-        let (at, v) = cache.get(id)?;
-        if at.elapsed() >= KEY_TTL {
-            return None;
-        }
-        Some(match v {
+        self.fresh(id, |v| match v {
             Some((s, user)) if constant_time_eq(s.as_bytes(), secret.as_bytes()) => {
                 Some(user.clone())
             }

@@ -170,10 +170,18 @@ async fn load_table(s: &AppState, repo: &str, commit: &str, table: &str) -> Resu
     };
     // Requests for a table not yet read wait for one reading of it, not
     // one each (a burst at start-up would otherwise run the query once per
-    // connection). A failed reading leaves the cell empty for the next.
-    cell.get_or_try_init(|| read_table(s, repo, commit, table))
+    // connection).
+    let read = cell
+        .get_or_try_init(|| read_table(s, repo, commit, table))
         .await
-        .cloned()
+        .cloned();
+    if read.is_err() {
+        // A table that could not be read (no such table, not a forecast)
+        // must not hold a slot and push out tables that can.
+        let mut cache = s.forecasts.tables.lock().unwrap();
+        cache.retain(|(_, c)| !(Arc::ptr_eq(c, &cell) && c.get().is_none()));
+    }
+    read
 }
 
 async fn read_table(s: &AppState, repo: &str, commit: &str, table: &str) -> Result<Arc<Table>> {

@@ -147,8 +147,6 @@ impl Repo {
 
     // ---- refs -------------------------------------------------------------
 
-    /// Resolves a ref expression: branch, tag, commit id or unique prefix,
-    /// with `@`, `~N` and `^N`.
     /// The commit id `expr` names. A plain branch or tag name is one cached
     /// metadata read, without the commit record.
     pub fn resolve_id(&self, expr: &str) -> Result<String> {
@@ -168,6 +166,8 @@ impl Repo {
         Ok(self.resolve(expr)?.commit.id)
     }
 
+    /// Resolves a ref expression: branch, tag, commit id or unique prefix,
+    /// with `@`, `~N` and `^N`.
     pub fn resolve(&self, expr: &str) -> Result<Resolved> {
         let r = RefExpr::parse(expr)?;
         let meta = &self.lake.meta;

@@ -9,7 +9,11 @@ use crate::Server;
 const R: &str = "/api/v1/repositories";
 
 async fn with_repo() -> Server {
-    let s = Server::start();
+    with_repo_under(weir_server::ServeOptions::default()).await
+}
+
+async fn with_repo_under(options: weir_server::ServeOptions) -> Server {
+    let s = Server::start_with(options);
     let (st, v) = s
         .json(
             "POST",
@@ -387,18 +391,11 @@ async fn bad_requests_get_4xx_with_a_message_and_change_nothing() {
 /// client gets a 408 with a message, and nothing is written.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_request_past_the_time_limit_gets_408_and_changes_nothing() {
-    let s = Server::start_with(weir_server::ServeOptions {
+    let s = with_repo_under(weir_server::ServeOptions {
         timeout: std::time::Duration::from_millis(300),
         ..Default::default()
-    });
-    let (st, _) = s
-        .json(
-            "POST",
-            R,
-            Some(json!({"name": "sales", "storage_namespace": "local://sales"})),
-        )
-        .await;
-    assert_eq!(st, StatusCode::CREATED);
+    })
+    .await;
     let first =
         futures::stream::once(async { Ok::<_, std::io::Error>(bytes::Bytes::from("a,b\n")) });
     let endless = futures::StreamExt::chain(first, futures::stream::pending());
