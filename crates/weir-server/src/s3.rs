@@ -19,22 +19,17 @@ use s3s::{S3, S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
 use weir_core::names::SYSTEM_REPO;
 use weir_store::{Cond, Entry, ListItem, PutOptions, Repo, StoreError};
 
-use crate::s3_multipart::Uploads;
 use crate::{AppState, KeyStore};
 
 pub(crate) struct Gateway {
     pub(crate) state: Arc<AppState>,
-    pub(crate) uploads: Uploads,
 }
 
 /// The service that axum mounts beside the REST API.
 pub(crate) fn service(state: Arc<AppState>) -> s3s::service::S3Service {
     let anonymous = state.options.allow_anonymous;
     let keys = state.keys.clone();
-    let mut b = s3s::service::S3ServiceBuilder::new(Gateway {
-        state,
-        uploads: Uploads::default(),
-    });
+    let mut b = s3s::service::S3ServiceBuilder::new(Gateway { state });
     b.set_auth(KeyAuth(keys));
     b.set_access(Access { anonymous });
     b.build()

@@ -1,85 +1,30 @@
-//! S3 multipart uploads. Each part is written to the data store as an
-//! unstaged object as it arrives; completing joins the parts into one new
-//! object (one part in memory at a time) and stages it with the upload's
-//! condition, so `If-None-Match: *` holds for multipart writes too. Uploads
-//! in progress live in the server's memory: a restart forgets them and
-//! leaves their parts' bytes behind, as an interrupted upload to S3 does
-//! until a lifecycle rule removes them.
-
-use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
-use std::time::SystemTime;
+//! S3 multipart uploads over the store's uploads (`weir_store::multipart`):
+//! each part is written to the data store as an unstaged object as it
+//! arrives and recorded in the metadata store; completing joins the parts
+//! into one new object (one part in memory at a time) and stages it with
+//! the upload's condition, so `If-None-Match: *` holds for multipart writes
+//! too. Uploads outlive the server: a restart, or another server on the
+//! same lake, can take the next part.
 
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result, s3_error};
-use weir_store::{Entry, Repo};
+use weir_store::{Entry, PutOptions, Repo, Upload, UploadRecord};
 
-use crate::s3::{Gateway, body_stream, etag, put_options, s3err, timestamp, write_cond};
+use crate::s3::{Gateway, body_stream, etag, s3err, timestamp, write_cond};
 
 /// S3's own limit.
 const MAX_PART_NUMBER: i32 = 10_000;
 
-struct Upload {
-    bucket: String,
-    key: String,
-    branch: String,
-    path: String,
-    content_type: Option<String>,
-    metadata: Option<Metadata>,
-    initiated: SystemTime,
-    parts: BTreeMap<i32, Entry>,
+fn no_upload(bucket: &str, id: &str, key: &str) -> s3s::S3Error {
+    s3_error!(NoSuchUpload, "no upload {id} of {key} in {bucket}")
 }
 
-#[derive(Default)]
-pub(crate) struct Uploads(Mutex<HashMap<String, Upload>>);
-
-impl Uploads {
-    fn with<R>(
-        &self,
-        bucket: &str,
-        id: &str,
-        key: &str,
-        f: impl FnOnce(&mut Upload) -> R,
-    ) -> S3Result<R> {
-        let mut m = self.0.lock().unwrap();
-        match m.get_mut(id) {
-            Some(u) if u.bucket == bucket && u.key == key => Ok(f(u)),
-            _ => Err(s3_error!(
-                NoSuchUpload,
-                "no upload {id} of {key} in {bucket}"
-            )),
-        }
-    }
-
-    /// Removes the upload and returns it with what `check` made of it;
-    /// when `check` fails the upload stays, for a corrected retry. One lock
-    /// for both, so no part can be replaced between the check and the take.
-    fn take_checked<R>(
-        &self,
-        bucket: &str,
-        id: &str,
-        key: &str,
-        check: impl FnOnce(&Upload) -> S3Result<R>,
-    ) -> S3Result<(Upload, R)> {
-        let mut m = self.0.lock().unwrap();
-        match m.get(id) {
-            Some(u) if u.bucket == bucket && u.key == key => {
-                let r = check(u)?;
-                Ok((m.remove(id).expect("the upload just found"), r))
-            }
-            _ => Err(s3_error!(
-                NoSuchUpload,
-                "no upload {id} of {key} in {bucket}"
-            )),
-        }
-    }
-}
-
-async fn discard(repo: &Repo, parts: impl IntoIterator<Item = Entry>) {
-    for p in parts {
-        if let Err(e) = repo.discard_data(&p).await {
-            tracing::warn!(error = %e, address = %p.address, "could not remove an upload part");
-        }
+/// The upload `id` of `key`: an id is refused for any other key, as S3
+/// refuses it.
+fn upload_of(repo: &Repo, id: &str, key: &str) -> S3Result<UploadRecord> {
+    match repo.upload(id).map_err(s3err)? {
+        Some(u) if u.key == key => Ok(u),
+        _ => Err(no_upload(repo.name(), id, key)),
     }
 }
 
@@ -92,24 +37,14 @@ impl Gateway {
         let i = req.input;
         let (branch, path) = Self::branch(&repo, &i.key)?;
         weir_core::names::validate_path(&path).map_err(|e| s3_error!(InvalidArgument, "{e}"))?;
-        let id = uuid_like();
-        self.uploads.0.lock().unwrap().insert(
-            id.clone(),
-            Upload {
-                bucket: i.bucket.clone(),
-                key: i.key.clone(),
-                branch,
-                path,
-                content_type: i.content_type,
-                metadata: i.metadata,
-                initiated: SystemTime::now(),
-                parts: BTreeMap::new(),
-            },
-        );
+        let metadata = i.metadata.unwrap_or_default().into_iter().collect();
+        let u = repo
+            .begin_upload(&i.key, &branch, &path, i.content_type, metadata)
+            .map_err(s3err)?;
         Ok(S3Response::new(CreateMultipartUploadOutput {
             bucket: Some(i.bucket),
             key: Some(i.key),
-            upload_id: Some(id),
+            upload_id: Some(u.id),
             ..Default::default()
         }))
     }
@@ -126,7 +61,7 @@ impl Gateway {
                 "part numbers run from 1 to {MAX_PART_NUMBER}"
             ));
         }
-        self.uploads.with(&i.bucket, &i.upload_id, &i.key, |_| ())?;
+        upload_of(&repo, &i.upload_id, &i.key)?;
         self.check_length(i.content_length)?;
         let entry = repo
             .write_stream(
@@ -136,21 +71,17 @@ impl Gateway {
             )
             .await
             .map_err(s3err)?;
-        let tag = etag(&entry);
         // The upload may have been completed or aborted while the part was
-        // being written; then the part's bytes are orphans.
-        let replaced = match self.uploads.with(&i.bucket, &i.upload_id, &i.key, |u| {
-            u.parts.insert(i.part_number, entry.clone())
-        }) {
-            Ok(old) => old,
-            Err(e) => {
-                discard(&repo, [entry]).await;
-                return Err(e);
-            }
-        };
-        discard(&repo, replaced).await;
+        // being written; then the store removes the part's bytes.
+        if !repo
+            .add_part(&i.upload_id, i.part_number, &entry)
+            .await
+            .map_err(s3err)?
+        {
+            return Err(no_upload(&i.bucket, &i.upload_id, &i.key));
+        }
         Ok(S3Response::new(UploadPartOutput {
-            e_tag: Some(tag),
+            e_tag: Some(etag(&entry)),
             ..Default::default()
         }))
     }
@@ -167,37 +98,44 @@ impl Gateway {
             .and_then(|m| m.parts)
             .filter(|p| !p.is_empty())
             .ok_or_else(|| s3_error!(MalformedXML, "the request lists no parts"))?;
-        let (u, chosen) = self
-            .uploads
-            .take_checked(&i.bucket, &i.upload_id, &i.key, |u| {
-                let mut last = 0;
-                let mut chosen = Vec::new();
-                for p in &wanted {
-                    let n = p.part_number.unwrap_or(0);
-                    if n <= last {
-                        return Err(s3_error!(
-                            InvalidPartOrder,
-                            "parts must be listed in ascending order"
-                        ));
-                    }
-                    last = n;
-                    let Some(e) = u.parts.get(&n) else {
-                        return Err(s3_error!(InvalidPart, "part {n} was not uploaded"));
-                    };
-                    if let Some(t) = &p.e_tag
-                        && t.value() != e.checksum_hex()
-                    {
-                        return Err(s3_error!(InvalidPart, "part {n}: the ETag does not match"));
-                    }
-                    chosen.push(e.clone());
+        // The parts are checked and the upload ended in one transaction; a
+        // refused list leaves the upload as it was, for a corrected retry.
+        let mut refused = None;
+        let mut chosen = Vec::new();
+        let taken = repo
+            .take_upload(&i.upload_id, &mut |u: &Upload| {
+                if u.record.key != i.key {
+                    return false;
                 }
-                Ok(chosen)
-            })?;
-        let opts = put_options(u.content_type.clone(), u.metadata.clone(), cond);
+                match choose(u, &wanted) {
+                    Ok(c) => {
+                        chosen = c;
+                        true
+                    }
+                    Err(e) => {
+                        refused = Some(e);
+                        false
+                    }
+                }
+            })
+            .map_err(s3err)?;
+        let Some(u) = taken else {
+            return Err(refused.unwrap_or_else(|| no_upload(&i.bucket, &i.upload_id, &i.key)));
+        };
+        let opts = PutOptions {
+            content_type: u.record.content_type.clone(),
+            metadata: u.record.metadata.clone(),
+            cond,
+        };
         let joined = repo.concat_data(&chosen, &opts).await;
         let result = match joined {
             Ok(entry) => match repo
-                .stage_entry(&u.branch, &u.path, Some(entry.clone()), opts.cond.as_ref())
+                .stage_entry(
+                    &u.record.branch,
+                    &u.record.path,
+                    Some(entry.clone()),
+                    opts.cond.as_ref(),
+                )
                 .await
             {
                 Ok(()) => Ok(entry),
@@ -205,11 +143,11 @@ impl Gateway {
             },
             Err(e) => Err((e, None)),
         };
-        discard(&repo, u.parts.into_values()).await;
+        repo.discard_parts(u.parts.into_values()).await;
         let entry = match result {
             Ok(e) => e,
             Err((e, joined)) => {
-                discard(&repo, joined).await;
+                repo.discard_parts(joined).await;
                 return Err(s3err(e));
             }
         };
@@ -227,10 +165,11 @@ impl Gateway {
     ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
         let repo = self.repo(&req, &req.input.bucket).await?;
         let i = &req.input;
-        let (u, ()) = self
-            .uploads
-            .take_checked(&i.bucket, &i.upload_id, &i.key, |_| Ok(()))?;
-        discard(&repo, u.parts.into_values()).await;
+        let taken = repo
+            .take_upload(&i.upload_id, &mut |u: &Upload| u.record.key == i.key)
+            .map_err(s3err)?;
+        let u = taken.ok_or_else(|| no_upload(&i.bucket, &i.upload_id, &i.key))?;
+        repo.discard_parts(u.parts.into_values()).await;
         Ok(S3Response::new(AbortMultipartUploadOutput::default()))
     }
 
@@ -238,25 +177,27 @@ impl Gateway {
         &self,
         req: S3Request<ListPartsInput>,
     ) -> S3Result<S3Response<ListPartsOutput>> {
-        self.repo(&req, &req.input.bucket).await?;
+        let repo = self.repo(&req, &req.input.bucket).await?;
         let i = &req.input;
+        upload_of(&repo, &i.upload_id, &i.key)?;
         let max = i.max_parts.unwrap_or(1000).clamp(1, 1000) as usize;
         let after = i.part_number_marker.unwrap_or(0);
-        let (parts, more) = self.uploads.with(&i.bucket, &i.upload_id, &i.key, |u| {
-            let mut it = u.parts.range(after + 1..);
-            let parts: Vec<Part> = it
-                .by_ref()
-                .take(max)
-                .map(|(n, e)| Part {
-                    part_number: Some(*n),
-                    e_tag: Some(etag(e)),
-                    size: Some(e.size as i64),
-                    last_modified: Some(timestamp(e.mtime_us)),
-                    ..Default::default()
-                })
-                .collect();
-            (parts, it.next().is_some())
-        })?;
+        // One more than a page tells whether the listing is truncated.
+        let mut found = repo
+            .upload_parts(&i.upload_id, after, max + 1)
+            .map_err(s3err)?;
+        let more = found.len() > max;
+        found.truncate(max);
+        let parts: Vec<Part> = found
+            .into_iter()
+            .map(|(n, e)| Part {
+                part_number: Some(n),
+                e_tag: Some(etag(&e)),
+                size: Some(e.size as i64),
+                last_modified: Some(timestamp(e.mtime_us)),
+                ..Default::default()
+            })
+            .collect();
         let next = parts.last().and_then(|p| p.part_number);
         Ok(S3Response::new(ListPartsOutput {
             bucket: Some(i.bucket.clone()),
@@ -275,41 +216,28 @@ impl Gateway {
         &self,
         req: S3Request<ListMultipartUploadsInput>,
     ) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
-        self.repo(&req, &req.input.bucket).await?;
+        let repo = self.repo(&req, &req.input.bucket).await?;
         let i = &req.input;
-        let prefix = i.prefix.clone().unwrap_or_default();
+        let prefix = i.prefix.as_deref().unwrap_or_default();
         let max = i.max_uploads.unwrap_or(1000).clamp(1, 1000) as usize;
-        let mut all: Vec<(String, String, SystemTime)> = self
-            .uploads
-            .0
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|(_, u)| u.bucket == i.bucket && u.key.starts_with(&prefix))
-            .map(|(id, u)| (u.key.clone(), id.clone(), u.initiated))
-            .collect();
-        all.sort();
-        let marker = (i.key_marker.clone(), i.upload_id_marker.clone());
-        let all: Vec<_> = all
-            .into_iter()
-            .filter(|(k, id, _)| match &marker {
-                (Some(km), Some(im)) => (k, id) > (km, im),
-                (Some(km), None) => k > km,
-                _ => true,
-            })
-            .collect();
-        let more = all.len() > max;
-        let page: Vec<_> = all.into_iter().take(max).collect();
-        let (next_key, next_id) = match (more, page.last()) {
-            (true, Some((k, id, _))) => (Some(k.clone()), Some(id.clone())),
+        // S3 ignores an upload-id marker given without a key marker.
+        let after = match &i.key_marker {
+            Some(k) => (k.as_str(), i.upload_id_marker.as_deref()),
+            None => ("", None),
+        };
+        let mut found = repo.uploads(prefix, after, max + 1).map_err(s3err)?;
+        let more = found.len() > max;
+        found.truncate(max);
+        let (next_key, next_id) = match (more, found.last()) {
+            (true, Some(u)) => (Some(u.key.clone()), Some(u.id.clone())),
             _ => (None, None),
         };
-        let uploads = page
+        let uploads = found
             .into_iter()
-            .map(|(key, id, at)| MultipartUpload {
-                key: Some(key),
-                upload_id: Some(id),
-                initiated: Some(Timestamp::from(at)),
+            .map(|u| MultipartUpload {
+                key: Some(u.key),
+                upload_id: Some(u.id),
+                initiated: Some(timestamp(u.initiated)),
                 ..Default::default()
             })
             .collect();
@@ -328,10 +256,29 @@ impl Gateway {
     }
 }
 
-/// An upload id nobody can guess (it is the only handle on the upload).
-fn uuid_like() -> String {
-    use rand::Rng;
-    let mut b = [0u8; 16];
-    rand::rng().fill(&mut b);
-    hex::encode(b)
+/// The parts a completion names, checked against what was uploaded: in
+/// ascending order, each uploaded, each with the ETag the client was given.
+fn choose(u: &Upload, wanted: &[CompletedPart]) -> S3Result<Vec<Entry>> {
+    let mut last = 0;
+    let mut chosen = Vec::with_capacity(wanted.len());
+    for p in wanted {
+        let n = p.part_number.unwrap_or(0);
+        if n <= last {
+            return Err(s3_error!(
+                InvalidPartOrder,
+                "parts must be listed in ascending order"
+            ));
+        }
+        last = n;
+        let Some(e) = u.parts.get(&n) else {
+            return Err(s3_error!(InvalidPart, "part {n} was not uploaded"));
+        };
+        if let Some(t) = &p.e_tag
+            && t.value() != e.checksum_hex()
+        {
+            return Err(s3_error!(InvalidPart, "part {n}: the ETag does not match"));
+        }
+        chosen.push(e.clone());
+    }
+    Ok(chosen)
 }

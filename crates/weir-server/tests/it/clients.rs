@@ -28,19 +28,32 @@ fn python() -> PathBuf {
 /// it with the endpoint and a key in its environment, and fails with the
 /// script's output if the script fails.
 async fn run_client(script: &str) {
-    let py = tokio::task::spawn_blocking(python).await.unwrap();
     let s = Server::start();
+    run_against(&s, s.state.clone(), script, &[]).await;
+}
+
+/// Serves `state` on a real socket while `script` runs with `args`;
+/// returns the script's standard output.
+async fn run_against(
+    s: &Server,
+    state: std::sync::Arc<weir_server::AppState>,
+    script: &str,
+    args: &[&str],
+) -> String {
+    let py = tokio::task::spawn_blocking(python).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(weir_server::serve(listener, s.state.clone(), async {
+    let server = tokio::spawn(weir_server::serve(listener, state, async {
         let _ = stopped.await;
     }));
     let script = repo_root().join("tests/clients").join(script);
     let (id, secret) = (s.key.access_key_id.clone(), s.key.secret_access_key.clone());
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
     let out = tokio::task::spawn_blocking(move || {
         Command::new(py)
             .arg(script)
+            .args(args)
             .env("WEIR_URL", format!("http://{addr}"))
             .env("WEIR_ENDPOINT", format!("http://{addr}/api/v1"))
             .env("WEIR_KEY", id)
@@ -58,6 +71,7 @@ async fn run_client(script: &str) {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -71,4 +85,17 @@ async fn the_lakefs_python_sdk_works_unchanged() {
 #[tokio::test(flavor = "multi_thread")]
 async fn boto3_deltalake_polars_and_openlineage_work_unchanged() {
     run_client("test_s3_delta_lineage.py").await;
+}
+
+/// boto3 begins a multipart upload, the server stops, a new server opens
+/// the same lake, and boto3 lists the upload and its part, adds the last
+/// part and completes it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_multipart_upload_survives_a_server_restart() {
+    let s = Server::start();
+    let id = run_against(&s, s.state.clone(), "test_s3_restart.py", &["begin"]).await;
+    let lake = std::sync::Arc::new(weir_store::Lake::open(s.dir.path()).unwrap());
+    let keys = std::sync::Arc::new(weir_server::KeyStore::open(s.dir.path()).unwrap());
+    let restarted = weir_server::AppState::new(lake, keys, Default::default());
+    run_against(&s, restarted, "test_s3_restart.py", &["finish", id.trim()]).await;
 }

@@ -72,6 +72,30 @@ pub enum StageOutcome {
     Mismatch,
 }
 
+/// An S3 multipart upload in progress. Kept in the metadata store, not in
+/// a server's memory, so that it survives a restart and any server of the
+/// lake can take the next part.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadRecord {
+    pub id: String,
+    pub repo: String,
+    /// The key the client names the upload by (`REF/PATH` on the gateway).
+    pub key: String,
+    pub branch: String,
+    pub path: String,
+    pub content_type: Option<String>,
+    pub metadata: BTreeMap<String, String>,
+    /// Microseconds since the Unix epoch.
+    pub initiated: i64,
+}
+
+/// An upload with the parts written so far, by part number.
+#[derive(Debug, Clone)]
+pub struct Upload {
+    pub record: UploadRecord,
+    pub parts: BTreeMap<i32, Entry>,
+}
+
 /// Every method that changes a ref or a repository takes the audit draft
 /// of that change and appends its record in the same transaction.
 pub trait MetaStore: Send + Sync + 'static {
@@ -162,6 +186,45 @@ pub trait MetaStore: Send + Sync + 'static {
         consumed: Option<&[(String, i64)]>,
         audit: &AuditDraft,
     ) -> Result<bool>;
+
+    fn create_upload(&self, upload: &UploadRecord) -> Result<()>;
+    fn get_upload(&self, repo: &str, id: &str) -> Result<Option<UploadRecord>>;
+    /// Records part `n` of an upload and returns the part it replaces
+    /// (`Ok(None)`, recording nothing, when there is no such upload).
+    fn put_upload_part(
+        &self,
+        repo: &str,
+        id: &str,
+        n: i32,
+        part: &Entry,
+    ) -> Result<Option<Option<Entry>>>;
+    /// Parts numbered above `after`, in order, at most `limit`.
+    fn upload_parts(
+        &self,
+        repo: &str,
+        id: &str,
+        after: i32,
+        limit: usize,
+    ) -> Result<Vec<(i32, Entry)>>;
+    /// Uploads whose key starts with `prefix` and whose (key, id) sorts
+    /// after `after` (after the key alone when no id is given), in that
+    /// order, at most `limit`.
+    fn list_uploads(
+        &self,
+        repo: &str,
+        prefix: &str,
+        after: (&str, Option<&str>),
+        limit: usize,
+    ) -> Result<Vec<UploadRecord>>;
+    /// Removes the upload and its part records if `accept` agrees, in one
+    /// transaction, so no part can change between the check and the
+    /// removal. `None` when there is no such upload or `accept` refused.
+    fn take_upload(
+        &self,
+        repo: &str,
+        id: &str,
+        accept: &mut dyn FnMut(&Upload) -> bool,
+    ) -> Result<Option<Upload>>;
 
     /// The hash of the newest audit record (`audit::GENESIS` when none).
     fn audit_head(&self) -> Result<String>;

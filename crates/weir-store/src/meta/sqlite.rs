@@ -15,10 +15,14 @@ use std::time::Duration;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::hot::Hot;
-use super::{CommitRecord, Cond, MetaStore, RepoRecord, StageOutcome, StagedRow};
+use super::{
+    CommitRecord, Cond, MetaStore, RepoRecord, StageOutcome, StagedRow, Upload, UploadRecord,
+};
 use crate::audit::{AuditDraft, AuditRecord, GENESIS};
 use crate::entry::Entry;
 use crate::error::{Result, StoreError};
+
+mod uploads;
 
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS lake (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -187,6 +191,7 @@ impl SqliteMeta {
             let c = m.conn.lock().unwrap();
             c.execute_batch(SCHEMA)?;
             c.execute_batch(AUDIT_SCHEMA)?;
+            c.execute_batch(uploads::UPLOAD_SCHEMA)?;
             c.execute(
                 "INSERT OR IGNORE INTO lake VALUES ('format', ?1)",
                 [FORMAT_VERSION],
@@ -211,7 +216,10 @@ impl SqliteMeta {
         };
         match v.as_deref() {
             Some(FORMAT_VERSION) => {
-                m.with(|c| Ok(c.execute_batch(AUDIT_SCHEMA)?))?;
+                m.with(|c| {
+                    c.execute_batch(AUDIT_SCHEMA)?;
+                    Ok(c.execute_batch(uploads::UPLOAD_SCHEMA)?)
+                })?;
                 Ok(m)
             }
             other => Err(StoreError::NotALake {
@@ -462,7 +470,14 @@ impl MetaStore for SqliteMeta {
         self.commits.lock().unwrap().retain(|(r, _), _| r != name);
         self.write(|tx| {
             let n = tx.execute("DELETE FROM repos WHERE name = ?1", [name])?;
-            for t in ["commits", "branches", "tags", "staging"] {
+            for t in [
+                "commits",
+                "branches",
+                "tags",
+                "staging",
+                "uploads",
+                "upload_parts",
+            ] {
                 tx.execute(&format!("DELETE FROM {t} WHERE repo = ?1"), [name])?;
             }
             if n > 0 {
@@ -796,6 +811,53 @@ impl MetaStore for SqliteMeta {
             append_audit(tx, audit, Some(expected_head), Some(&commit.id))?;
             Ok(true)
         })
+    }
+
+    fn create_upload(&self, upload: &UploadRecord) -> Result<()> {
+        self.upload_create(upload)
+    }
+
+    fn get_upload(&self, repo: &str, id: &str) -> Result<Option<UploadRecord>> {
+        self.upload_get(repo, id)
+    }
+
+    fn put_upload_part(
+        &self,
+        repo: &str,
+        id: &str,
+        n: i32,
+        part: &Entry,
+    ) -> Result<Option<Option<Entry>>> {
+        self.upload_put_part(repo, id, n, part)
+    }
+
+    fn upload_parts(
+        &self,
+        repo: &str,
+        id: &str,
+        after: i32,
+        limit: usize,
+    ) -> Result<Vec<(i32, Entry)>> {
+        self.upload_part_page(repo, id, after, limit)
+    }
+
+    fn list_uploads(
+        &self,
+        repo: &str,
+        prefix: &str,
+        after: (&str, Option<&str>),
+        limit: usize,
+    ) -> Result<Vec<UploadRecord>> {
+        self.upload_list(repo, prefix, after, limit)
+    }
+
+    fn take_upload(
+        &self,
+        repo: &str,
+        id: &str,
+        accept: &mut dyn FnMut(&Upload) -> bool,
+    ) -> Result<Option<Upload>> {
+        self.upload_take(repo, id, accept)
     }
 
     fn audit_head(&self) -> Result<String> {

@@ -4,6 +4,7 @@ mod basics;
 mod conformance;
 mod merge;
 mod trees;
+mod uploads;
 mod verify;
 
 use std::sync::Arc;
