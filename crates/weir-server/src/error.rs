@@ -23,6 +23,8 @@ pub enum ServerError {
     RangeNotSatisfiable(String),
     #[error("{0}")]
     TooLarge(String),
+    #[error("{0}")]
+    UnsupportedMediaType(String),
     #[error("key store: {0}")]
     Keys(String),
     /// The request ran past the server's time limit.
@@ -58,7 +60,8 @@ impl ServerError {
             ServerError::Store(e) => e.code(),
             ServerError::InvalidArgument(_)
             | ServerError::RangeNotSatisfiable(_)
-            | ServerError::TooLarge(_) => ErrorCode::InvalidArgument,
+            | ServerError::TooLarge(_)
+            | ServerError::UnsupportedMediaType(_) => ErrorCode::InvalidArgument,
             ServerError::NotFound(_) => ErrorCode::NotFound,
             ServerError::Unauthorized(_) => ErrorCode::NotAllowed,
             ServerError::PreconditionFailed(_) => ErrorCode::PreconditionFailed,
@@ -75,6 +78,7 @@ impl ServerError {
             ServerError::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
             ServerError::RangeNotSatisfiable(_) => StatusCode::RANGE_NOT_SATISFIABLE,
             ServerError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ServerError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             e => StatusCode::from_u16(e.code().http_status())
                 .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
         }

@@ -124,7 +124,7 @@ fn not_system(name: &str) -> Result<()> {
 
 pub fn repo(state: &AppState, name: &str, caller: &Caller) -> Result<Repo> {
     not_system(name)?;
-    Ok(state.lake.repo(name)?.as_actor(&caller.0))
+    Ok(state.lake.repo_as(name, &caller.0)?)
 }
 
 async fn list_repos(State(s): St, Query(p): Query<Page>) -> Result<Json<Value>> {

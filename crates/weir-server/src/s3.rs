@@ -119,7 +119,7 @@ impl Gateway {
             },
             None => "anonymous".to_string(),
         };
-        Ok(self.state.lake.repo(bucket).map_err(s3err)?.as_actor(&user))
+        self.state.lake.repo_as(bucket, &user).map_err(s3err)
     }
 
     /// A write target: `REF` must be a branch.

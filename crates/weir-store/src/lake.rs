@@ -199,16 +199,22 @@ impl Lake {
         let audit = AuditDraft::new(committer, "repo_create", name, default_branch)
             .detail(serde_json::json!({"storage_namespace": record.storage_namespace}));
         self.meta.create_repo(&record, &initial, &audit)?;
-        Ok(Repo::new(self.clone(), record))
+        Ok(Repo::new(self.clone(), Arc::new(record), self.actor()))
     }
 
     pub fn repo(self: &Arc<Self>, name: &str) -> Result<Repo> {
+        self.repo_as(name, self.actor())
+    }
+
+    /// The repository with its changes attributed to `actor` in the audit
+    /// log (a server acting for an authenticated user).
+    pub fn repo_as(self: &Arc<Self>, name: &str, actor: &str) -> Result<Repo> {
         names::validate_repo(name)?;
         let record = self
             .meta
             .get_repo(name)?
             .ok_or_else(|| StoreError::not_found("repository", name))?;
-        Ok(Repo::new(self.clone(), record))
+        Ok(Repo::new(self.clone(), record, actor))
     }
 
     pub fn list_repos(&self) -> Result<Vec<RepoRecord>> {

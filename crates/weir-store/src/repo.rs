@@ -21,7 +21,9 @@ const STAGE_BATCH: usize = 10_000;
 #[derive(Clone)]
 pub struct Repo {
     pub(crate) lake: Arc<Lake>,
-    pub(crate) rec: RepoRecord,
+    /// Shared with the metadata cache: a served request clones a pointer,
+    /// not five strings.
+    pub(crate) rec: Arc<RepoRecord>,
     /// Named in the audit log for changes without a committer of their own.
     actor: String,
 }
@@ -64,9 +66,12 @@ pub(crate) fn parse_hash(s: &str) -> Result<Hash> {
 }
 
 impl Repo {
-    pub(crate) fn new(lake: Arc<Lake>, rec: RepoRecord) -> Repo {
-        let actor = lake.actor().to_string();
-        Repo { lake, rec, actor }
+    pub(crate) fn new(lake: Arc<Lake>, rec: Arc<RepoRecord>, actor: &str) -> Repo {
+        Repo {
+            lake,
+            rec,
+            actor: actor.to_string(),
+        }
     }
 
     pub fn name(&self) -> &str {

@@ -421,6 +421,49 @@ async fn orders_and_the_value_of_information_from_the_forecast_at_a_commit() {
         assert_eq!(st, want, "{bad} -> {v}");
         assert!(v["message"].is_string(), "{v}");
     }
+    // A body that is not JSON, or not declared as JSON.
+    let body = r#"{"repo": "shop", "series": "a", "under_cost": 3, "over_cost": 1}"#;
+    for (path, content_type, body, want) in [
+        (
+            "/recommend_qty",
+            Some("application/json"),
+            "{\"repo\": ",
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "/voi",
+            Some("application/json; charset=utf-8"),
+            "[1, 2]",
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "/recommend_qty",
+            Some("text/plain"),
+            body,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ),
+        ("/voi", None, body, StatusCode::UNSUPPORTED_MEDIA_TYPE),
+        (
+            "/recommend_qty",
+            Some("application/json; charset=utf-8"),
+            body,
+            StatusCode::OK,
+        ),
+    ] {
+        let mut req = Request::builder()
+            .method("POST")
+            .uri(path)
+            .header("authorization", s.auth());
+        if let Some(t) = content_type {
+            req = req.header("content-type", t);
+        }
+        let (st, h, b) = s.send(req.body(Body::from(body)).unwrap()).await;
+        let text = String::from_utf8_lossy(&b);
+        assert_eq!(st, want, "{path} {content_type:?} {body} -> {text}");
+        assert_eq!(h["content-type"], "application/json", "{text}");
+        let v: Value = serde_json::from_slice(&b).unwrap();
+        assert!(st == StatusCode::OK || v["message"].is_string(), "{v}");
+    }
     let req = Request::builder()
         .method("POST")
         .uri("/voi")

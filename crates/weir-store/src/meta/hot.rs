@@ -45,16 +45,31 @@ type Stamp = [u8; HEADER];
 /// A branch head with the staged row of one path (or none).
 pub(crate) type Lookup = Option<(String, Option<StagedRow>)>;
 
+/// Maps nested by key part, so a lookup borrows the caller's strings
+/// (a map keyed by a tuple of `String`s needs the tuple built, three
+/// allocations, for every lookup).
+type By<V> = HashMap<String, V>;
+
 #[derive(Default)]
 struct Answers {
     stamp: Option<Stamp>,
-    repos: HashMap<String, Option<RepoRecord>>,
-    /// (table, repository, name) → commit id.
-    refs: HashMap<(&'static str, String, String), Option<String>>,
-    /// (repository, branch, path) → head and staged row.
-    lookups: HashMap<(String, String, String), Lookup>,
-    /// (repository, branch, path) → staged row.
-    staged: HashMap<(String, String, String), Option<StagedRow>>,
+    /// Answers stored since the last reset.
+    count: usize,
+    repos: By<Option<Arc<RepoRecord>>>,
+    /// table → repository → name → commit id.
+    refs: HashMap<&'static str, By<By<Option<String>>>>,
+    /// repository → branch → path → head and staged row.
+    lookups: By<By<By<Lookup>>>,
+    /// repository → branch → path → staged row.
+    staged: By<By<By<Option<StagedRow>>>>,
+}
+
+/// The innermost map for a key of three parts, made on first use.
+fn slot3<'a, V>(m: &'a mut By<By<By<V>>>, a: &str, b: &str) -> &'a mut By<V> {
+    m.entry(a.to_string())
+        .or_default()
+        .entry(b.to_string())
+        .or_default()
 }
 
 pub(crate) struct Hot {
@@ -193,46 +208,52 @@ impl Hot {
         (a == b && a[IS_INIT] != 0).then(|| a.try_into().expect("header size"))
     }
 
-    /// The answer for `key` in the map `slot` picks, read (and remembered)
-    /// when the database changed since it was stored. The stamp is taken
-    /// before the read: if the database changes in between, the answer is
-    /// newer than its tag, which only costs a miss later.
-    fn cached<K: std::hash::Hash + Eq, V: Clone>(
+    /// The answer `get` finds, or else `read`'s, remembered with `put`,
+    /// when the database has not changed since it was stored. The stamp is
+    /// taken before the read: if the database changes in between, the
+    /// answer is newer than its tag, which only costs a miss later.
+    fn cached<V: Clone>(
         &self,
-        slot: fn(&mut Answers) -> &mut HashMap<K, V>,
-        key: K,
+        get: impl FnOnce(&Answers) -> Option<&V>,
+        put: impl FnOnce(&mut Answers, V),
         read: impl FnOnce() -> crate::error::Result<V>,
     ) -> crate::error::Result<V> {
         let Some(stamp) = self.stamp() else {
             return read();
         };
         {
-            let mut a = self.answers.lock().unwrap_or_else(|p| p.into_inner());
+            let a = self.answers.lock().unwrap_or_else(|p| p.into_inner());
             if a.stamp == Some(stamp)
-                && let Some(v) = slot(&mut a).get(&key)
+                && let Some(v) = get(&a)
             {
                 return Ok(v.clone());
             }
         }
         let v = read()?;
         let mut a = self.answers.lock().unwrap_or_else(|p| p.into_inner());
-        let full = a.repos.len() + a.refs.len() + a.lookups.len() + a.staged.len() >= LIMIT;
-        if a.stamp != Some(stamp) || full {
+        if a.stamp != Some(stamp) || a.count >= LIMIT {
             *a = Answers {
                 stamp: Some(stamp),
                 ..Answers::default()
             };
         }
-        slot(&mut a).insert(key, v.clone());
+        a.count += 1;
+        put(&mut a, v.clone());
         Ok(v)
     }
 
     pub(crate) fn repo(
         &self,
         name: &str,
-        read: impl FnOnce() -> crate::error::Result<Option<RepoRecord>>,
-    ) -> crate::error::Result<Option<RepoRecord>> {
-        self.cached(|a| &mut a.repos, name.to_string(), read)
+        read: impl FnOnce() -> crate::error::Result<Option<Arc<RepoRecord>>>,
+    ) -> crate::error::Result<Option<Arc<RepoRecord>>> {
+        self.cached(
+            |a| a.repos.get(name),
+            |a, v| {
+                a.repos.insert(name.to_string(), v);
+            },
+            read,
+        )
     }
 
     pub(crate) fn reference(
@@ -242,8 +263,15 @@ impl Hot {
         name: &str,
         read: impl FnOnce() -> crate::error::Result<Option<String>>,
     ) -> crate::error::Result<Option<String>> {
-        let key = (table, repo.to_string(), name.to_string());
-        self.cached(|a| &mut a.refs, key, read)
+        self.cached(
+            |a| a.refs.get(table)?.get(repo)?.get(name),
+            |a, v| {
+                let by_repo = a.refs.entry(table).or_default();
+                let names = by_repo.entry(repo.to_string()).or_default();
+                names.insert(name.to_string(), v);
+            },
+            read,
+        )
     }
 
     pub(crate) fn lookup(
@@ -253,8 +281,13 @@ impl Hot {
         path: &str,
         read: impl FnOnce() -> crate::error::Result<Lookup>,
     ) -> crate::error::Result<Lookup> {
-        let key = (repo.to_string(), branch.to_string(), path.to_string());
-        self.cached(|a| &mut a.lookups, key, read)
+        self.cached(
+            |a| a.lookups.get(repo)?.get(branch)?.get(path),
+            |a, v| {
+                slot3(&mut a.lookups, repo, branch).insert(path.to_string(), v);
+            },
+            read,
+        )
     }
 
     pub(crate) fn staged(
@@ -264,7 +297,12 @@ impl Hot {
         path: &str,
         read: impl FnOnce() -> crate::error::Result<Option<StagedRow>>,
     ) -> crate::error::Result<Option<StagedRow>> {
-        let key = (repo.to_string(), branch.to_string(), path.to_string());
-        self.cached(|a| &mut a.staged, key, read)
+        self.cached(
+            |a| a.staged.get(repo)?.get(branch)?.get(path),
+            |a, v| {
+                slot3(&mut a.staged, repo, branch).insert(path.to_string(), v);
+            },
+            read,
+        )
     }
 }

@@ -105,7 +105,7 @@ pub trait MetaStore: Send + Sync + 'static {
         initial: &CommitRecord,
         audit: &AuditDraft,
     ) -> Result<()>;
-    fn get_repo(&self, name: &str) -> Result<Option<RepoRecord>>;
+    fn get_repo(&self, name: &str) -> Result<Option<std::sync::Arc<RepoRecord>>>;
     fn list_repos(&self) -> Result<Vec<RepoRecord>>;
     fn delete_repo(&self, name: &str, audit: &AuditDraft) -> Result<bool>;
 

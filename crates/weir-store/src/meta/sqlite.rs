@@ -432,7 +432,7 @@ impl MetaStore for SqliteMeta {
         })
     }
 
-    fn get_repo(&self, name: &str) -> Result<Option<RepoRecord>> {
+    fn get_repo(&self, name: &str) -> Result<Option<std::sync::Arc<RepoRecord>>> {
         self.hot.repo(name, || self.read(|c| {
             Ok(c.prepare_cached(
                 "SELECT name, namespace, default_branch, storage_namespace, created FROM repos WHERE name = ?1",
@@ -449,7 +449,8 @@ impl MetaStore for SqliteMeta {
                     })
                 },
             )
-            .optional()?)
+            .optional()?
+            .map(std::sync::Arc::new))
         }))
     }
 
@@ -463,6 +464,7 @@ impl MetaStore for SqliteMeta {
         names
             .iter()
             .filter_map(|n| self.get_repo(n).transpose())
+            .map(|r| r.map(|r| (*r).clone()))
             .collect()
     }
 
