@@ -8,8 +8,12 @@
 #   - the machine's ceiling: a bare axum handler answering fixed JSON.
 # Every server may use every core; wrk shares them. Medians of RUNS runs.
 # Usage: bench/serve.sh [SECONDS [RUNS [CONNECTIONS]]]  (default 15 3 64)
+#        bench/serve.sh soak [SECONDS]  (default 60): weir's three endpoints
+#        under load at once for SECONDS, its memory sampled every 5 s.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+SOAK=""
+if [ "${1:-}" = soak ]; then SOAK="${2:-60}"; shift $#; fi
 DUR="${1:-15}"
 RUNS="${2:-3}"
 CONN="${3:-64}"
@@ -82,6 +86,37 @@ declare -A TARGETS=(
   [recommend_fastapi]="-s $TMP/post.lua http://127.0.0.1:18082/recommend_qty"
   [ceiling_axum]="-s $TMP/post.lua http://127.0.0.1:18081/ceiling"
 )
+if [ -n "$SOAK" ]; then
+  # Three loads at once on one weir serve; errors counted, memory sampled.
+  LOADS=()
+  for t in s3_get_weir stat_weir recommend_weir; do
+    # shellcheck disable=SC2086
+    wrk -t1 -c21 -d"${SOAK}s" ${TARGETS[$t]} >"$TMP/$t.soak" & LOADS+=($!)
+  done
+  : >"$TMP/rss"
+  for _ in $(seq $((SOAK / 5))); do
+    sleep 5
+    ps -o rss= -p "${PIDS[0]}" >>"$TMP/rss"
+  done
+  wait "${LOADS[@]}"
+  python3 - "$TMP" "$SOAK" <<'PY'
+import re, sys
+d, secs = sys.argv[1], sys.argv[2]
+print(f"three wrk -t1 -c21 -d{secs}s at once on one weir serve, loopback\n")
+print("| endpoint | req/s | requests | non-2xx | socket errors |")
+print("|---|---|---|---|---|")
+for t in ["s3_get_weir", "stat_weir", "recommend_weir"]:
+    text = open(f"{d}/{t}.soak").read()
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
+    n = int(re.search(r"(\d+) requests in", text).group(1))
+    errs = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+    sock = re.search(r"Socket errors: (.*)", text)
+    print(f"| {t} | {rps:,.0f} | {n:,} | {int(errs.group(1)) if errs else 0} | {sock.group(1) if sock else 'none'} |")
+rss = [int(x) // 1024 for x in open(f"{d}/rss").read().split()]
+print(f"\n- weir serve resident memory every 5 s (MB): {' '.join(map(str, rss))}")
+PY
+  exit 0
+fi
 ORDER=(s3_get_weir s3_get_files stat_weir recommend_weir recommend_fastapi ceiling_axum)
 : >"$TMP/results"
 for run in $(seq "$RUNS"); do
