@@ -169,7 +169,7 @@ async fn ingest_batch(
 /// `dataset:NS:NAME` or `job:NS:NAME`. Namespaces hold colons (`weir://r`,
 /// `s3://b`, `host:5432`): the split is at the first colon not followed by
 /// `//` or a digit, as Marquez does it.
-fn parse_node(id: &str) -> Result<(&'static str, String, String)> {
+pub(crate) fn parse_node(id: &str) -> Result<(&'static str, String, String)> {
     let bad = || {
         ServerError::InvalidArgument(format!(
             "nodeId {id:?}: use dataset:NAMESPACE:NAME or job:NAMESPACE:NAME"
@@ -205,7 +205,7 @@ struct GraphQuery {
 }
 
 /// `asOf` for a node: a ref of the dataset's weir repository, or a time.
-fn as_of(s: &AppState, ns: &str, spec: &str) -> Result<AsOf> {
+pub(crate) fn as_of(s: &AppState, ns: &str, spec: &str) -> Result<AsOf> {
     if let Some(t) = normalize_time(spec) {
         return Ok(AsOf {
             namespace: String::new(),

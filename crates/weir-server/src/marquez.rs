@@ -1,8 +1,9 @@
-//! Two more of Marquez's read endpoints, for tools and UIs written against
-//! it: the raw event log (`GET /api/v1/events/lineage`) and name search
-//! (`GET /api/v1/search`). Both read the same `lineage` table as the graph.
+//! More of Marquez's read endpoints, for tools and UIs written against
+//! it: the raw event log (`GET /api/v1/events/lineage`), name search
+//! (`GET /api/v1/search`) and column lineage (`GET /api/v1/column-lineage`).
+//! All read the same `lineage` table as the graph.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use axum::extract::{Query, State};
@@ -14,7 +15,7 @@ use serde_json::{Value, json};
 
 use crate::AppState;
 use crate::error::{Result, ServerError};
-use crate::lineage::{event_datasets, load_events, node_id};
+use crate::lineage::{as_of, event_datasets, load_events, node_id, parse_node};
 
 type St = State<Arc<AppState>>;
 
@@ -22,6 +23,93 @@ pub fn routes() -> Router<Arc<AppState>> {
     Router::new()
         .route("/events/lineage", get(events))
         .route("/search", get(search))
+        .route("/column-lineage", get(column_lineage))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ColumnQuery {
+    node_id: Option<String>,
+    depth: Option<usize>,
+    with_downstream: Option<bool>,
+    as_of: Option<String>,
+}
+
+/// A column's node, `datasetField:NAMESPACE:DATASET:FIELD`.
+type Field = (String, String, String);
+/// A field's inputs with their transformation, its edges in and out.
+type FieldNode = (BTreeMap<Field, String>, BTreeSet<String>, BTreeSet<String>);
+
+/// Marquez's column lineage of one field: the fields it is computed from
+/// (and, with `withDownstream=true`, the fields computed from it), each a
+/// DATASET_FIELD node with its edges and the inputs it is made of.
+async fn column_lineage(State(s): St, Query(q): Query<ColumnQuery>) -> Result<Json<Value>> {
+    let id = q
+        .node_id
+        .ok_or_else(|| bad("the query parameter nodeId is required".into()))?;
+    let malformed = || {
+        bad(format!(
+            "nodeId {id:?}: use datasetField:NAMESPACE:DATASET:FIELD"
+        ))
+    };
+    let rest = id.strip_prefix("datasetField:").ok_or_else(malformed)?;
+    let (dataset, field) = rest.rsplit_once(':').ok_or_else(malformed)?;
+    let (_, ns, name) = parse_node(&format!("dataset:{dataset}")).map_err(|_| malformed())?;
+    if field.is_empty() {
+        return Err(malformed());
+    }
+    let depth = q.depth.unwrap_or(20).clamp(1, 100);
+    let filter = match &q.as_of {
+        Some(spec) => Some(as_of(&s, &ns, spec)?),
+        None => None,
+    };
+    let rows = load_events(&s).await?;
+    let g = weir_lineage::Graph::build(&rows, filter.as_ref());
+    let start = (ns, name);
+    let mut dirs = vec![weir_lineage::Direction::Upstream];
+    if q.with_downstream.unwrap_or(false) {
+        dirs.push(weir_lineage::Direction::Downstream);
+    }
+    let mut nodes: BTreeMap<Field, FieldNode> = BTreeMap::new();
+    nodes
+        .entry((start.0.clone(), start.1.clone(), field.to_string()))
+        .or_default();
+    let fid = |f: &Field| format!("datasetField:{}:{}:{}", f.0, f.1, f.2);
+    for dir in dirs {
+        for e in g.query(&start, Some(field), dir, depth) {
+            let (Some(fc), Some(tc)) = (e.from_column, e.to_column) else {
+                continue;
+            };
+            let from = (e.from_namespace, e.from_name, fc);
+            let to = (e.to_namespace, e.to_name, tc);
+            nodes.entry(from.clone()).or_default().2.insert(fid(&to));
+            let t = nodes.entry(to).or_default();
+            t.1.insert(fid(&from));
+            t.0.insert(from, e.transformation);
+        }
+    }
+    let graph: Vec<Value> = nodes
+        .iter()
+        .map(|(f, (inputs, ins, outs))| {
+            let id = fid(f);
+            let kind = inputs.values().max().cloned();
+            json!({
+                "id": id, "type": "DATASET_FIELD",
+                "data": {
+                    "namespace": f.0, "dataset": f.1, "datasetVersion": null, "field": f.2,
+                    "fieldType": null, "transformationDescription": null,
+                    "transformationType": kind,
+                    "inputFields": inputs.iter().map(|(i, t)| json!({
+                        "namespace": i.0, "dataset": i.1, "datasetVersion": null, "field": i.2,
+                        "transformationDescription": null, "transformationType": t,
+                    })).collect::<Vec<_>>(),
+                },
+                "inEdges": ins.iter().map(|o| json!({"origin": o, "destination": id})).collect::<Vec<_>>(),
+                "outEdges": outs.iter().map(|d| json!({"origin": id, "destination": d})).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "graph": graph })))
 }
 
 fn bad(m: String) -> ServerError {

@@ -550,3 +550,113 @@ async fn the_openapi_document_matches_the_router() {
         "docs/openapi.json is stale: regenerate it with `weir serve --openapi > docs/openapi.json`"
     );
 }
+
+/// An output field's columnLineage facet, as OpenLineage emitters send it.
+fn column_event(
+    run: &str,
+    job: &str,
+    input: (&str, &str),
+    output: (&str, &str),
+    fields: Value,
+) -> Value {
+    json!({
+        "eventType": "COMPLETE", "eventTime": "2025-02-01T10:00:00Z",
+        "run": {"runId": run}, "job": {"namespace": "airflow", "name": job},
+        "producer": "test", "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json",
+        "inputs": [{"namespace": input.0, "name": input.1}],
+        "outputs": [{"namespace": output.0, "name": output.1,
+                     "facets": {"columnLineage": {"fields": fields}}}],
+    })
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn marquez_column_lineage_of_a_field_up_and_downstream() {
+    let s = Server::start();
+    let field = |ns: &str, name: &str, f: &str, t: &str| {
+        json!({"namespace": ns, "name": name, "field": f,
+               "transformations": [{"type": "DIRECT", "subtype": t}]})
+    };
+    let curated = column_event(
+        "01890000-0000-7000-8000-000000000011",
+        "curate",
+        ("pg://db:5432", "raw"),
+        ("weir://shop", "curated"),
+        json!({"total": {"inputFields": [
+            field("pg://db:5432", "raw", "amount", "AGGREGATION"),
+            field("pg://db:5432", "raw", "qty", "AGGREGATION"),
+        ]}}),
+    );
+    let report = column_event(
+        "01890000-0000-7000-8000-000000000012",
+        "report",
+        ("weir://shop", "curated"),
+        ("weir://shop", "report"),
+        json!({"total": {"inputFields": [field("weir://shop", "curated", "total", "IDENTITY")]}}),
+    );
+    for e in [&curated, &report] {
+        assert_eq!(post_event(&s, e, false).await, StatusCode::CREATED);
+    }
+    let ids = |g: &Value| -> Vec<String> {
+        g["graph"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let (st, g) = s
+        .json(
+            "GET",
+            "/api/v1/column-lineage?nodeId=datasetField:weir://shop:report:total&depth=5",
+            None,
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{g}");
+    assert_eq!(
+        ids(&g),
+        [
+            "datasetField:pg://db:5432:raw:amount",
+            "datasetField:pg://db:5432:raw:qty",
+            "datasetField:weir://shop:curated:total",
+            "datasetField:weir://shop:report:total",
+        ]
+    );
+    let node = |g: &Value, id: &str| -> Value {
+        g["graph"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|n| n["id"] == id)
+            .cloned()
+            .unwrap()
+    };
+    let total = node(&g, "datasetField:weir://shop:curated:total");
+    assert_eq!(total["type"], "DATASET_FIELD");
+    assert_eq!(total["data"]["transformationType"], "AGGREGATION");
+    assert_eq!(total["data"]["inputFields"].as_array().unwrap().len(), 2);
+    assert_eq!(total["inEdges"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        total["outEdges"][0]["destination"],
+        "datasetField:weir://shop:report:total"
+    );
+
+    // One hop up from curated.total; downstream only when asked.
+    let url = "/api/v1/column-lineage?nodeId=datasetField:weir://shop:curated:total&depth=1";
+    let (_, g) = s.json("GET", url, None).await;
+    assert_eq!(ids(&g).len(), 3, "{g}");
+    let (_, g) = s
+        .json("GET", &format!("{url}&withDownstream=true"), None)
+        .await;
+    assert_eq!(ids(&g).len(), 4, "{g}");
+
+    for bad in [
+        "/api/v1/column-lineage",
+        "/api/v1/column-lineage?nodeId=dataset:weir://shop:report",
+        "/api/v1/column-lineage?nodeId=datasetField:report",
+        "/api/v1/column-lineage?nodeId=datasetField:weir://shop:report:",
+    ] {
+        let (st, v) = s.json("GET", bad, None).await;
+        assert_eq!(st, StatusCode::BAD_REQUEST, "{bad} -> {v}");
+        assert!(v["message"].is_string(), "{v}");
+    }
+}
