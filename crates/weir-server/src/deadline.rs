@@ -79,18 +79,10 @@ async fn sweep(deadlines: Weak<Deadlines>, tick: Duration) {
         every.tick().await;
         let Some(d) = deadlines.upgrade() else { return };
         let now = Instant::now();
-        let due: Vec<Waker> = {
-            let mut waiting = d.waiting.lock().unwrap();
-            let slots: Vec<u64> = waiting
-                .iter()
-                .filter(|(_, (at, _))| *at <= now)
-                .map(|(s, _)| *s)
-                .collect();
-            slots
-                .into_iter()
-                .filter_map(|s| waiting.remove(&s).map(|(_, w)| w))
-                .collect()
-        };
+        let due: Vec<Waker> = (d.waiting.lock().unwrap())
+            .extract_if(|_, (at, _)| *at <= now)
+            .map(|(_, (_, w))| w)
+            .collect();
         due.into_iter().for_each(Waker::wake);
     }
 }

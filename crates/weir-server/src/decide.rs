@@ -156,13 +156,7 @@ fn bad(m: impl Into<String>) -> ServerError {
 /// reads: profiled under load that was a tenth of a decision's time, for
 /// a body of a few top-level fields whose errors serde_json names anyway.
 fn parse<T: DeserializeOwned>(headers: &HeaderMap, body: &[u8]) -> Result<T> {
-    let json = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .map(|m| m.trim().to_ascii_lowercase())
-        .is_some_and(|m| m == "application/json" || m.ends_with("+json"));
-    if !json {
+    if !crate::declares_json(headers) {
         return Err(ServerError::UnsupportedMediaType(
             "send the body as JSON, with Content-Type: application/json".into(),
         ));

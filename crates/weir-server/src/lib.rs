@@ -123,6 +123,22 @@ pub fn router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
+/// Whether a request declares a JSON body (`application/json` or any
+/// `+json` type, parameters and case aside).
+pub(crate) fn declares_json(headers: &axum::http::HeaderMap) -> bool {
+    let Some(v) = headers.get(axum::http::header::CONTENT_TYPE) else {
+        return false;
+    };
+    let m = v
+        .as_bytes()
+        .split(|&b| b == b';')
+        .next()
+        .unwrap_or_default();
+    let m = m.trim_ascii();
+    m.eq_ignore_ascii_case(b"application/json")
+        || (m.len() > 5 && m[m.len() - 5..].eq_ignore_ascii_case(b"+json"))
+}
+
 /// s3s fails only when it cannot even form an S3 error response.
 async fn s3_failed(e: s3s::HttpError) -> Response {
     tracing::error!(error = ?e, "S3 gateway failed");

@@ -40,6 +40,19 @@ type Field = (String, String, String);
 /// A field's inputs with their transformation, its edges in and out.
 type FieldNode = (BTreeMap<Field, String>, BTreeSet<String>, BTreeSet<String>);
 
+/// How strongly a transformation ties a field to its input, in
+/// `weir_lineage::Direct`'s order (an aggregation outranks an identity).
+fn strength(t: &str) -> Option<usize> {
+    use weir_lineage::Direct;
+    [
+        Direct::Identity,
+        Direct::Transformation,
+        Direct::Aggregation,
+    ]
+    .iter()
+    .position(|d| d.as_str() == t)
+}
+
 /// Marquez's column lineage of one field: the fields it is computed from
 /// (and, with `withDownstream=true`, the fields computed from it), each a
 /// DATASET_FIELD node with its edges and the inputs it is made of.
@@ -92,7 +105,7 @@ async fn column_lineage(State(s): St, Query(q): Query<ColumnQuery>) -> Result<Js
         .iter()
         .map(|(f, (inputs, ins, outs))| {
             let id = fid(f);
-            let kind = inputs.values().max().cloned();
+            let kind = inputs.values().max_by_key(|t| strength(t)).cloned();
             json!({
                 "id": id, "type": "DATASET_FIELD",
                 "data": {

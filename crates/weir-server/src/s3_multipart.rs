@@ -36,7 +36,6 @@ impl Gateway {
         let repo = self.repo(&req, &req.input.bucket).await?;
         let i = req.input;
         let (branch, path) = Self::branch(&repo, &i.key)?;
-        weir_core::names::validate_path(&path).map_err(|e| s3_error!(InvalidArgument, "{e}"))?;
         let metadata = i.metadata.unwrap_or_default().into_iter().collect();
         let u = repo
             .begin_upload(&i.key, &branch, &path, i.content_type, metadata)

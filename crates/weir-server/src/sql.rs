@@ -106,11 +106,7 @@ async fn sql(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let is_json = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
-    let p = if is_json {
+    let p = if crate::declares_json(&headers) {
         match serde_json::from_slice::<Params>(&body) {
             Ok(p) => p,
             Err(e) => return bad(format!("the body is not a JSON object with a query: {e}")),

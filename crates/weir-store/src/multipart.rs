@@ -27,10 +27,6 @@ impl Repo {
     ) -> Result<UploadRecord> {
         names::validate_path(path)?;
         self.branch_head(branch)?;
-        let initiated = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_micros() as i64)
-            .unwrap_or(0);
         let u = UploadRecord {
             id: uuid::Uuid::new_v4().simple().to_string(),
             repo: self.name().to_string(),
@@ -39,7 +35,7 @@ impl Repo {
             path: path.to_string(),
             content_type,
             metadata,
-            initiated,
+            initiated: chrono::Utc::now().timestamp_micros(),
         };
         self.lake.meta.create_upload(&u)?;
         Ok(u)

@@ -584,6 +584,9 @@ async fn marquez_column_lineage_of_a_field_up_and_downstream() {
         json!({"total": {"inputFields": [
             field("pg://db:5432", "raw", "amount", "AGGREGATION"),
             field("pg://db:5432", "raw", "qty", "AGGREGATION"),
+        ]}, "region": {"inputFields": [
+            field("pg://db:5432", "raw", "region", "IDENTITY"),
+            field("pg://db:5432", "raw", "amount", "AGGREGATION"),
         ]}}),
     );
     let report = column_event(
@@ -639,6 +642,12 @@ async fn marquez_column_lineage_of_a_field_up_and_downstream() {
         total["outEdges"][0]["destination"],
         "datasetField:weir://shop:report:total"
     );
+
+    // A field made of several inputs takes the strongest transformation.
+    let url = "/api/v1/column-lineage?nodeId=datasetField:weir://shop:curated:region";
+    let (_, g) = s.json("GET", url, None).await;
+    let region = node(&g, "datasetField:weir://shop:curated:region");
+    assert_eq!(region["data"]["transformationType"], "AGGREGATION", "{g}");
 
     // One hop up from curated.total; downstream only when asked.
     let url = "/api/v1/column-lineage?nodeId=datasetField:weir://shop:curated:total&depth=1";

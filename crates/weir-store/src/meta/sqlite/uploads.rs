@@ -144,15 +144,14 @@ impl SqliteMeta {
             ))?;
             let mut out = Vec::new();
             let mut rows = st.query(params![repo, prefix, after.0, after.1])?;
-            while let Some(r) = rows.next()? {
+            while out.len() < limit
+                && let Some(r) = rows.next()?
+            {
                 let u = record(r)?;
                 if !u.key.starts_with(prefix) {
                     break;
                 }
                 out.push(u);
-                if out.len() == limit {
-                    break;
-                }
             }
             Ok(out)
         })
