@@ -140,6 +140,9 @@ fn main() -> ExitCode {
     }
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        // Colour codes only for a terminal: logs sent to a file or a
+        // collector stay plain text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_new(&config.log)
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),

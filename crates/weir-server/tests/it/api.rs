@@ -54,17 +54,21 @@ async fn requests_without_or_with_wrong_keys_are_refused() {
         .body(Body::empty())
         .unwrap();
     assert_eq!(s.send(bad).await.0, StatusCode::UNAUTHORIZED);
-    // Health needs no key; every response carries a request id.
-    let (st, h, _) = s
-        .send(
-            Request::builder()
-                .uri("/healthz")
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await;
+    // Health needs no key; every response carries a request id, a new one
+    // each time unless the client sent its own.
+    let health = |id: Option<&str>| {
+        let mut b = Request::builder().uri("/healthz");
+        if let Some(id) = id {
+            b = b.header("x-request-id", id);
+        }
+        s.send(b.body(Body::empty()).unwrap())
+    };
+    let (st, h1, _) = health(None).await;
     assert_eq!(st, StatusCode::OK);
-    assert!(h.contains_key("x-request-id"));
+    let (_, h2, _) = health(None).await;
+    assert_ne!(h1["x-request-id"], h2["x-request-id"]);
+    let (_, h3, _) = health(Some("trace-7")).await;
+    assert_eq!(h3["x-request-id"], "trace-7");
 }
 
 #[tokio::test(flavor = "multi_thread")]

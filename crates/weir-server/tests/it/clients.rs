@@ -1,4 +1,4 @@
-//! The lakeFS Python SDK against `weir serve` over a real socket. The
+//! Real clients against `weir serve` over a real socket. The
 //! pinned client virtualenv is created by tests/clients/venv.sh.
 
 use std::path::PathBuf;
@@ -98,4 +98,11 @@ async fn a_multipart_upload_survives_a_server_restart() {
     let keys = std::sync::Arc::new(weir_server::KeyStore::open(s.dir.path()).unwrap());
     let restarted = weir_server::AppState::new(lake, keys, Default::default());
     run_against(&s, restarted, "test_s3_restart.py", &["finish", id.trim()]).await;
+}
+
+/// schemathesis sends generated requests, valid and malformed, to every
+/// operation of weir's OpenAPI document; none may get a 5xx.
+#[tokio::test(flavor = "multi_thread")]
+async fn generated_requests_to_every_operation_get_no_server_error() {
+    run_client("test_api_fuzz.py").await;
 }
