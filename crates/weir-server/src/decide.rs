@@ -15,7 +15,7 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Extension, State};
 use axum::http::{HeaderMap, HeaderValue, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::post;
 use deltalake::arrow::array::{Array, ArrayRef, AsArray};
 use deltalake::arrow::compute::cast;
@@ -199,7 +199,11 @@ impl Out {
 
     fn str(&mut self, k: &str, v: &str) {
         self.key(k);
-        if v.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        // A fold without an early exit, so that it runs on whole vectors.
+        let escape = v
+            .bytes()
+            .fold(false, |e, b| e | (b < 0x20) | (b == b'"') | (b == b'\\'));
+        if !escape {
             self.0.push(b'"');
             self.0.extend_from_slice(v.as_bytes());
             self.0.push(b'"');
@@ -244,8 +248,12 @@ impl Out {
 
     fn respond(mut self) -> Response {
         self.close();
+        // One header, set once: a byte vector's own response would be
+        // typed octet-stream first and then retyped.
+        let mut r = Response::new(axum::body::Body::from(self.0));
         let json = HeaderValue::from_static("application/json");
-        ([(header::CONTENT_TYPE, json)], self.0).into_response()
+        r.headers_mut().insert(header::CONTENT_TYPE, json);
+        r
     }
 }
 
