@@ -62,6 +62,9 @@ with tempfile.TemporaryDirectory() as tmp:
         ],
         capture_output=True,
         text=True,
+        # schemathesis keeps a crash cache in its working directory: the
+        # temporary one, not the source tree the tests run from.
+        cwd=tmp,
     )
     if run.returncode != 0:
         sys.exit(f"schemathesis found failures:\n{run.stdout[-20000:]}\n{run.stderr[-4000:]}")

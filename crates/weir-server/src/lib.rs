@@ -122,13 +122,17 @@ impl MakeRequestId for RequestIds {
 
 /// A request's log lines carry its id, as its response does. The span is
 /// at debug level (`WEIR_LOG=weir_server=debug,tower_http=debug` logs
-/// every request and its answer), so by default its fields are never even
-/// formatted.
+/// every request and its answer), so by default it costs a level check.
 fn request_span(req: &axum::http::Request<axum::body::Body>) -> tracing::Span {
-    let id = req.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok());
+    // The id is looked up inside the macro, which evaluates fields only
+    // for a span that is enabled.
     tracing::debug_span!(
         "request",
-        id = id.unwrap_or_default(),
+        id = req
+            .headers()
+            .get(REQUEST_ID)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default(),
         method = %req.method(),
         uri = %req.uri(),
     )

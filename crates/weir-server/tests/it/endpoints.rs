@@ -669,3 +669,34 @@ async fn marquez_column_lineage_of_a_field_up_and_downstream() {
         assert!(v["message"].is_string(), "{v}");
     }
 }
+
+/// A series name holding what JSON must escape (quotes, a backslash, a tab)
+/// comes back intact in the answer, which stays valid JSON.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_series_name_that_json_must_escape_comes_back_intact() {
+    let (s, _) = with_forecast().await;
+    let name = "say \"hi\"\t\\ now";
+    let ctx = weir_sql::session(s.state.lake.clone(), &Default::default()).unwrap();
+    let insert = format!(
+        "INSERT INTO shop.main.reconciled VALUES ('{name}', DATE '2025-01-01', 7.0, 7.0, 7.0)"
+    );
+    ctx.sql(&insert).await.unwrap().collect().await.unwrap();
+    let repo = s.state.lake.repo("shop").unwrap();
+    let c = repo
+        .commit("main", "odd name", "alice", BTreeMap::new(), false)
+        .await
+        .unwrap();
+    for path in ["/recommend_qty", "/voi"] {
+        let (st, v) = s
+            .json(
+                "POST",
+                path,
+                Some(json!({"repo": "shop", "series": name, "under_cost": 1.0, "over_cost": 1.0})),
+            )
+            .await;
+        assert_eq!(st, StatusCode::OK, "{v}");
+        assert_eq!(v["forecast"]["series"], name, "{v}");
+        assert_eq!(v["forecast"]["commit"], c.id.as_str(), "{v}");
+        assert_eq!(v["quantity"], 7.0, "{v}");
+    }
+}
