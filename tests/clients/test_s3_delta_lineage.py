@@ -168,7 +168,7 @@ assert q.text == "store,qty\na,3\nb,5\n", q.text
 q = requests.post(f"{API}/sql", auth=auth, data="SELEC 1")
 assert q.status_code == 400 and "message" in q.json(), q.text
 q = requests.post(f"{API}/sql", auth=auth, data="DROP TABLE lake.main.sales")
-assert q.status_code == 400, q.text
+assert q.status_code == 403, q.text  # the session only reads
 
 # ---- openlineage-python: events in, Marquez-shaped graph out ----
 from openlineage.client import OpenLineageClient  # noqa: E402

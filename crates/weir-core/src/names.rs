@@ -77,7 +77,9 @@ pub const MAX_PATH_LEN: usize = 1024;
 
 /// An object path inside a ref: relative, `/`-separated, no empty, `.` or
 /// `..` segments, no control characters. This is what keeps every write
-/// inside the lake whatever a client sends.
+/// inside the lake whatever a client sends. One trailing `/` is allowed: a
+/// "directory marker", the empty object pyarrow, Hadoop's s3a and Spark
+/// write for a folder, which S3 and lakeFS store as any other key.
 pub fn validate_path(path: &str) -> Result<(), CoreError> {
     let bad = |reason| {
         Err(CoreError::InvalidPath {
@@ -97,9 +99,9 @@ pub fn validate_path(path: &str) -> Result<(), CoreError> {
     if path.chars().any(|c| c.is_control()) {
         return bad("control characters are not allowed");
     }
-    for seg in path.split('/') {
+    for seg in path.strip_suffix('/').unwrap_or(path).split('/') {
         match seg {
-            "" => return bad("empty path segment ('//' or a trailing '/')"),
+            "" => return bad("empty path segment ('//')"),
             "." | ".." => return bad("'.' and '..' segments are not allowed"),
             _ => {}
         }
@@ -159,7 +161,13 @@ mod tests {
 
     #[test]
     fn paths() {
-        for ok in ["a", "a/b.csv", "sales/_delta_log/00000000000000000000.json"] {
+        for ok in [
+            "a",
+            "a/b.csv",
+            "sales/_delta_log/00000000000000000000.json",
+            "a/",
+            "a/b/",
+        ] {
             validate_path(ok).unwrap();
         }
         for bad in [
@@ -168,7 +176,9 @@ mod tests {
             "a/../b",
             "..",
             "a//b",
-            "a/",
+            "a//",
+            "/",
+            "../",
             "./a",
             "a\0b",
         ] {

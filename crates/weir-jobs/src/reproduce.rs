@@ -11,9 +11,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use deltalake::datafusion::prelude::SessionContext;
+use deltalake::arrow::array::AsArray;
+use deltalake::arrow::compute::cast;
+use deltalake::arrow::datatypes::DataType;
 use serde::Serialize;
 use weir_store::Lake;
+use weir_tables::TableRef;
 
 use crate::error::{JobsError, Result};
 use crate::manifest::{OutputMode, Stage};
@@ -68,20 +71,25 @@ async fn stage_rows(lake: &Arc<Lake>, run_id: &str) -> Result<Vec<RunRecord>> {
     Ok(stages)
 }
 
-/// Rows of `a` not in `b`, counting duplicates.
-async fn except_all(ctx: &SessionContext, a: &str, b: &str) -> Result<u64> {
-    let q = format!("SELECT count(*) AS n FROM (SELECT * FROM {a} EXCEPT ALL SELECT * FROM {b})");
-    let batches = ctx.sql(&q).await?.collect().await?;
-    let n = batches
-        .first()
-        .and_then(|b| {
-            b.column(0)
-                .as_any()
-                .downcast_ref::<deltalake::arrow::array::Int64Array>()
-                .map(|a| a.value(0))
-        })
-        .unwrap_or(0);
-    Ok(n as u64)
+/// Rows only in `original` and only in `again`, as multisets (a row held
+/// twice on one side and once on the other counts once): the same
+/// comparison as `table_diff`, which reads only the files that differ.
+async fn multiset_difference(original: &TableRef, again: &TableRef) -> Result<(u64, u64)> {
+    let (_, batches) = weir_tables::table_diff(original, again).await?;
+    let (mut removed, mut added) = (0, 0);
+    for b in &batches {
+        let Some(kind) = b.column_by_name("diff_type") else {
+            continue;
+        };
+        let kind = cast(kind, &DataType::Utf8)?;
+        for v in kind.as_string::<i32>().iter().flatten() {
+            match v {
+                "removed" => removed += 1,
+                _ => added += 1,
+            }
+        }
+    }
+    Ok((removed, added))
 }
 
 pub async fn reproduce(lake: Arc<Lake>, run_id: &str, committer: &str) -> Result<ReproduceReport> {
@@ -219,8 +227,10 @@ async fn reproduce_stage(
         let b = cmp.table(again.as_str()).await?;
         check.schema_matches = a.schema().as_arrow().fields() == b.schema().as_arrow().fields();
         if check.schema_matches {
-            check.only_original = except_all(&cmp, &original, &again).await?;
-            check.only_reproduced = except_all(&cmp, &again, &original).await?;
+            let original = TableRef::new(repo, &out.commit, t)?;
+            let again = TableRef::new(repo, &branch, t)?;
+            (check.only_original, check.only_reproduced) =
+                multiset_difference(&original, &again).await?;
         }
         check.identical =
             check.schema_matches && check.only_original == 0 && check.only_reproduced == 0;

@@ -335,17 +335,17 @@ async fn load_table(s: &AppState, repo: &str, commit: &str, table: &str) -> Resu
 }
 
 async fn read_table(s: &AppState, repo: &str, commit: &str, table: &str) -> Result<Arc<Table>> {
-    let ctx = weir_sql::session(s.lake.clone(), &Default::default())?;
+    let session = weir_sql::read_only_session(s.lake.clone(), &Default::default())?;
     let q = format!(
         "SELECT CAST(unique_id AS VARCHAR) AS id, CAST(ds AS VARCHAR) AS ds, \
          CAST(mean AS DOUBLE) AS mean, CAST((hi - lo) / {} AS DOUBLE) AS sd \
          FROM \"{repo}\".\"{commit}\".\"{table}\" ORDER BY id, ds",
         2.0 * Z95
     );
-    let batches = ctx
-        .sql(&q)
+    let batches = session
+        .query(&q)
         .await
-        .map_err(|e| bad(format!("{repo}/{table} at {commit} is not a forecast table with unique_id, ds, mean, lo, hi: {}", e.find_root())))?
+        .map_err(|e| bad(format!("{repo}/{table} at {commit} is not a forecast table with unique_id, ds, mean, lo, hi: {e}")))?
         .collect()
         .await
         .map_err(weir_sql::SqlError::DataFusion)?;

@@ -113,3 +113,31 @@ impl IntoResponse for ServerError {
 }
 
 pub type Result<T, E = ServerError> = std::result::Result<T, E>;
+
+/// A JSON body that lakeFS's API declares optional (a merge's, say): an
+/// absent or empty body is the default value. axum's `Option<Json<T>>`
+/// refuses an empty body sent with a JSON content type, as the lakeFS SDK
+/// sends it.
+pub struct OptionalJson<T>(pub T);
+
+impl<S, T> axum::extract::FromRequest<S> for OptionalJson<T>
+where
+    S: Send + Sync,
+    T: serde::de::DeserializeOwned + Default,
+{
+    type Rejection = ServerError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ServerError> {
+        let body = bytes::Bytes::from_request(req, state)
+            .await
+            .map_err(|e| ServerError::InvalidArgument(e.body_text()))?;
+        if body.iter().all(u8::is_ascii_whitespace) {
+            return Ok(OptionalJson(T::default()));
+        }
+        serde_json::from_slice(&body)
+            .map(OptionalJson)
+            .map_err(|e| {
+                ServerError::InvalidArgument(format!("the body is not the JSON expected: {e}"))
+            })
+    }
+}

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use weir_core::names::SYSTEM_REPO;
 use weir_store::{DiffEntry, DiffMode, DiffScope, LogOptions, MergeOptions, Repo, RepoRecord};
 
-use crate::error::{Result, ServerError};
+use crate::error::{OptionalJson, Result, ServerError};
 use crate::shapes::{commit_json, diff_json, pagination, ref_json, repo_json};
 use crate::{AppState, Caller};
 
@@ -40,6 +40,10 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route(
             "/repositories/{repo}/branches/{branch}/revert",
             post(revert),
+        )
+        .route(
+            "/repositories/{repo}/branches/{branch}/cherry-pick",
+            post(cherry_pick),
         )
         .route(
             "/repositories/{repo}/branches/{branch}/diff",
@@ -339,6 +343,26 @@ struct RevertCreation {
     parent_number: Option<u32>,
 }
 
+#[derive(Deserialize)]
+struct CherryPickCreation {
+    #[serde(rename = "ref")]
+    reference: String,
+    #[serde(default)]
+    parent_number: Option<u32>,
+}
+
+async fn cherry_pick(
+    State(s): St,
+    Extension(c): Extension<Caller>,
+    Path((name, branch)): Path<(String, String)>,
+    Json(b): Json<CherryPickCreation>,
+) -> Result<Response> {
+    let rec = repo(&s, &name, &c)?
+        .cherry_pick(&branch, &b.reference, b.parent_number.unwrap_or(0), &c.0)
+        .await?;
+    Ok((StatusCode::CREATED, Json(commit_json(&rec))).into_response())
+}
+
 async fn revert(
     State(s): St,
     Extension(c): Extension<Caller>,
@@ -484,9 +508,8 @@ async fn merge(
     State(s): St,
     Extension(c): Extension<Caller>,
     Path((name, source, dest)): Path<(String, String, String)>,
-    body: Option<Json<MergeBody>>,
+    OptionalJson(b): OptionalJson<MergeBody>,
 ) -> Result<Json<Value>> {
-    let b = body.map(|Json(b)| b).unwrap_or_default();
     let opts = MergeOptions {
         strategy: b.strategy.as_deref().unwrap_or("").parse()?,
         message: b.message.filter(|m| !m.is_empty()),

@@ -22,7 +22,10 @@ mod metrics;
 mod objects;
 pub mod openapi;
 mod s3;
+mod s3_checks;
+mod s3_list;
 mod s3_multipart;
+mod server_info;
 pub mod shapes;
 mod sql;
 
@@ -144,6 +147,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(objects::routes())
         .merge(sql::routes())
         .merge(lineage::routes())
+        .merge(server_info::routes())
         .fallback(|| async { ServerError::NotFound("no such endpoint of the lakeFS API".into()) })
         .layer(gate::GateLayer(state.clone()))
         .route("/healthcheck", get(|| async { StatusCode::NO_CONTENT }));

@@ -85,6 +85,18 @@ fn condition(h: &HeaderMap) -> Result<Option<Cond>> {
     Ok(None)
 }
 
+/// User metadata sent as lakeFS clients send it: `X-Lakefs-Meta-KEY`
+/// headers (the `lakefs` Python package's uploads).
+fn user_metadata(h: &HeaderMap) -> BTreeMap<String, String> {
+    h.iter()
+        .filter_map(|(k, v)| {
+            let key = k.as_str().strip_prefix("x-lakefs-meta-")?;
+            Some((key.to_string(), v.to_str().ok()?.to_string()))
+        })
+        .filter(|(k, _)| !k.is_empty())
+        .collect()
+}
+
 async fn upload(
     State(s): St,
     Extension(c): Extension<Caller>,
@@ -119,9 +131,10 @@ async fn upload(
         }
         e => e.into(),
     };
+    let metadata = user_metadata(req.headers());
     let options = |content_type: Option<String>| PutOptions {
         content_type: content_type.filter(|t| !t.starts_with("application/x-www-form-urlencoded")),
-        metadata: BTreeMap::new(),
+        metadata: metadata.clone(),
         cond: cond.clone(),
     };
     // Bodies are streamed to the data store: an upload never sits whole in

@@ -83,9 +83,14 @@ pub const ENDPOINTS: &[Endpoint] = &[
     ep!("get" "/healthz" "operations" 200 None, NONE, "Liveness: answers ok (no key needed)"),
     ep!("get" "/metrics" "operations" 200 None, NONE, "Prometheus metrics: requests and their durations by route and status"),
     ep!("get" "/api/v1/healthcheck" "operations" 204 None, NONE, "lakeFS's health check"),
+    ep!("get" "/api/v1/config" "config" 200 None, NONE, "Server configuration as lakeFS clients read it (version, storage: no pre-signed URLs, no imports)"),
+    ep!("get" "/api/v1/config/version" "config" 200 None, NONE, "Server version"),
+    ep!("get" "/api/v1/config/storage" "config" 200 None, NONE, "Storage configuration"),
+    ep!("get" "/api/v1/user" "config" 200 None, NONE, "The user of the key the request is signed with"),
     ep!("get" "/api/v1/repositories" "repositories" 200 None, PAGE, "List repositories"),
     ep!("post" "/api/v1/repositories" "repositories" 201 JSON, NONE, "Create a repository (name, storage_namespace, default_branch)"),
     ep!("get" "/api/v1/repositories/{repo}" "repositories" 200 None, NONE, "Get a repository"),
+    ep!("get" "/api/v1/repositories/{repo}/metadata" "repositories" 200 None, NONE, "A repository's metadata (none yet: {})"),
     ep!("delete" "/api/v1/repositories/{repo}" "repositories" 204 None, NONE, "Delete a repository"),
     ep!("get" "/api/v1/repositories/{repo}/branches" "branches" 200 None, PAGE, "List branches"),
     ep!("post" "/api/v1/repositories/{repo}/branches" "branches" 201 JSON, NONE, "Create a branch from a ref (answers the commit id as text)"),
@@ -95,11 +100,12 @@ pub const ENDPOINTS: &[Endpoint] = &[
     ep!("put" "/api/v1/repositories/{repo}/branches/{branch}/hard_reset" "branches" 400 None, NONE, "Refused: weir branches move only by commit, merge and revert"),
     ep!("post" "/api/v1/repositories/{repo}/branches/{branch}/commits" "commits" 201 JSON, NONE, "Commit the branch's staged changes (message, metadata)"),
     ep!("post" "/api/v1/repositories/{repo}/branches/{branch}/revert" "branches" 204 JSON, NONE, "Revert a commit on the branch (ref, parent_number)"),
+    ep!("post" "/api/v1/repositories/{repo}/branches/{branch}/cherry-pick" "branches" 201 JSON, NONE, "Apply a commit's changes to the branch as a new commit (ref, parent_number)"),
     ep!("get" "/api/v1/repositories/{repo}/branches/{branch}/diff" "branches" 200 None, PAGE, "Uncommitted changes on the branch"),
     ep!("get" "/api/v1/repositories/{repo}/refs/{reference}/commits" "commits" 200 None, &[q("after", "start after this commit"), q("amount", "page size"), q("first_parent", "follow first parents only")], "Commit log of a ref"),
     ep!("get" "/api/v1/repositories/{repo}/commits/{id}" "commits" 200 None, NONE, "Get a commit"),
     ep!("get" "/api/v1/repositories/{repo}/refs/{left}/diff/{right}" "refs" 200 None, &[q("type", "two_dot or three_dot (default)"), q("prefix", "only paths starting with this"), q("after", "start after this path"), q("amount", "page size")], "Difference between two refs"),
-    ep!("post" "/api/v1/repositories/{repo}/refs/{source}/merge/{dest}" "refs" 200 JSON, NONE, "Merge a ref into a branch (strategy source-wins or dest-wins; a conflict is 409)"),
+    ep!("post" "/api/v1/repositories/{repo}/refs/{source}/merge/{dest}" "refs" 200 JSON, NONE, "Merge a ref into a branch (optional body: message, metadata, strategy source-wins or dest-wins, squash_merge; Delta tables changed on both sides merge by their logs; a conflict is 409)"),
     ep!("get" "/api/v1/repositories/{repo}/refs/{source}/merge/{dest}" "refs" 200 None, NONE, "Merge base of two refs"),
     ep!("get" "/api/v1/repositories/{repo}/tags" "tags" 200 None, PAGE, "List tags"),
     ep!("post" "/api/v1/repositories/{repo}/tags" "tags" 201 JSON, NONE, "Create a tag (id, ref)"),
@@ -161,7 +167,9 @@ pub fn document() -> Value {
             },
         });
         if let Some(mt) = e.body {
-            op["requestBody"] = json!({ "required": true, "content": { mt: {} } });
+            // As lakeFS declares it: a merge's body may be left out.
+            let required = !e.path.contains("/merge/");
+            op["requestBody"] = json!({ "required": required, "content": { mt: {} } });
         }
         if e.path != "/healthz" && e.path != "/metrics" && e.path != "/api/v1/healthcheck" {
             op["security"] = json!([{ "basic_auth": [] }, { "api_key": [] }]);

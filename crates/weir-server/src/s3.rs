@@ -17,8 +17,9 @@ use s3s::auth::{S3Auth, SecretKey};
 use s3s::dto::*;
 use s3s::{S3, S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
 use weir_core::names::SYSTEM_REPO;
-use weir_store::{Cond, Entry, ListItem, PutOptions, Repo, StoreError};
+use weir_store::{Cond, Entry, PutOptions, Repo, StoreError};
 
+use crate::s3_checks::BodyCheck;
 use crate::{AppState, KeyStore};
 
 pub(crate) struct Gateway {
@@ -163,8 +164,9 @@ pub(crate) fn split_key(key: &str) -> S3Result<(String, String)> {
     }
 }
 
+/// The ETag S3 would give (MD5-based), so clients can check transfers.
 pub(crate) fn etag(e: &Entry) -> ETag {
-    ETag::Strong(e.checksum_hex())
+    ETag::Strong(e.s3_etag())
 }
 
 pub(crate) fn timestamp(us: i64) -> Timestamp {
@@ -249,8 +251,8 @@ fn check_read_conditions(
     if_match: Option<&IfMatch>,
     if_none_match: Option<&IfNoneMatch>,
 ) -> S3Result<()> {
-    let tag = e.checksum_hex();
-    let matches = |c: &ETagCondition| c.is_any() || c.as_etag().is_some_and(|t| t.value() == tag);
+    let matches =
+        |c: &ETagCondition| c.is_any() || c.as_etag().is_some_and(|t| e.etag_matches(t.value()));
     if let Some(c) = if_match
         && !matches(c)
     {
@@ -365,24 +367,46 @@ impl S3 for Gateway {
         req: S3Request<PutObjectInput>,
     ) -> S3Result<S3Response<PutObjectOutput>> {
         let repo = self.repo(&req, &req.input.bucket).await?;
+        let check = BodyCheck::new(&req.headers, req.input.content_md5.as_deref())?;
+        let trailers = req.trailing_headers;
         let i = req.input;
         let (branch, path) = Self::branch(&repo, &i.key)?;
         let cond = write_cond(i.if_none_match.as_ref(), i.if_match.as_ref())?;
         self.check_length(i.content_length)?;
+        weir_core::names::validate_path(&path).map_err(|e| s3err(e.into()))?;
         let opts = put_options(i.content_type, i.metadata, cond);
         let e = repo
-            .put_stream(
-                &branch,
-                &path,
-                body_stream(i.body),
+            .write_stream(
+                check.wrap(body_stream(i.body)),
                 &opts,
                 self.max_body() as u64,
             )
             .await
             .map_err(s3err)?;
+        // Nothing is staged unless the bytes are what the client sent.
+        let staged = match check.verify(&e, trailers.as_ref()) {
+            Ok(sums) => repo
+                .stage_entry(&branch, &path, Some(e.clone()), opts.cond.as_ref())
+                .await
+                .map(|()| sums)
+                .map_err(s3err),
+            Err(bad) => Err(bad),
+        };
+        let sums = match staged {
+            Ok(sums) => sums,
+            Err(err) => {
+                let _ = repo.discard_data(&e).await;
+                return Err(err);
+            }
+        };
         Ok(S3Response::new(PutObjectOutput {
             e_tag: Some(etag(&e)),
             size: Some(e.size as i64),
+            checksum_crc32: sums.checksum_crc32,
+            checksum_crc32c: sums.checksum_crc32c,
+            checksum_crc64nvme: sums.checksum_crc64nvme,
+            checksum_sha1: sums.checksum_sha1,
+            checksum_sha256: sums.checksum_sha256,
             ..Default::default()
         }))
     }
@@ -470,95 +494,53 @@ impl S3 for Gateway {
         }))
     }
 
+    /// A bucket is a repository. Creating one that exists answers as S3
+    /// does to its owner (`BucketAlreadyOwnedByYou`), which clients that
+    /// check their bucket before writing (rclone, s3fs) take as success; a
+    /// new name creates a repository with branch `main`.
+    async fn create_bucket(
+        &self,
+        req: S3Request<CreateBucketInput>,
+    ) -> S3Result<S3Response<CreateBucketOutput>> {
+        let bucket = req.input.bucket.clone();
+        if self.repo(&req, &bucket).await.is_ok() {
+            return Err(s3_error!(
+                BucketAlreadyOwnedByYou,
+                "repository {bucket} exists"
+            ));
+        }
+        let user = match &req.credentials {
+            Some(c) => lookup(&self.state.keys, &c.access_key)
+                .await?
+                .map(|(_, u)| u)
+                .ok_or_else(|| s3_error!(InvalidAccessKeyId))?,
+            None => "anonymous".to_string(),
+        };
+        if bucket == SYSTEM_REPO {
+            return Err(s3_error!(AccessDenied, "{bucket} is weir's own repository"));
+        }
+        self.state
+            .lake
+            .create_repo(&bucket, "main", None, &user)
+            .await
+            .map_err(s3err)?;
+        Ok(S3Response::new(CreateBucketOutput {
+            location: Some(format!("/{bucket}")),
+        }))
+    }
+
+    async fn list_objects(
+        &self,
+        req: S3Request<ListObjectsInput>,
+    ) -> S3Result<S3Response<ListObjectsOutput>> {
+        self.list_v1(req).await
+    }
+
     async fn list_objects_v2(
         &self,
         req: S3Request<ListObjectsV2Input>,
     ) -> S3Result<S3Response<ListObjectsV2Output>> {
-        let repo = self.repo(&req, &req.input.bucket).await?;
-        let i = &req.input;
-        let max_keys = i.max_keys.unwrap_or(1000).clamp(0, 1000) as usize;
-        let prefix = i.prefix.clone().unwrap_or_default();
-        let delimiter = match i.delimiter.as_deref() {
-            None | Some("") => false,
-            Some("/") => true,
-            Some(d) => {
-                return Err(s3_error!(
-                    InvalidArgument,
-                    "delimiter {d:?}: only / is supported"
-                ));
-            }
-        };
-        let after = i
-            .continuation_token
-            .clone()
-            .or_else(|| i.start_after.clone())
-            .filter(|a| !a.is_empty());
-        let (contents, prefixes, next) = match prefix.split_once('/') {
-            Some((reference, p)) => {
-                let inner_after = after
-                    .as_deref()
-                    .and_then(|a| a.strip_prefix(&format!("{reference}/")))
-                    .map(str::to_string);
-                let (items, more) = repo
-                    .list_objects(reference, p, delimiter, inner_after.as_deref(), max_keys)
-                    .await
-                    .map_err(s3err)?;
-                let next = more
-                    .then(|| items.last().map(|l| format!("{reference}/{}", l.path())))
-                    .flatten();
-                let mut contents = Vec::new();
-                let mut prefixes = Vec::new();
-                for item in items {
-                    match item {
-                        ListItem::Object { path, entry } => contents.push(Object {
-                            key: Some(format!("{reference}/{path}")),
-                            e_tag: Some(etag(&entry)),
-                            size: Some(entry.size as i64),
-                            last_modified: Some(timestamp(entry.mtime_us)),
-                            ..Default::default()
-                        }),
-                        ListItem::CommonPrefix { path } => prefixes.push(CommonPrefix {
-                            prefix: Some(format!("{reference}/{path}")),
-                        }),
-                    }
-                }
-                (contents, prefixes, next)
-            }
-            // Above the refs, a listing shows the branches as folders.
-            None => {
-                let mut names: Vec<String> = repo
-                    .list_branches()
-                    .map_err(s3err)?
-                    .into_iter()
-                    .map(|(b, _)| format!("{b}/"))
-                    .filter(|b| b.starts_with(&prefix) && after.as_ref().is_none_or(|a| b > a))
-                    .collect();
-                names.sort();
-                let more = names.len() > max_keys;
-                names.truncate(max_keys);
-                let next = more.then(|| names.last().cloned()).flatten();
-                let prefixes = names
-                    .into_iter()
-                    .map(|p| CommonPrefix { prefix: Some(p) })
-                    .collect();
-                (Vec::new(), prefixes, next)
-            }
-        };
-        let key_count = (contents.len() + prefixes.len()) as i32;
-        Ok(S3Response::new(ListObjectsV2Output {
-            name: Some(i.bucket.clone()),
-            prefix: i.prefix.clone(),
-            delimiter: i.delimiter.clone(),
-            max_keys: Some(max_keys as i32),
-            key_count: Some(key_count),
-            continuation_token: i.continuation_token.clone(),
-            start_after: i.start_after.clone(),
-            is_truncated: Some(next.is_some()),
-            next_continuation_token: next,
-            contents: Some(contents),
-            common_prefixes: Some(prefixes),
-            ..Default::default()
-        }))
+        self.list_v2(req).await
     }
 
     async fn create_multipart_upload(

@@ -11,6 +11,7 @@ use s3s::{S3Request, S3Response, S3Result, s3_error};
 use weir_store::{Entry, PutOptions, Repo, Upload, UploadRecord};
 
 use crate::s3::{Gateway, body_stream, etag, s3err, timestamp, write_cond};
+use crate::s3_checks::BodyCheck;
 
 /// S3's own limit.
 const MAX_PART_NUMBER: i32 = 10_000;
@@ -53,6 +54,8 @@ impl Gateway {
         req: S3Request<UploadPartInput>,
     ) -> S3Result<S3Response<UploadPartOutput>> {
         let repo = self.repo(&req, &req.input.bucket).await?;
+        let check = BodyCheck::new(&req.headers, req.input.content_md5.as_deref())?;
+        let trailers = req.trailing_headers;
         let i = req.input;
         if !(1..=MAX_PART_NUMBER).contains(&i.part_number) {
             return Err(s3_error!(
@@ -64,12 +67,19 @@ impl Gateway {
         self.check_length(i.content_length)?;
         let entry = repo
             .write_stream(
-                body_stream(i.body),
+                check.wrap(body_stream(i.body)),
                 &Default::default(),
                 self.max_body() as u64,
             )
             .await
             .map_err(s3err)?;
+        let sums = match check.verify(&entry, trailers.as_ref()) {
+            Ok(sums) => sums,
+            Err(bad) => {
+                let _ = repo.discard_data(&entry).await;
+                return Err(bad);
+            }
+        };
         // The upload may have been completed or aborted while the part was
         // being written; then the store removes the part's bytes.
         if !repo
@@ -81,6 +91,11 @@ impl Gateway {
         }
         Ok(S3Response::new(UploadPartOutput {
             e_tag: Some(etag(&entry)),
+            checksum_crc32: sums.checksum_crc32,
+            checksum_crc32c: sums.checksum_crc32c,
+            checksum_crc64nvme: sums.checksum_crc64nvme,
+            checksum_sha1: sums.checksum_sha1,
+            checksum_sha256: sums.checksum_sha256,
             ..Default::default()
         }))
     }
@@ -273,7 +288,7 @@ fn choose(u: &Upload, wanted: &[CompletedPart]) -> S3Result<Vec<Entry>> {
             return Err(s3_error!(InvalidPart, "part {n} was not uploaded"));
         };
         if let Some(t) = &p.e_tag
-            && t.value() != e.checksum_hex()
+            && !e.etag_matches(t.value())
         {
             return Err(s3_error!(InvalidPart, "part {n}: the ETag does not match"));
         }

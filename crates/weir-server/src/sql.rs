@@ -1,8 +1,9 @@
 //! `POST /api/v1/sql`: a query over the lake, answered as an Arrow IPC
 //! stream, JSON, NDJSON or CSV by `Accept`, streamed batch by batch so a
 //! large result never sits whole in the server's memory. Only queries run
-//! here: writes over HTTP go through the object API or the S3 gateway,
-//! where each one is a staged, auditable change.
+//! here, in a session that cannot write (`weir_sql::read_only_session`):
+//! writes over HTTP go through the object API or the S3 gateway, where
+//! each one is a staged, auditable change.
 
 use std::sync::Arc;
 
@@ -17,8 +18,6 @@ use deltalake::arrow::array::RecordBatch;
 use deltalake::arrow::datatypes::SchemaRef;
 use deltalake::arrow::error::ArrowError;
 use deltalake::arrow::ipc::writer::StreamWriter;
-use deltalake::datafusion::sql::parser::{DFParser, Statement as DfStatement};
-use deltalake::datafusion::sql::sqlparser::ast::Statement;
 use futures::StreamExt;
 use serde::Deserialize;
 use serde_json::json;
@@ -145,33 +144,10 @@ async fn run(
     opts: &SqlOptions,
     format: Format,
 ) -> Result<Response, weir_sql::SqlError> {
-    let mut statements = DFParser::parse_sql(text)?;
-    if statements.len() != 1 {
-        return Ok(bad(format!(
-            "one statement per request ({} given)",
-            statements.len()
-        )));
-    }
-    let st = statements.pop_front().expect("one statement");
-    let readonly = match &st {
-        DfStatement::Statement(s) => matches!(
-            **s,
-            Statement::Query(_)
-                | Statement::Explain { .. }
-                | Statement::ShowTables { .. }
-                | Statement::ShowColumns { .. }
-        ),
-        DfStatement::Explain(_) => true,
-        _ => false,
-    };
-    if !readonly {
-        return Ok(bad(
-            "only queries run over HTTP: write tables with weir run or weir table write, or objects through the API",
-        ));
-    }
-    let session = weir_sql::session(s.lake.clone(), opts)?;
-    let plan = session.state().statement_to_plan(st).await?;
-    let df = session.execute_logical_plan(plan).await?;
+    // The session cannot write (weir_sql::guard): the statement is planned
+    // and refused unless its plan only reads.
+    let session = weir_sql::read_only_session(s.lake.clone(), opts)?;
+    let df = session.query(text).await?;
     let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
     let stream = df.execute_stream().await?;
     let enc = Encoder::new(format, schema)?;

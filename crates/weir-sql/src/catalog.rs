@@ -24,6 +24,8 @@ pub struct LakeCatalogs {
     lake: Arc<Lake>,
     fallback: MemoryCatalogProviderList,
     tables: Arc<TableCache>,
+    /// Every table read-only, on branches too (sessions of remote callers).
+    read_only: bool,
 }
 
 /// Opened tables of this session by (repository, ref, table), each with the
@@ -40,7 +42,7 @@ pub struct TableCache {
 type Cached = (String, Arc<dyn TableProvider>);
 
 impl LakeCatalogs {
-    pub fn new(lake: Arc<Lake>) -> LakeCatalogs {
+    pub fn new(lake: Arc<Lake>, read_only: bool) -> LakeCatalogs {
         let fallback = MemoryCatalogProviderList::new();
         let default = Arc::new(deltalake::datafusion::catalog::MemoryCatalogProvider::new());
         default
@@ -54,6 +56,7 @@ impl LakeCatalogs {
             lake,
             fallback,
             tables: Arc::default(),
+            read_only,
         }
     }
 }
@@ -86,6 +89,7 @@ impl CatalogProviderList for LakeCatalogs {
             Ok(repo) => Some(Arc::new(RepoCatalog {
                 repo,
                 tables: self.tables.clone(),
+                read_only: self.read_only,
             })),
             Err(_) => self.fallback.catalog(name),
         }
@@ -95,6 +99,7 @@ impl CatalogProviderList for LakeCatalogs {
 struct RepoCatalog {
     repo: Repo,
     tables: Arc<TableCache>,
+    read_only: bool,
 }
 
 impl std::fmt::Debug for RepoCatalog {
@@ -135,7 +140,8 @@ impl CatalogProvider for RepoCatalog {
         Some(Arc::new(RefSchema {
             repo: self.repo.clone(),
             reference: name.to_string(),
-            writable: r.kind == RefKind::Branch && r.staging.is_some(),
+            writable: !self.read_only && r.kind == RefKind::Branch && r.staging.is_some(),
+            read_only: self.read_only,
             tables: self.tables.clone(),
         }))
     }
@@ -145,6 +151,7 @@ pub struct RefSchema {
     repo: Repo,
     reference: String,
     writable: bool,
+    read_only: bool,
     tables: Arc<TableCache>,
 }
 
@@ -185,9 +192,17 @@ impl SchemaProvider for RefSchema {
                 if self.writable {
                     provider
                 } else {
+                    let why = if self.read_only {
+                        "this session only reads".to_string()
+                    } else {
+                        format!(
+                            "{} is not a branch: tables at tags and commits are read-only",
+                            self.reference
+                        )
+                    };
                     Arc::new(crate::readonly::ReadOnly {
                         inner: provider,
-                        reference: self.reference.clone(),
+                        why,
                     })
                 }
             }
@@ -213,6 +228,9 @@ impl SchemaProvider for RefSchema {
         name: String,
         table: Arc<dyn TableProvider>,
     ) -> Result<Option<Arc<dyn TableProvider>>> {
+        if self.read_only {
+            return Err(df("this session only reads: no table can be created"));
+        }
         if !self.writable {
             return Err(df(format!(
                 "{} is not a branch: tables are created on branches (tags and commits are read-only)",

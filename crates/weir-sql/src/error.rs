@@ -10,6 +10,11 @@ pub enum SqlError {
     Tables(#[from] weir_tables::TablesError),
     #[error("{}", .0.find_root())]
     DataFusion(#[from] deltalake::datafusion::error::DataFusionError),
+    /// A statement a read-only session refuses to run.
+    #[error("{0}")]
+    NotAllowed(String),
+    #[error("{0}")]
+    InvalidArgument(String),
 }
 
 impl SqlError {
@@ -18,7 +23,8 @@ impl SqlError {
             SqlError::Store(e) => e.code(),
             SqlError::Tables(e) => e.code(),
             // Planning and execution errors are the query's fault.
-            SqlError::DataFusion(_) => ErrorCode::InvalidArgument,
+            SqlError::DataFusion(_) | SqlError::InvalidArgument(_) => ErrorCode::InvalidArgument,
+            SqlError::NotAllowed(_) => ErrorCode::NotAllowed,
         }
     }
 }

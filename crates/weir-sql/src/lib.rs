@@ -18,18 +18,22 @@ mod analysis;
 mod catalog;
 mod error;
 mod functions;
+mod guard;
 mod readonly;
 mod scan;
 mod system;
 mod udf;
+mod unnest;
 
 use std::sync::Arc;
 
 use deltalake::datafusion::execution::SessionStateBuilder;
+use deltalake::datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use deltalake::datafusion::prelude::{SessionConfig, SessionContext};
 use weir_store::Lake;
 
 pub use error::{Result, SqlError};
+pub use guard::{ReadOnlySession, query_only};
 
 /// Defaults for unqualified names.
 #[derive(Debug, Clone, Default)]
@@ -68,8 +72,23 @@ where
     }
 }
 
-/// A DataFusion session over the lake.
+/// A DataFusion session over the lake, for the lake's own user (the CLI,
+/// pipeline stages): queries, and `INSERT INTO` / `CREATE TABLE AS` on
+/// branches.
 pub fn session(lake: Arc<Lake>, opts: &SqlOptions) -> Result<SessionContext> {
+    build(lake, opts, false)
+}
+
+/// A session that can only read the lake, for remote callers (see
+/// [`guard`](crate::guard)): run statements with
+/// [`ReadOnlySession::query`].
+pub fn read_only_session(lake: Arc<Lake>, opts: &SqlOptions) -> Result<ReadOnlySession> {
+    Ok(ReadOnlySession {
+        ctx: build(lake, opts, true)?,
+    })
+}
+
+fn build(lake: Arc<Lake>, opts: &SqlOptions, read_only: bool) -> Result<SessionContext> {
     weir_tables::delta::register_scheme();
     let repo = match &opts.repo {
         Some(r) => Some(lake.repo(r)?),
@@ -111,13 +130,22 @@ pub fn session(lake: Arc<Lake>, opts: &SqlOptions) -> Result<SessionContext> {
             "datafusion.optimizer.hash_join_inlist_pushdown_max_distinct_values",
             0,
         );
-    let catalogs = Arc::new(catalog::LakeCatalogs::new(lake.clone()));
-    let state = SessionStateBuilder::new()
+    let catalogs = Arc::new(catalog::LakeCatalogs::new(lake.clone(), read_only));
+    let mut builder = SessionStateBuilder::new()
         .with_config(config)
         .with_default_features()
+        .with_optimizer_rules(unnest::optimizer_rules())
         .with_catalog_list(catalogs)
-        .with_query_planner(deltalake::delta_datafusion::planner::DeltaPlanner::new())
-        .build();
+        .with_query_planner(deltalake::delta_datafusion::planner::DeltaPlanner::new());
+    if read_only {
+        let runtime = RuntimeEnvBuilder::new()
+            .with_object_store_registry(Arc::new(guard::LakeStores::default()))
+            .build_arc()?;
+        builder = builder
+            .with_runtime_env(runtime)
+            .with_table_factories(Default::default());
+    }
+    let state = builder.build();
     let ctx = SessionContext::new_with_state(state);
     let lake_for_system = lake.clone();
     let default = repo.map(|r| (r.name().to_string(), schema));

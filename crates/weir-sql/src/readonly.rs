@@ -16,7 +16,8 @@ use deltalake::datafusion::physical_plan::ExecutionPlan;
 #[derive(Debug)]
 pub struct ReadOnly {
     pub inner: Arc<dyn TableProvider>,
-    pub reference: String,
+    /// Why: the ref is a tag or commit, or the session only reads.
+    pub why: String,
 }
 
 #[async_trait]
@@ -64,9 +65,6 @@ impl TableProvider for ReadOnly {
         _: Arc<dyn ExecutionPlan>,
         _: InsertOp,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        Err(DataFusionError::Plan(format!(
-            "{} is not a branch: tables at tags and commits are read-only",
-            self.reference
-        )))
+        Err(DataFusionError::Plan(self.why.clone()))
     }
 }

@@ -72,7 +72,7 @@ impl TableFunctionImpl for SystemTable {
             .map_err(|e| DataFusionError::Execution(e.to_string()))?;
         Ok(Arc::new(crate::readonly::ReadOnly {
             inner: provider,
-            reference: format!("{}()", self.function),
+            why: format!("{}() is read-only: weir writes it", self.function),
         }))
     }
 }

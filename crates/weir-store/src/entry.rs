@@ -21,7 +21,20 @@ pub struct Entry {
     pub mtime_us: i64,
     pub content_type: String,
     pub metadata: BTreeMap<String, String>,
+    /// The ETag S3 would give these bytes: the MD5 of a single-part
+    /// upload, or the MD5 of the parts' MD5s and `-N` for a multipart
+    /// one, so S3 clients can check a transfer. Kept beside the entry and
+    /// not part of its [`identity`](Entry::identity): the same bytes
+    /// uploaded in parts or whole are the same object. `None` for entries
+    /// written before weir kept it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub etag: Option<String>,
 }
+
+/// Where an entry's S3 ETag travels in the encoding: as a metadata pair
+/// whose key no header or user can give (a NUL byte), so entries encoded
+/// before it existed decode unchanged and carry none.
+const ETAG_KEY: &str = "\0s3-etag";
 
 fn hex_ser<S: serde::Serializer>(v: &[u8; 32], s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&hex::encode(v))
@@ -32,6 +45,17 @@ pub const DEFAULT_CONTENT_TYPE: &str = "application/octet-stream";
 impl Entry {
     pub fn checksum_hex(&self) -> String {
         hex::encode(self.checksum)
+    }
+
+    /// The S3 ETag: the MD5 form when known, else the SHA-256.
+    pub fn s3_etag(&self) -> String {
+        self.etag.clone().unwrap_or_else(|| self.checksum_hex())
+    }
+
+    /// Whether a client's ETag names this version: its SHA-256 (weir's own
+    /// ETag) or its S3 ETag.
+    pub fn etag_matches(&self, tag: &str) -> bool {
+        self.etag.as_deref() == Some(tag) || self.checksum_hex() == tag
     }
 
     pub fn mtime(&self) -> DateTime<Utc> {
@@ -62,10 +86,14 @@ impl Entry {
         e.bytes(&self.checksum);
         e.i64(self.mtime_us);
         e.str(&self.content_type);
-        e.u32(self.metadata.len() as u32);
+        e.u32((self.metadata.len() + usize::from(self.etag.is_some())) as u32);
         for (k, v) in &self.metadata {
             e.str(k);
             e.str(v);
+        }
+        if let Some(t) = &self.etag {
+            e.str(ETAG_KEY);
+            e.str(t);
         }
     }
 
@@ -77,9 +105,15 @@ impl Entry {
         let content_type = d.str()?;
         let n = d.u32()?;
         let mut metadata = BTreeMap::new();
+        let mut etag = None;
         for _ in 0..n {
             let k = d.str()?;
-            metadata.insert(k, d.str()?);
+            let v = d.str()?;
+            if k == ETAG_KEY {
+                etag = Some(v);
+            } else {
+                metadata.insert(k, v);
+            }
         }
         Ok(Entry {
             address,
@@ -88,6 +122,7 @@ impl Entry {
             mtime_us,
             content_type,
             metadata,
+            etag,
         })
     }
 

@@ -24,6 +24,11 @@ pub enum StoreError {
     Conflict(String),
     #[error("merge conflict on {count} object(s): {paths}{more}; retry with --strategy source-wins or dest-wins", more = if *count > 5 { ", ..." } else { "" })]
     MergeConflict { count: usize, paths: String },
+    /// Delta tables both sides changed in ways that do not commute.
+    #[error(
+        "merge conflict: {0}; merge one side first and redo the other, or retry with --strategy source-wins or dest-wins to take one side's table whole"
+    )]
+    TableConflict(String),
     #[error("no changes: {0}")]
     NoChanges(String),
     #[error("precondition failed: {0}")]
@@ -49,7 +54,9 @@ impl StoreError {
             StoreError::NotFound { .. } => ErrorCode::NotFound,
             StoreError::AlreadyExists { .. } => ErrorCode::AlreadyExists,
             StoreError::NotAllowed(_) => ErrorCode::NotAllowed,
-            StoreError::Conflict(_) | StoreError::MergeConflict { .. } => ErrorCode::Conflict,
+            StoreError::Conflict(_)
+            | StoreError::MergeConflict { .. }
+            | StoreError::TableConflict(_) => ErrorCode::Conflict,
             // lakeFS answers "no changes" with a 400 as well.
             StoreError::NoChanges(_) => ErrorCode::InvalidArgument,
             StoreError::PreconditionFailed(_) => ErrorCode::PreconditionFailed,

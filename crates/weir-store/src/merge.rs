@@ -2,8 +2,9 @@
 //!
 //! Both compute the changes to apply as diffs (which skip shared ranges) and
 //! build the new tree from the destination's, so their cost follows the size
-//! of the changes. Conflicts are per object, as in lakeFS; a strategy
-//! resolves all of them one way.
+//! of the changes. Conflicts are per object, as in lakeFS, except inside a
+//! Delta table both sides changed, which merges by its log
+//! ([`crate::table_merge`]); a strategy resolves all conflicts one way.
 
 use std::collections::BTreeMap;
 use std::str::FromStr;
@@ -63,7 +64,7 @@ pub struct MergeOptions {
     pub squash: bool,
 }
 
-fn conflict_error(paths: &[String]) -> StoreError {
+pub(crate) fn conflict_error(paths: &[String]) -> StoreError {
     StoreError::MergeConflict {
         count: paths.len(),
         paths: paths.iter().take(5).cloned().collect::<Vec<_>>().join(", "),
@@ -71,7 +72,11 @@ fn conflict_error(paths: &[String]) -> StoreError {
 }
 
 impl Repo {
-    async fn tree_diff(&self, a: &CommitRecord, b: &CommitRecord) -> Result<Vec<DiffEntry>> {
+    pub(crate) async fn tree_diff(
+        &self,
+        a: &CommitRecord,
+        b: &CommitRecord,
+    ) -> Result<Vec<DiffEntry>> {
         diff_trees(
             &self.lake.trees,
             self.ns(),
@@ -82,7 +87,7 @@ impl Repo {
         .await
     }
 
-    fn require_clean(&self, branch: &str) -> Result<()> {
+    pub(crate) fn require_clean(&self, branch: &str) -> Result<()> {
         if self.lake.meta.staged_count(&self.rec.name, branch)? > 0 {
             return Err(StoreError::Conflict(format!(
                 "branch {branch} has uncommitted changes; commit or reset them first"
@@ -111,10 +116,24 @@ impl Repo {
         }
         let src_changes = self.tree_diff(&base, &src).await?;
         let dst_changes = self.tree_diff(&base, &dst).await?;
-        let mut apply: Vec<Change> = Vec::new();
+        let mut tables = self
+            .merge_tables(
+                &base,
+                source,
+                &src,
+                dest,
+                &src_changes,
+                &dst_changes,
+                opts.strategy,
+            )
+            .await?;
+        if !tables.conflicts.is_empty() {
+            return Err(StoreError::TableConflict(tables.conflicts.join("; ")));
+        }
+        let mut apply: Vec<Change> = std::mem::take(&mut tables.apply);
         let mut conflicts = Vec::new();
         let mut di = dst_changes.iter().peekable();
-        for s in &src_changes {
+        for s in src_changes.iter().filter(|s| !tables.owns(&s.path)) {
             while di.peek().is_some_and(|d| d.path < s.path) {
                 di.next();
             }
@@ -132,6 +151,7 @@ impl Repo {
         if !conflicts.is_empty() {
             return Err(conflict_error(&conflicts));
         }
+        apply.sort_by(|a, b| a.0.cmp(&b.0));
         let (tree, _) = apply_changes(
             &self.lake.trees,
             self.ns(),
@@ -176,93 +196,6 @@ impl Repo {
         {
             return Err(StoreError::Conflict(format!(
                 "branch {dest} moved during the merge; retry"
-            )));
-        }
-        Ok(commit)
-    }
-
-    /// Undoes the changes of commit `target` on `branch` with a new commit.
-    /// For a merge commit, `parent` (1-based) names the side to keep.
-    pub async fn revert(
-        &self,
-        branch: &str,
-        target: &str,
-        parent: u32,
-        committer: &str,
-    ) -> Result<CommitRecord> {
-        let c = self.resolve(target)?.commit;
-        let head_id = self.branch_head(branch)?;
-        self.require_clean(branch)?;
-        let head = self.commit_record(&head_id)?;
-        let parent_id = match (c.parents.len(), parent) {
-            (0, _) => {
-                return Err(StoreError::InvalidArgument(format!(
-                    "{target} is the initial commit; there is nothing to revert to"
-                )));
-            }
-            (1, 0 | 1) => c.parents[0].clone(),
-            (n, 0) => {
-                return Err(StoreError::InvalidArgument(format!(
-                    "{target} is a merge of {n} parents; pass --parent-number 1..{n}"
-                )));
-            }
-            (n, p) if p as usize > n => {
-                return Err(StoreError::InvalidArgument(format!(
-                    "{target} has {n} parent(s), not {p}"
-                )));
-            }
-            (_, p) => c.parents[p as usize - 1].clone(),
-        };
-        let p = self.commit_record(&parent_id)?;
-        let changes = self.tree_diff(&p, &c).await?;
-        let head_tree = parse_hash(&head.metarange)?;
-        let mut apply = Vec::with_capacity(changes.len());
-        let mut conflicts = Vec::new();
-        for ch in changes {
-            let now = self
-                .lake
-                .trees
-                .lookup(self.ns(), &head_tree, &ch.path)
-                .await?;
-            if !same(now.as_ref(), ch.right.as_ref()) {
-                conflicts.push(ch.path.clone());
-            }
-            apply.push((ch.path, ch.left));
-        }
-        if !conflicts.is_empty() {
-            return Err(conflict_error(&conflicts));
-        }
-        let (tree, _) = apply_changes(&self.lake.trees, self.ns(), &head_tree, &apply).await?;
-        if tree == head_tree {
-            return Err(StoreError::NoChanges(format!(
-                "reverting {target} changes nothing on {branch}"
-            )));
-        }
-        let mut metadata = BTreeMap::new();
-        metadata.insert(".weir.revert".into(), c.id.clone());
-        metadata.insert(crate::audit::HEAD_KEY.into(), self.audit_head()?);
-        let commit = NewCommit {
-            parents: vec![head.id.clone()],
-            metarange: hex::encode(tree),
-            message: &format!("Revert {}", c.id),
-            committer,
-            created: now_secs(),
-            metadata,
-            generation: head.generation + 1,
-        }
-        .seal();
-        let audit = AuditDraft::new(committer, "revert", &self.rec.name, branch)
-            .detail(serde_json::json!({"reverted": c.id, "parent": parent}));
-        if !self.lake.meta.advance_branch(
-            &self.rec.name,
-            branch,
-            &head.id,
-            &commit,
-            None,
-            &audit,
-        )? {
-            return Err(StoreError::Conflict(format!(
-                "branch {branch} moved during the revert; retry"
             )));
         }
         Ok(commit)

@@ -74,11 +74,54 @@ pub(crate) fn new_address(ns: &str) -> String {
     format!("{ns}/data/{}/{}", &id[..2], &id[2..])
 }
 
+/// The digests of bytes as they are written: weir's SHA-256 identity and
+/// the MD5 S3 clients check a transfer with.
+pub(crate) struct Digests {
+    sha: sha2::Sha256,
+    md5: md5::Md5,
+    pub size: u64,
+}
+
+impl Digests {
+    pub fn new() -> Digests {
+        use sha2::Digest;
+        Digests {
+            sha: sha2::Sha256::new(),
+            md5: md5::Md5::new(),
+            size: 0,
+        }
+    }
+
+    pub fn update(&mut self, bytes: &[u8]) {
+        use sha2::Digest;
+        self.sha.update(bytes);
+        self.md5.update(bytes);
+        self.size += bytes.len() as u64;
+    }
+
+    /// (SHA-256, MD5, size)
+    pub fn finish(self) -> ([u8; 32], [u8; 16], u64) {
+        use sha2::Digest;
+        (
+            self.sha.finalize().into(),
+            self.md5.finalize().into(),
+            self.size,
+        )
+    }
+
+    /// The entry of the bytes just written at `address`.
+    pub fn entry(self, address: String, opts: &PutOptions) -> Entry {
+        let (checksum, md5, size) = self.finish();
+        fresh_entry(address, size, checksum, Some(hex::encode(md5)), opts)
+    }
+}
+
 /// The entry of bytes just written at `address`.
 pub(crate) fn fresh_entry(
     address: String,
     size: u64,
     checksum: [u8; 32],
+    etag: Option<String>,
     opts: &PutOptions,
 ) -> Entry {
     Entry {
@@ -91,31 +134,25 @@ pub(crate) fn fresh_entry(
             .clone()
             .unwrap_or_else(|| DEFAULT_CONTENT_TYPE.to_string()),
         metadata: opts.metadata.clone(),
+        etag,
     }
-}
-
-fn sha256_parts(parts: &PutPayload) -> [u8; 32] {
-    use sha2::Digest;
-    let mut h = sha2::Sha256::new();
-    for p in parts.iter() {
-        h.update(p);
-    }
-    h.finalize().into()
 }
 
 impl Repo {
     /// Writes bytes to a fresh physical address and returns their entry
     /// (not yet staged).
     pub async fn write_data(&self, payload: PutPayload, opts: &PutOptions) -> Result<Entry> {
-        let checksum = sha256_parts(&payload);
-        let size = payload.content_length() as u64;
+        let mut d = Digests::new();
+        for p in payload.iter() {
+            d.update(p);
+        }
         let address = new_address(self.ns());
         self.lake
             .trees
             .data
             .put(&Path::from(address.as_str()), payload)
             .await?;
-        Ok(fresh_entry(address, size, checksum, opts))
+        Ok(d.entry(address, opts))
     }
 
     /// Stages `entry` at `path` on `branch`, honouring a condition.

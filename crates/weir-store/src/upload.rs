@@ -12,7 +12,7 @@ use weir_core::names;
 
 use crate::entry::Entry;
 use crate::error::{Result, StoreError};
-use crate::objects::{PutOptions, fresh_entry, new_address};
+use crate::objects::{Digests, PutOptions, fresh_entry, new_address};
 use crate::repo::Repo;
 
 /// Bodies up to this size are written in one request; larger ones in parts
@@ -57,8 +57,7 @@ impl Repo {
         let mut body = std::pin::pin!(body);
         let too_big =
             || StoreError::InvalidArgument(format!("the body exceeds the limit of {limit} bytes"));
-        let mut h = sha2::Sha256::new();
-        let mut size = 0u64;
+        let mut h = Digests::new();
         let mut buf = BytesMut::new();
         let address = new_address(self.ns());
         let target = Path::from(address.as_str());
@@ -75,8 +74,7 @@ impl Repo {
                     )));
                 }
             };
-            size += chunk.len() as u64;
-            if size > limit {
+            if h.size + chunk.len() as u64 > limit {
                 if let Some(mut u) = upload {
                     let _ = object_store::MultipartUpload::abort(&mut u).await;
                 }
@@ -114,7 +112,7 @@ impl Repo {
                 u.complete().await?;
             }
         }
-        Ok(fresh_entry(address, size, h.finalize().into(), opts))
+        Ok(h.entry(address, opts))
     }
 
     /// Joins unstaged data objects (the parts of an S3 multipart upload)
@@ -123,8 +121,9 @@ impl Repo {
         let address = new_address(self.ns());
         let target = Path::from(address.as_str());
         let mut upload = self.lake.trees.data.put_multipart(&target).await?;
-        let mut h = sha2::Sha256::new();
-        let mut size = 0u64;
+        let mut whole = Digests::new();
+        // S3's ETag of a multipart object: the MD5 of the parts' MD5s.
+        let mut part_md5s = md5::Md5::new();
         for p in parts {
             let bytes = match self.read_entry(p, None).await {
                 Ok(b) => b,
@@ -133,15 +132,17 @@ impl Repo {
                     return Err(e);
                 }
             };
-            h.update(&bytes);
-            size += bytes.len() as u64;
+            whole.update(&bytes);
+            part_md5s.update(md5::Md5::digest(&bytes));
             if let Err(e) = upload.put_part(bytes.into()).await {
                 let _ = upload.abort().await;
                 return Err(e.into());
             }
         }
         upload.complete().await?;
-        Ok(fresh_entry(address, size, h.finalize().into(), opts))
+        let (checksum, _, size) = whole.finish();
+        let etag = format!("{}-{}", hex::encode(part_md5s.finalize()), parts.len());
+        Ok(fresh_entry(address, size, checksum, Some(etag), opts))
     }
 
     /// Deletes the bytes of an entry that was written but never staged (an

@@ -5,6 +5,9 @@
 //! Each problem is reported with what is wrong and where; verification goes
 //! on after a problem so one run lists them all.
 //!
+//! Delta tables at every branch and tag are checked for a log and data
+//! files that disagree ([`crate::verify_tables`]).
+//!
 //! The audit log is checked with the history it vouches for: its hash
 //! chain, every commit's recorded chain head, a record for every audited
 //! commit, and every ref where its latest record says it is.
@@ -89,7 +92,7 @@ impl Repo {
         for r in &mine {
             if matches!(
                 r.operation.as_str(),
-                "commit" | "merge" | "revert" | "repo_create"
+                "commit" | "merge" | "revert" | "cherry_pick" | "repo_create"
             ) && let Some(a) = &r.after
             {
                 record_of_commit.entry(a.as_str()).or_insert(r.seq);
@@ -259,6 +262,7 @@ impl Repo {
             }
         }
         progress.finish();
+        self.verify_tables(&mut rep.problems).await?;
         if objects {
             let total: u64 = addresses.iter().map(|e| e.size).sum();
             progress.start("objects", total);

@@ -29,7 +29,7 @@ use object_store::{
 use crate::entry::{DEFAULT_CONTENT_TYPE, Entry};
 use crate::error::StoreError;
 use crate::meta::Cond;
-use crate::objects::{ListItem, PutOptions as WeirPut, fresh_entry};
+use crate::objects::{Digests, ListItem, PutOptions as WeirPut};
 use crate::repo::{RefKind, Repo};
 
 type OsResult<T> = object_store::Result<T>;
@@ -281,6 +281,9 @@ impl Repo {
             let metas: Vec<OsResult<ObjectMeta>> = items
                 .into_iter()
                 .filter_map(|i| match i {
+                    // object_store has no directory markers: `dir/` would
+                    // read back as a file `dir` beside the folder.
+                    ListItem::Object { path, .. } if path.ends_with('/') => None,
                     ListItem::Object { path, entry } => Some(Ok(meta_of(&key(&path), &entry))),
                     ListItem::CommonPrefix { .. } => None,
                 })
@@ -310,6 +313,7 @@ impl Repo {
             after = items.last().map(|i| i.path().to_string());
             for i in items {
                 match i {
+                    ListItem::Object { path, .. } if path.ends_with('/') => {}
                     ListItem::Object { path, entry } => {
                         out.objects.push(meta_of(&key(&path), &entry))
                     }
@@ -335,7 +339,7 @@ struct Upload {
     address: String,
     content_type: Option<String>,
     inner: Box<dyn MultipartUpload>,
-    hasher: Arc<Mutex<(sha2::Sha256, u64)>>,
+    hasher: Arc<Mutex<Option<Digests>>>,
 }
 
 impl fmt::Debug for Upload {
@@ -347,29 +351,27 @@ impl fmt::Debug for Upload {
 #[async_trait]
 impl MultipartUpload for Upload {
     fn put_part(&mut self, data: PutPayload) -> UploadPart {
-        {
-            use sha2::Digest;
-            let mut h = self.hasher.lock().unwrap();
+        if let Some(h) = self.hasher.lock().unwrap().as_mut() {
             for chunk in data.iter() {
-                h.0.update(chunk);
+                h.update(chunk);
             }
-            h.1 += data.content_length() as u64;
         }
         self.inner.put_part(data)
     }
 
     async fn complete(&mut self) -> OsResult<PutResult> {
         self.inner.complete().await?;
-        let (checksum, size) = {
-            use sha2::Digest;
-            let h = self.hasher.lock().unwrap();
-            (h.0.clone().finalize().into(), h.1)
-        };
+        let digests = self
+            .hasher
+            .lock()
+            .unwrap()
+            .take()
+            .unwrap_or_else(Digests::new);
         let opts = WeirPut {
             content_type: self.content_type.clone(),
             ..Default::default()
         };
-        let entry = fresh_entry(self.address.clone(), size, checksum, &opts);
+        let entry = digests.entry(self.address.clone(), &opts);
         let e_tag = entry.checksum_hex();
         self.repo
             .stage_entry(&self.branch, &self.path, Some(entry), None)
@@ -401,7 +403,6 @@ impl Repo {
             .data_store()
             .put_multipart(&Path::from(address.as_str()))
             .await?;
-        use sha2::Digest;
         Ok(Box::new(Upload {
             repo: self.clone(),
             branch,
@@ -409,7 +410,7 @@ impl Repo {
             address,
             content_type: content_type(&opts.attributes),
             inner,
-            hasher: Arc::new(Mutex::new((sha2::Sha256::new(), 0))),
+            hasher: Arc::new(Mutex::new(Some(Digests::new()))),
         }))
     }
 }
@@ -553,19 +554,22 @@ fn repo_split<'a>(_: &RepoStore, l: &'a Path) -> (String, &'a str) {
 
 /// object_store percent-encodes `~` and `^` in path segments (and URLs
 /// carry them encoded); ref expressions need them back.
-fn percent_decode(s: &str) -> String {
+pub(crate) fn percent_decode(s: &str) -> String {
     if !s.contains('%') {
         return s.to_string();
     }
+    let hex = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
+        // Bytes, not string slices: a `%` before a multi-byte character
+        // must not split it.
         if b[i] == b'%'
             && i + 2 < b.len()
-            && let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16)
+            && let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2]))
         {
-            out.push(v);
+            out.push(h << 4 | l);
             i += 3;
             continue;
         }

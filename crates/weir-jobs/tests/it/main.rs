@@ -2,4 +2,5 @@
 
 mod features;
 mod lineage;
+mod merges;
 mod runs;

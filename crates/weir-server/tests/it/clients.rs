@@ -106,3 +106,27 @@ async fn a_multipart_upload_survives_a_server_restart() {
 async fn generated_requests_to_every_operation_get_no_server_error() {
     run_client("test_api_fuzz.py").await;
 }
+
+/// The `lakefs` Python package (lakeFS's high-level client) through its
+/// common flows, and the SDK's merge without a body.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_lakefs_python_wrapper_works_unchanged() {
+    run_client("test_lakefs_wrapper.py").await;
+}
+
+/// pyarrow's S3FileSystem, boto3's checksums and rclone over the S3
+/// gateway (rclone from Debian's packages, installed by
+/// tests/clients/tools.sh).
+#[tokio::test(flavor = "multi_thread")]
+async fn pyarrow_boto3_checksums_and_rclone_work_unchanged() {
+    let out = Command::new("bash")
+        .arg(repo_root().join("tests/clients/tools.sh"))
+        .output()
+        .expect("run tests/clients/tools.sh");
+    assert!(
+        out.status.success(),
+        "tests/clients/tools.sh failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    run_client("test_s3_tools.py").await;
+}

@@ -13,7 +13,7 @@ use crate::Server;
 
 /// A repository `shop` whose `main` holds a committed forecast table in
 /// the flagship's shape (unique_id, ds, mean, lo, hi with a 95 % interval).
-async fn with_forecast() -> (Server, String) {
+pub async fn with_forecast() -> (Server, String) {
     let s = Server::start();
     let (st, v) = s
         .json(
@@ -44,7 +44,7 @@ async fn with_forecast() -> (Server, String) {
     (s, c.id)
 }
 
-async fn sql(s: &Server, accept: &str, query: &str) -> (StatusCode, Vec<u8>) {
+pub async fn sql(s: &Server, accept: &str, query: &str) -> (StatusCode, Vec<u8>) {
     let req = Request::builder()
         .method("POST")
         .uri("/api/v1/sql")
@@ -122,7 +122,7 @@ async fn sql_answers_in_arrow_json_ndjson_and_csv_and_refuses_writes() {
         "SELECT 1; SELECT 2",
     ] {
         let (st, _) = sql(&s, "application/json", w).await;
-        assert_eq!(st, StatusCode::BAD_REQUEST, "{w}");
+        assert!(st.is_client_error(), "{w}: {st}");
     }
     let (_, b) = sql(
         &s,
@@ -489,6 +489,7 @@ async fn the_openapi_document_matches_the_router() {
         ("sql.rs", "/api/v1"),
         ("lineage.rs", "/api/v1"),
         ("marquez.rs", "/api/v1"),
+        ("server_info.rs", "/api/v1"),
         ("decide.rs", ""),
         ("lib.rs", ""),
     ] {

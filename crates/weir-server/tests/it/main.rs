@@ -4,6 +4,7 @@
 mod api;
 mod clients;
 mod endpoints;
+mod hostile_sql;
 
 use std::sync::Arc;
 

@@ -159,8 +159,41 @@ fn slt_files() -> Vec<PathBuf> {
     files
 }
 
+/// What to run, from the arguments as libtest takes them: names to run
+/// (substrings, any of which selects a file) and `--skip NAME` to leave
+/// files out. Other flags (`--nocapture`, ...) mean nothing here.
+struct Selection {
+    filters: Vec<String>,
+    skips: Vec<String>,
+}
+
+impl Selection {
+    fn from_args() -> Selection {
+        let mut sel = Selection {
+            filters: Vec::new(),
+            skips: Vec::new(),
+        };
+        let mut args = std::env::args().skip(1);
+        while let Some(a) = args.next() {
+            if a == "--skip" {
+                sel.skips.extend(args.next());
+            } else if let Some(s) = a.strip_prefix("--skip=") {
+                sel.skips.push(s.to_string());
+            } else if !a.starts_with('-') {
+                sel.filters.push(a);
+            }
+        }
+        sel
+    }
+
+    fn runs(&self, name: &str) -> bool {
+        (self.filters.is_empty() || self.filters.iter().any(|f| name.contains(f.as_str())))
+            && !self.skips.iter().any(|s| name.contains(s.as_str()))
+    }
+}
+
 fn main() {
-    let filter: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with('-'));
+    let selection = Selection::from_args();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -169,7 +202,7 @@ fn main() {
     let (mut passed, mut failed) = (0, 0);
     for path in slt_files() {
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        if filter.as_ref().is_some_and(|f| !name.contains(f.as_str())) {
+        if !selection.runs(&name) {
             continue;
         }
         let result = rt.block_on(async {
@@ -199,6 +232,11 @@ fn main() {
     }
     println!("\n{passed} passed, {failed} failed");
     if failed > 0 {
+        std::process::exit(1);
+    }
+    // A filter that selects nothing is a mistake, not a pass.
+    if passed == 0 && !selection.filters.is_empty() {
+        println!("no .slt file matches {:?}", selection.filters);
         std::process::exit(1);
     }
 }

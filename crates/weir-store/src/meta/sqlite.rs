@@ -693,7 +693,7 @@ impl MetaStore for SqliteMeta {
                     }
                     true
                 }
-                Cond::Matches(etag) => current.as_ref().is_some_and(|c| &c.checksum_hex() == etag),
+                Cond::Matches(etag) => current.as_ref().is_some_and(|c| c.etag_matches(etag)),
             };
             if !ok {
                 return Ok(StageOutcome::Mismatch);

@@ -15,6 +15,7 @@ fn entry(i: usize) -> Entry {
         mtime_us: 1_700_000_000_000_000,
         content_type: "application/octet-stream".into(),
         metadata: BTreeMap::new(),
+        etag: None,
     }
 }
 

@@ -2,6 +2,7 @@
 
 mod delta;
 mod ingest;
+mod merge;
 mod tables;
 
 use std::sync::Arc;

@@ -148,6 +148,17 @@ pub enum BranchCmd {
         #[arg(long, short = 'm', default_value_t = 0)]
         parent_number: u32,
     },
+    /// Apply a commit's changes (from another branch, say) to a branch as
+    /// a new commit with its message
+    CherryPick {
+        /// weir://REPO/BRANCH
+        branch: String,
+        /// The commit to apply (any ref)
+        commit: String,
+        /// For a merge commit: the parent (1-based) to compare it with
+        #[arg(long, short = 'm', default_value_t = 0)]
+        parent_number: u32,
+    },
 }
 
 pub async fn branch(ctx: &Ctx, cmd: BranchCmd) -> anyhow::Result<ExitCode> {
@@ -226,24 +237,46 @@ pub async fn branch(ctx: &Ctx, cmd: BranchCmd) -> anyhow::Result<ExitCode> {
             branch,
             commit,
             parent_number,
-        } => {
-            let uri = parse_uri(&branch)?;
-            let (_, repo) = open_repo(ctx, &uri)?;
-            let name = uri.require_ref()?;
-            let target = match parse_uri(&commit) {
-                Ok(u) if u.reference.is_some() => u.reference.unwrap(),
-                _ => commit.clone(),
-            };
-            let c = repo
-                .revert(name, &target, parent_number, &ctx.config.committer)
-                .await?;
-            match ctx.format {
-                Format::Json => print_json(&crate::output::commit_json(&c)),
-                Format::Text => println!("Reverted {target} on {name}: commit {}", c.id),
-            }
-        }
+        } => replay(ctx, &branch, &commit, parent_number, false).await?,
+        BranchCmd::CherryPick {
+            branch,
+            commit,
+            parent_number,
+        } => replay(ctx, &branch, &commit, parent_number, true).await?,
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `branch revert` and `branch cherry-pick`: one commit undone or applied.
+async fn replay(
+    ctx: &Ctx,
+    branch: &str,
+    commit: &str,
+    parent_number: u32,
+    pick: bool,
+) -> anyhow::Result<()> {
+    let uri = parse_uri(branch)?;
+    let (_, repo) = open_repo(ctx, &uri)?;
+    let name = uri.require_ref()?;
+    let target = match parse_uri(commit) {
+        Ok(u) if u.reference.is_some() => u.reference.unwrap(),
+        _ => commit.to_string(),
+    };
+    let committer = &ctx.config.committer;
+    let (c, done) = if pick {
+        let c = repo
+            .cherry_pick(name, &target, parent_number, committer)
+            .await?;
+        (c, "Cherry-picked")
+    } else {
+        let c = repo.revert(name, &target, parent_number, committer).await?;
+        (c, "Reverted")
+    };
+    match ctx.format {
+        Format::Json => print_json(&crate::output::commit_json(&c)),
+        Format::Text => println!("{done} {target} on {name}: commit {}", c.id),
+    }
+    Ok(())
 }
 
 #[derive(Subcommand)]

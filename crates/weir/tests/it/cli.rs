@@ -421,3 +421,80 @@ fn ingest_then_query_any_ref_with_sql() {
             .is_empty()
     );
 }
+
+/// The session, verb for verb: two branches append to one table,
+/// the merge keeps every row (no strategy needed), and a cherry-pick
+/// applies one commit of another branch.
+#[test]
+fn branches_that_both_appended_to_a_table_merge_with_every_row() {
+    let e = Env::new();
+    e.ok(&["init"]);
+    e.ok(&["repo", "create", "weir://rr1"]);
+    let t0 = e.write("t0.csv", "id,v\n1,a\n");
+    let t1 = e.write("t1.csv", "id,v\n2,b\n");
+    let t2 = e.write("t2.csv", "id,v\n3,c\n");
+    e.ok(&["ingest", t0.to_str().unwrap(), "weir://rr1/main/t"]);
+    e.ok(&[
+        "branch",
+        "create",
+        "weir://rr1/b1",
+        "--source",
+        "weir://rr1/main",
+    ]);
+    e.ok(&[
+        "ingest",
+        t1.to_str().unwrap(),
+        "weir://rr1/b1/t",
+        "--mode",
+        "append",
+    ]);
+    e.ok(&[
+        "ingest",
+        t2.to_str().unwrap(),
+        "weir://rr1/main/t",
+        "--mode",
+        "append",
+    ]);
+    e.ok(&["merge", "weir://rr1/b1", "weir://rr1/main"]);
+    assert_eq!(
+        e.ok(&["sql", "SELECT id FROM t ORDER BY id", "--format", "csv"]),
+        "id\n1\n2\n3\n"
+    );
+    assert_eq!(
+        e.ok(&[
+            "sql",
+            "SELECT version FROM table_history('t') ORDER BY version",
+            "--format",
+            "csv"
+        ]),
+        "version\n0\n1\n2\n"
+    );
+    let v = e.json(&["verify"]);
+    assert_eq!(v["ok"], true, "{v}");
+
+    // Cherry-pick one commit of another branch.
+    e.ok(&[
+        "branch",
+        "create",
+        "weir://rr1/feature",
+        "--source",
+        "weir://rr1/main",
+    ]);
+    let f = e.write("note.txt", "hello");
+    e.ok(&[
+        "fs",
+        "upload",
+        "weir://rr1/feature/note.txt",
+        "--source",
+        f.to_str().unwrap(),
+    ]);
+    e.ok(&["commit", "weir://rr1/feature", "-m", "add a note"]);
+    let c = e.json(&[
+        "branch",
+        "cherry-pick",
+        "weir://rr1/main",
+        "weir://rr1/feature",
+    ]);
+    assert_eq!(c["message"], "add a note");
+    assert_eq!(e.ok(&["fs", "cat", "weir://rr1/main/note.txt"]), "hello");
+}
