@@ -5,6 +5,7 @@
 //! ```text
 //! lake/
 //!   meta.db        SQLite: repositories, refs, commit index, staging
+//!   lake.toml      the data store, when it is not data/ (see backend)
 //!   data/          object_store root
 //!     REPO-xxxx/data/..          object bytes, at random immutable addresses
 //!     REPO-xxxx/_weir/ranges/..  tree ranges, named by SHA-256
@@ -15,11 +16,11 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use object_store::ObjectStore;
-use object_store::local::LocalFileSystem;
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use weir_core::names;
 
 use crate::audit::AuditDraft;
+pub use crate::backend::{DATA_DIR, LAKE_FILE, LakeSpec};
 use crate::commit::NewCommit;
 use crate::error::{Result, StoreError};
 use crate::meta::sqlite::SqliteMeta;
@@ -28,7 +29,6 @@ use crate::repo::Repo;
 use crate::tree::Trees;
 
 pub const META_FILE: &str = "meta.db";
-pub const DATA_DIR: &str = "data";
 
 pub struct Lake {
     pub(crate) meta: Arc<dyn MetaStore>,
@@ -41,6 +41,10 @@ pub struct Lake {
     /// The directory the data store is a `LocalFileSystem` over, when it is
     /// one: small reads go to the file directly (see `Repo::read_small`).
     pub(crate) local_data: Option<PathBuf>,
+    /// The data store's URL, for `weir lake info`.
+    data_url: String,
+    /// Small objects read from a data store that is not local.
+    pub(crate) blobs: Option<crate::blob_cache::BlobCache>,
     /// Who the audit log names for changes made through this handle when
     /// the operation has no committer of its own (branch, tag, reset, ...).
     actor: String,
@@ -60,8 +64,53 @@ pub(crate) fn now_secs() -> i64 {
 }
 
 impl Lake {
-    /// Creates a new lake in `dir` (which may exist but must be empty).
+    /// Creates a new lake in `dir` (which may exist but must be empty),
+    /// with its data beside it in `dir/data`.
     pub fn init(dir: &Path) -> Result<Lake> {
+        Lake::prepare(dir, &LakeSpec::default())?;
+        Lake::create(dir, &LakeSpec::default())
+    }
+
+    /// Creates a new lake in `dir` whose data lives where `spec` says. An
+    /// object store is tried first (a marker written and read back), so a
+    /// wrong URL, bucket or credential fails here, before anything is made.
+    pub async fn init_with(dir: &Path, spec: &LakeSpec) -> Result<Lake> {
+        spec.check()?;
+        Lake::prepare(dir, spec)?;
+        let data = crate::backend::open(dir, spec, true)?;
+        if data.local.is_none() {
+            let marker = object_store::path::Path::from("_weir/lake");
+            let id = uuid::Uuid::new_v4().to_string();
+            let reach = |e: object_store::Error| {
+                StoreError::InvalidArgument(format!(
+                    "the data store {} cannot be used: {e}",
+                    data.url
+                ))
+            };
+            data.store
+                .put(&marker, PutPayload::from(id.clone().into_bytes()))
+                .await
+                .map_err(reach)?;
+            let back = data
+                .store
+                .get(&marker)
+                .await
+                .map_err(reach)?
+                .bytes()
+                .await
+                .map_err(reach)?;
+            if back != id.as_bytes() {
+                return Err(StoreError::InvalidArgument(format!(
+                    "the data store {} did not give back what was written to it",
+                    data.url
+                )));
+            }
+        }
+        Lake::create(dir, spec)
+    }
+
+    /// Refuses a directory that holds something already.
+    fn prepare(dir: &Path, _spec: &LakeSpec) -> Result<()> {
         if dir.join(META_FILE).exists() {
             return Err(StoreError::AlreadyExists {
                 kind: "lake",
@@ -82,14 +131,20 @@ impl Lake {
                 });
             }
         }
-        std::fs::create_dir_all(dir.join(DATA_DIR))?;
+        Ok(())
+    }
+
+    fn create(dir: &Path, spec: &LakeSpec) -> Result<Lake> {
+        std::fs::create_dir_all(dir)?;
+        spec.write(dir)?;
+        let data = crate::backend::open(dir, spec, true)?;
         let meta = SqliteMeta::create(&dir.join(META_FILE))?;
-        Lake::assemble(dir, meta)
+        Ok(Lake::assemble(dir, meta, data))
     }
 
     /// Opens the lake in `dir`.
     pub fn open(dir: &Path) -> Result<Lake> {
-        if !dir.join(META_FILE).is_file() || !dir.join(DATA_DIR).is_dir() {
+        if !dir.join(META_FILE).is_file() {
             return Err(StoreError::NotALake {
                 path: dir.display().to_string(),
                 hint: if dir.exists() {
@@ -100,8 +155,10 @@ impl Lake {
                 },
             });
         }
+        let spec = LakeSpec::read(dir)?;
+        let data = crate::backend::open(dir, &spec, false)?;
         let meta = SqliteMeta::open(&dir.join(META_FILE))?;
-        Lake::assemble(dir, meta)
+        Ok(Lake::assemble(dir, meta, data))
     }
 
     /// Opens the lake in `dir`, creating it first if the directory is absent
@@ -114,13 +171,15 @@ impl Lake {
         }
     }
 
-    fn assemble(dir: &Path, meta: SqliteMeta) -> Result<Lake> {
-        let data_dir = dir.join(DATA_DIR).canonicalize()?;
-        let data = LocalFileSystem::new_with_prefix(&data_dir)?;
-        let mut lake = Lake::with_stores(Arc::new(meta), Arc::new(data));
+    fn assemble(dir: &Path, meta: SqliteMeta, data: crate::backend::DataStore) -> Lake {
+        let mut lake = Lake::with_stores(Arc::new(meta), data.store);
         lake.root = Some(dir.to_path_buf());
-        lake.local_data = Some(data_dir);
-        Ok(lake)
+        if data.local.is_none() {
+            lake.blobs = Some(Default::default());
+        }
+        lake.local_data = data.local;
+        lake.data_url = data.url;
+        lake
     }
 
     /// A lake over any metadata store and any `object_store` backend.
@@ -131,6 +190,8 @@ impl Lake {
             commits: Mutex::new(HashMap::new()),
             root: None,
             local_data: None,
+            data_url: String::new(),
+            blobs: None,
             actor: "weir".to_string(),
         }
     }
@@ -156,6 +217,16 @@ impl Lake {
 
     pub fn data_store(&self) -> Arc<dyn ObjectStore> {
         self.trees.data.clone()
+    }
+
+    /// Where the lake's bytes are, as a URL (`file:///…/data`, `s3://…`).
+    pub fn data_url(&self) -> &str {
+        &self.data_url
+    }
+
+    /// Whether the data store is a local directory.
+    pub fn data_is_local(&self) -> bool {
+        self.local_data.is_some()
     }
 
     /// Creates a repository with its default branch and an initial commit.

@@ -11,6 +11,8 @@
 //!   `REF/PATH`, so Delta, Parquet and DataFusion run on any ref.
 
 pub mod audit;
+pub mod backend;
+mod blob_cache;
 pub mod build;
 mod codec;
 pub mod commit;
@@ -36,7 +38,7 @@ pub use audit::{AuditDraft, AuditRecord};
 pub use diff::{DiffEntry, DiffKind, DiffScope};
 pub use entry::Entry;
 pub use error::{Result, StoreError};
-pub use lake::Lake;
+pub use lake::{Lake, LakeSpec};
 pub use merge::{MergeOptions, Strategy};
 pub use meta::{CommitRecord, Cond, RepoRecord, Upload, UploadRecord};
 pub use objects::{ListItem, PutOptions};

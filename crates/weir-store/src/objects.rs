@@ -323,6 +323,31 @@ impl Repo {
                 return Ok(bytes);
             }
         }
+        // In object storage a small object is read whole once and kept:
+        // later reads of it, or of a part of it, cost no round trip.
+        if let Some(cache) = &self.lake.blobs
+            && entry.size <= crate::blob_cache::MAX_OBJECT
+        {
+            let whole = match cache.get(&entry.address) {
+                Some(b) => b,
+                None => {
+                    let b = self.fetch_range(entry, 0..entry.size).await?;
+                    cache.put(&entry.address, b.clone());
+                    b
+                }
+            };
+            if r.end as usize <= whole.len() {
+                return Ok(whole.slice(r.start as usize..r.end as usize));
+            }
+        }
+        self.fetch_range(entry, r).await
+    }
+
+    /// One ranged read from the data store, around any cache.
+    pub(crate) async fn fetch_range(&self, entry: &Entry, r: Range<u64>) -> Result<Bytes> {
+        if r.start == r.end {
+            return Ok(Bytes::new());
+        }
         let path = Path::from(entry.address.as_str());
         match self.lake.trees.data.get_ranges(&path, &[r]).await {
             Ok(mut v) if v.len() == 1 => Ok(v.remove(0)),

@@ -61,8 +61,12 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Create a new, empty lake directory
-    Init,
+    /// Create a new, empty lake (its data beside it, or in object storage
+    /// with --data s3://...)
+    Init(cli::lake::InitArgs),
+    /// Show where the lake keeps its metadata and data
+    #[command(subcommand)]
+    Lake(cli::lake::LakeCmd),
     /// Build a demo lake from the shipped datasets and walk through weir
     Quickstart(quickstart::Args),
     /// Create, list and delete repositories
@@ -167,7 +171,8 @@ fn main() -> ExitCode {
 
 async fn run(ctx: Ctx, command: Command) -> anyhow::Result<ExitCode> {
     match command {
-        Command::Init => cli::repo::init(&ctx).await,
+        Command::Init(a) => cli::lake::init(&ctx, a).await,
+        Command::Lake(c) => cli::lake::lake(&ctx, c).await,
         Command::Quickstart(a) => quickstart::run(&ctx, a).await,
         Command::Repo(c) => cli::repo::repo(&ctx, c).await,
         Command::Branch(c) => cli::repo::branch(&ctx, c).await,

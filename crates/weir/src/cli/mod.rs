@@ -3,6 +3,7 @@
 pub mod fs;
 pub mod generate;
 pub mod history;
+pub mod lake;
 pub mod lineage;
 pub mod repo;
 pub mod run;

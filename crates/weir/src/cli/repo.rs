@@ -1,23 +1,13 @@
-//! `weir init`, `weir repo`, `weir branch`, `weir tag`.
+//! `weir repo`, `weir branch`, `weir tag`.
 
 use std::process::ExitCode;
 
 use clap::Subcommand;
 use serde_json::json;
-use weir_store::Lake;
 
 use super::{open_repo, parse_uri};
 use crate::Ctx;
 use crate::output::{Format, print_json, ref_json, repo_json, time};
-
-pub async fn init(ctx: &Ctx) -> anyhow::Result<ExitCode> {
-    Lake::init(&ctx.config.lake)?;
-    match ctx.format {
-        Format::Json => print_json(&json!({ "lake": ctx.config.lake })),
-        Format::Text => println!("Created an empty lake in {}", ctx.config.lake.display()),
-    }
-    Ok(ExitCode::SUCCESS)
-}
 
 #[derive(Subcommand)]
 pub enum RepoCmd {

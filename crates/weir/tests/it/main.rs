@@ -1,5 +1,6 @@
 //! End-to-end tests of the `weir` binary: real processes, real files.
 
+mod backends;
 mod cli;
 mod crash;
 mod flagship;
@@ -10,6 +11,9 @@ use std::process::{Command, Output};
 
 pub struct Env {
     pub dir: tempfile::TempDir,
+    /// Variables every `weir` of this environment gets (object storage
+    /// credentials, say).
+    pub vars: Vec<(String, String)>,
 }
 
 impl Default for Env {
@@ -22,6 +26,7 @@ impl Env {
     pub fn new() -> Env {
         Env {
             dir: tempfile::tempdir().unwrap(),
+            vars: Vec::new(),
         }
     }
 
@@ -35,6 +40,7 @@ impl Env {
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("WEIR_LAKE", self.lake())
             .env("WEIR_COMMITTER", "tester")
+            .envs(self.vars.iter().map(|(k, v)| (k, v)))
             .current_dir(self.dir.path());
         c
     }
