@@ -28,6 +28,9 @@ pub enum ErrorCode {
     Corrupt,
     /// The underlying storage failed.
     Storage,
+    /// A backend the lake needs (its PostgreSQL metadata, say) cannot be
+    /// reached now; retrying later may succeed.
+    Unavailable,
     /// A check ran and found problems: a failed quality gate, a failed
     /// verification. Not misuse, so it has its own exit code (1).
     CheckFailed,
@@ -48,6 +51,7 @@ impl ErrorCode {
             ErrorCode::NotALake => "not_a_lake",
             ErrorCode::Corrupt => "corrupt",
             ErrorCode::Storage => "storage",
+            ErrorCode::Unavailable => "unavailable",
             ErrorCode::CheckFailed => "check_failed",
             ErrorCode::Internal => "internal",
         }
@@ -63,6 +67,7 @@ impl ErrorCode {
             ErrorCode::PreconditionFailed => 412,
             ErrorCode::CheckFailed => 422,
             ErrorCode::Corrupt | ErrorCode::Storage | ErrorCode::Internal => 500,
+            ErrorCode::Unavailable => 503,
         }
     }
 
@@ -79,6 +84,7 @@ impl ErrorCode {
             ErrorCode::NotALake => 8,
             ErrorCode::Corrupt => 9,
             ErrorCode::Storage => 10,
+            ErrorCode::Unavailable => 11,
             ErrorCode::CheckFailed => 1,
             ErrorCode::Internal => 70,
         }
@@ -132,6 +138,7 @@ mod tests {
             ErrorCode::NotALake,
             ErrorCode::Corrupt,
             ErrorCode::Storage,
+            ErrorCode::Unavailable,
             ErrorCode::Internal,
         ];
         let mut seen = std::collections::HashSet::new();

@@ -3,7 +3,10 @@
 //! the S3 gateway's SigV4 signatures are HMACs keyed by the secret itself,
 //! so the server must be able to recover it (lakeFS stores secrets
 //! encrypted for the same reason). Keys live in `auth.db` beside the lake's
-//! metadata; the encryption key in `auth.key` (mode 0600).
+//! metadata, or in the lake's metadata itself when it is shared
+//! (PostgreSQL), so every server of the lake knows them; the encryption
+//! key in `auth.key` (mode 0600) or `WEIR_AUTH_KEY` (64 hex digits), the
+//! same for every server of a shared lake.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -46,8 +49,14 @@ const KEY_TTL: Duration = Duration::from_secs(10);
 
 type Cached = (Instant, Option<(String, String)>);
 
+/// Where the sealed keys are kept.
+enum Rows {
+    Local(Mutex<Connection>),
+    Shared(std::sync::Arc<dyn weir_store::meta::MetaStore>),
+}
+
 pub struct KeyStore {
-    db: Mutex<Connection>,
+    rows: Rows,
     cipher: ChaCha20Poly1305,
     cache: Mutex<HashMap<String, Cached>>,
 }
@@ -101,7 +110,6 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 impl KeyStore {
     /// Opens (creating if needed) the key store of the lake in `dir`.
     pub fn open(dir: &Path) -> Result<KeyStore> {
-        let key = load_or_create_key(&dir.join(KEY_FILE))?;
         let db = Connection::open(dir.join(DB_FILE))?;
         db.execute_batch(
             "CREATE TABLE IF NOT EXISTS access_keys (
@@ -112,8 +120,37 @@ impl KeyStore {
                 created INTEGER NOT NULL
             )",
         )?;
+        KeyStore::with_rows(dir, Rows::Local(Mutex::new(db)))
+    }
+
+    /// The keys of `lake`: in its metadata when that is shared by several
+    /// servers, else beside it in `dir`.
+    pub fn for_lake(lake: &weir_store::Lake, dir: &Path) -> Result<KeyStore> {
+        let meta = lake.meta_store();
+        if meta.keeps_access_keys() {
+            KeyStore::with_rows(dir, Rows::Shared(meta))
+        } else {
+            KeyStore::open(dir)
+        }
+    }
+
+    fn with_rows(dir: &Path, rows: Rows) -> Result<KeyStore> {
+        let key = match std::env::var("WEIR_AUTH_KEY") {
+            Ok(hex_key) => {
+                let b = hex::decode(hex_key.trim())
+                    .ok()
+                    .filter(|b| b.len() == 32)
+                    .ok_or_else(|| {
+                        ServerError::Keys("WEIR_AUTH_KEY: give 64 hex digits (32 bytes)".into())
+                    })?;
+                let mut k = [0u8; 32];
+                k.copy_from_slice(&b);
+                k
+            }
+            Err(_) => load_or_create_key(&dir.join(KEY_FILE))?,
+        };
         Ok(KeyStore {
-            db: Mutex::new(db),
+            rows,
             cipher: ChaCha20Poly1305::new(Key::from_slice(&key)),
             cache: Mutex::new(HashMap::new()),
         })
@@ -145,10 +182,21 @@ impl KeyStore {
             .encrypt(Nonce::from_slice(&nonce), secret.as_bytes())
             .map_err(|e| ServerError::Keys(e.to_string()))?;
         let created = chrono::Utc::now().timestamp();
-        self.db.lock().unwrap().execute(
-            "INSERT INTO access_keys VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![id, nonce.to_vec(), sealed, user, created],
-        )?;
+        match &self.rows {
+            Rows::Local(db) => {
+                db.lock().unwrap().execute(
+                    "INSERT INTO access_keys VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![id, nonce.to_vec(), sealed, user, created],
+                )?;
+            }
+            Rows::Shared(m) => m.put_access_key(&weir_store::meta::AccessKeyRecord {
+                id: id.clone(),
+                nonce: nonce.to_vec(),
+                sealed,
+                user: user.to_string(),
+                created,
+            })?,
+        }
         Ok(NewKey {
             access_key_id: id,
             secret_access_key: secret,
@@ -158,28 +206,45 @@ impl KeyStore {
     }
 
     pub fn list(&self) -> Result<Vec<KeyInfo>> {
-        let db = self.db.lock().unwrap();
-        let mut st = db.prepare(
-            "SELECT access_key_id, user, created FROM access_keys ORDER BY created, access_key_id",
-        )?;
-        let rows = st.query_map([], |r| {
-            Ok(KeyInfo {
-                access_key_id: r.get(0)?,
-                user: r.get(1)?,
-                creation_date: r.get(2)?,
-            })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        match &self.rows {
+            Rows::Local(db) => {
+                let db = db.lock().unwrap();
+                let mut st = db.prepare(
+                    "SELECT access_key_id, user, created FROM access_keys ORDER BY created, access_key_id",
+                )?;
+                let rows = st.query_map([], |r| {
+                    Ok(KeyInfo {
+                        access_key_id: r.get(0)?,
+                        user: r.get(1)?,
+                        creation_date: r.get(2)?,
+                    })
+                })?;
+                Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+            }
+            Rows::Shared(m) => Ok(m
+                .list_access_keys()?
+                .into_iter()
+                .map(|k| KeyInfo {
+                    access_key_id: k.id,
+                    user: k.user,
+                    creation_date: k.created,
+                })
+                .collect()),
+        }
     }
 
     pub fn delete(&self, id: &str) -> Result<()> {
-        let n = self
-            .db
-            .lock()
-            .unwrap()
-            .execute("DELETE FROM access_keys WHERE access_key_id = ?1", [id])?;
+        let found = match &self.rows {
+            Rows::Local(db) => {
+                db.lock()
+                    .unwrap()
+                    .execute("DELETE FROM access_keys WHERE access_key_id = ?1", [id])?
+                    > 0
+            }
+            Rows::Shared(m) => m.delete_access_key(id)?,
+        };
         self.cache.lock().unwrap().remove(id);
-        if n == 0 {
+        if !found {
             return Err(ServerError::NotFound(format!("no access key {id}")));
         }
         Ok(())
@@ -233,16 +298,18 @@ impl KeyStore {
     }
 
     fn secret_uncached(&self, id: &str) -> Result<Option<(String, String)>> {
-        let row: Option<(Vec<u8>, Vec<u8>, String)> = self
-            .db
-            .lock()
-            .unwrap()
-            .query_row(
-                "SELECT nonce, secret, user FROM access_keys WHERE access_key_id = ?1",
-                [id],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
-            .optional()?;
+        let row: Option<(Vec<u8>, Vec<u8>, String)> = match &self.rows {
+            Rows::Local(db) => db
+                .lock()
+                .unwrap()
+                .query_row(
+                    "SELECT nonce, secret, user FROM access_keys WHERE access_key_id = ?1",
+                    [id],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .optional()?,
+            Rows::Shared(m) => m.get_access_key(id)?.map(|k| (k.nonce, k.sealed, k.user)),
+        };
         let Some((nonce, sealed, user)) = row else {
             return Ok(None);
         };

@@ -1,5 +1,6 @@
-//! Where a lake keeps its bytes: a data store named by a URL, recorded in
-//! the lake's descriptor `lake.toml` when it is not the default.
+//! Where a lake keeps its bytes and its metadata: a data store named by a
+//! URL, and SQLite in the lake directory or PostgreSQL named by a URL,
+//! recorded in the lake's descriptor `lake.toml` when not the defaults.
 //!
 //! - no descriptor, or `file://` URL: a directory (`LAKE/data` by default);
 //!   small reads go to the files directly;
@@ -11,6 +12,7 @@
 //!   the descriptor. Secrets are never written to the descriptor.
 //!
 //! ```toml
+//! meta = "postgres://weir@db.internal:5432/weir?schema=demand"
 //! data = "s3://lake-bucket/weir"
 //! [data_options]
 //! endpoint = "http://127.0.0.1:8333"
@@ -42,6 +44,10 @@ pub const DATA_DIR: &str = "data";
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LakeSpec {
+    /// Metadata store URL (`postgres://…`); `None` is SQLite in the lake
+    /// directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub meta: Option<String>,
     /// Data store URL; `None` is `LAKE/data`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data: Option<String>,
@@ -91,6 +97,9 @@ impl LakeSpec {
                     "data option {k}: credentials are not written to the lake's descriptor; set them in the environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, ...)"
                 )));
             }
+        }
+        if let Some(m) = &self.meta {
+            crate::meta::postgres::check_url(m)?;
         }
         if let Some(u) = &self.data {
             let url = parse(u)?;
@@ -215,6 +224,7 @@ mod tests {
     #[test]
     fn specs_are_checked_before_use() {
         let s3 = |opts: &[(&str, &str)]| LakeSpec {
+            meta: None,
             data: Some("s3://bucket/lake".into()),
             data_options: opts
                 .iter()
@@ -242,6 +252,20 @@ mod tests {
         };
         assert!(garbage.check().is_err());
         LakeSpec::default().check().unwrap();
+        let pg = |url: &str| LakeSpec {
+            meta: Some(url.into()),
+            ..Default::default()
+        };
+        pg("postgres://weir@127.0.0.1:5432/weir?schema=lake_1")
+            .check()
+            .unwrap();
+        for bad in [
+            "postgres://weir:secret@127.0.0.1/weir",
+            "mysql://weir@127.0.0.1/weir",
+            "postgres://weir@127.0.0.1/weir?schema=Bad-Name",
+        ] {
+            assert!(pg(bad).check().is_err(), "{bad}");
+        }
     }
 
     #[test]
@@ -250,6 +274,7 @@ mod tests {
         LakeSpec::default().write(dir.path()).unwrap();
         assert!(!dir.path().join(LAKE_FILE).exists());
         let spec = LakeSpec {
+            meta: Some("postgres://weir@db/weir?schema=one".into()),
             data: Some("s3://b/p".into()),
             data_options: [("region".to_string(), "eu-west-1".to_string())].into(),
         };

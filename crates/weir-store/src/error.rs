@@ -39,6 +39,12 @@ pub enum StoreError {
     Meta(#[from] rusqlite::Error),
     #[error("object storage: {0}")]
     Storage(#[from] object_store::Error),
+    /// The PostgreSQL metadata store refused or failed a statement.
+    #[error("metadata database: {0}")]
+    Postgres(String),
+    /// The metadata database cannot be reached (down, refused, timed out).
+    #[error("metadata database unavailable: {0}")]
+    Unavailable(String),
     #[error("{0}")]
     Io(#[from] std::io::Error),
 }
@@ -61,7 +67,11 @@ impl StoreError {
             StoreError::NoChanges(_) => ErrorCode::InvalidArgument,
             StoreError::PreconditionFailed(_) => ErrorCode::PreconditionFailed,
             StoreError::Corrupt(_) => ErrorCode::Corrupt,
-            StoreError::Meta(_) | StoreError::Storage(_) | StoreError::Io(_) => ErrorCode::Storage,
+            StoreError::Meta(_)
+            | StoreError::Storage(_)
+            | StoreError::Io(_)
+            | StoreError::Postgres(_) => ErrorCode::Storage,
+            StoreError::Unavailable(_) => ErrorCode::Unavailable,
         }
     }
 

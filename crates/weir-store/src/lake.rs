@@ -23,6 +23,7 @@ use crate::audit::AuditDraft;
 pub use crate::backend::{DATA_DIR, LAKE_FILE, LakeSpec};
 use crate::commit::NewCommit;
 use crate::error::{Result, StoreError};
+use crate::meta::postgres::PgMeta;
 use crate::meta::sqlite::SqliteMeta;
 use crate::meta::{CommitRecord, MetaStore, RepoRecord};
 use crate::repo::Repo;
@@ -111,7 +112,7 @@ impl Lake {
 
     /// Refuses a directory that holds something already.
     fn prepare(dir: &Path, _spec: &LakeSpec) -> Result<()> {
-        if dir.join(META_FILE).exists() {
+        if dir.join(META_FILE).exists() || dir.join(LAKE_FILE).exists() {
             return Err(StoreError::AlreadyExists {
                 kind: "lake",
                 name: dir.display().to_string(),
@@ -138,13 +139,16 @@ impl Lake {
         std::fs::create_dir_all(dir)?;
         spec.write(dir)?;
         let data = crate::backend::open(dir, spec, true)?;
-        let meta = SqliteMeta::create(&dir.join(META_FILE))?;
+        let meta: Arc<dyn MetaStore> = match &spec.meta {
+            Some(url) => Arc::new(PgMeta::create(url)?),
+            None => Arc::new(SqliteMeta::create(&dir.join(META_FILE))?),
+        };
         Ok(Lake::assemble(dir, meta, data))
     }
 
     /// Opens the lake in `dir`.
     pub fn open(dir: &Path) -> Result<Lake> {
-        if !dir.join(META_FILE).is_file() {
+        if !dir.join(META_FILE).is_file() && !dir.join(LAKE_FILE).is_file() {
             return Err(StoreError::NotALake {
                 path: dir.display().to_string(),
                 hint: if dir.exists() {
@@ -157,22 +161,25 @@ impl Lake {
         }
         let spec = LakeSpec::read(dir)?;
         let data = crate::backend::open(dir, &spec, false)?;
-        let meta = SqliteMeta::open(&dir.join(META_FILE))?;
+        let meta: Arc<dyn MetaStore> = match &spec.meta {
+            Some(url) => Arc::new(PgMeta::open(url)?),
+            None => Arc::new(SqliteMeta::open(&dir.join(META_FILE))?),
+        };
         Ok(Lake::assemble(dir, meta, data))
     }
 
     /// Opens the lake in `dir`, creating it first if the directory is absent
     /// or empty.
     pub fn open_or_init(dir: &Path) -> Result<Lake> {
-        if dir.join(META_FILE).exists() {
+        if dir.join(META_FILE).exists() || dir.join(LAKE_FILE).exists() {
             Lake::open(dir)
         } else {
             Lake::init(dir)
         }
     }
 
-    fn assemble(dir: &Path, meta: SqliteMeta, data: crate::backend::DataStore) -> Lake {
-        let mut lake = Lake::with_stores(Arc::new(meta), data.store);
+    fn assemble(dir: &Path, meta: Arc<dyn MetaStore>, data: crate::backend::DataStore) -> Lake {
+        let mut lake = Lake::with_stores(meta, data.store);
         lake.root = Some(dir.to_path_buf());
         if data.local.is_none() {
             lake.blobs = Some(Default::default());
@@ -222,6 +229,12 @@ impl Lake {
     /// Where the lake's bytes are, as a URL (`file:///…/data`, `s3://…`).
     pub fn data_url(&self) -> &str {
         &self.data_url
+    }
+
+    /// The metadata store (for what the server keeps beside the lake's
+    /// history: access keys).
+    pub fn meta_store(&self) -> Arc<dyn MetaStore> {
+        self.meta.clone()
     }
 
     /// Whether the data store is a local directory.

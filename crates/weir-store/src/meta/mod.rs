@@ -1,7 +1,7 @@
 //! The metadata store: repositories, refs, the commit index and the staging
-//! area. It is a trait so that the embedded SQLite store (one lake directory,
-//! shared safely by a CLI and a server) can later be joined by a PostgreSQL
-//! store for many stateless servers.
+//! area. It is a trait with two implementations: the embedded SQLite store
+//! (one lake directory, shared safely by a CLI and a server) and a
+//! PostgreSQL store for many servers on many machines.
 //!
 //! Every method is one short transaction. Multi-step operations (commit,
 //! merge) do their slow work outside and finish with a compare-and-set on
@@ -16,6 +16,7 @@ use crate::entry::Entry;
 use crate::error::Result;
 
 mod hot;
+pub mod postgres;
 pub mod sqlite;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -94,6 +95,17 @@ pub struct UploadRecord {
 pub struct Upload {
     pub record: UploadRecord,
     pub parts: BTreeMap<i32, Entry>,
+}
+
+/// An access key of `weir serve`, its secret sealed by the server's key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessKeyRecord {
+    pub id: String,
+    pub nonce: Vec<u8>,
+    pub sealed: Vec<u8>,
+    pub user: String,
+    /// Seconds since the Unix epoch.
+    pub created: i64,
 }
 
 /// Every method that changes a ref or a repository takes the audit draft
@@ -225,6 +237,26 @@ pub trait MetaStore: Send + Sync + 'static {
         id: &str,
         accept: &mut dyn FnMut(&Upload) -> bool,
     ) -> Result<Option<Upload>>;
+
+    /// Whether access keys are kept here, so every server of the lake sees
+    /// them (a shared store); otherwise they stay beside the lake.
+    fn keeps_access_keys(&self) -> bool {
+        false
+    }
+    fn put_access_key(&self, _key: &AccessKeyRecord) -> Result<()> {
+        Err(crate::error::StoreError::NotAllowed(
+            "this metadata store keeps no access keys".into(),
+        ))
+    }
+    fn get_access_key(&self, _id: &str) -> Result<Option<AccessKeyRecord>> {
+        Ok(None)
+    }
+    fn list_access_keys(&self) -> Result<Vec<AccessKeyRecord>> {
+        Ok(Vec::new())
+    }
+    fn delete_access_key(&self, _id: &str) -> Result<bool> {
+        Ok(false)
+    }
 
     /// The hash of the newest audit record (`audit::GENESIS` when none).
     fn audit_head(&self) -> Result<String>;

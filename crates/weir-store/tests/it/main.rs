@@ -3,6 +3,7 @@
 mod basics;
 mod conformance;
 mod merge;
+mod meta;
 mod trees;
 mod uploads;
 mod verify;
@@ -54,4 +55,12 @@ pub async fn commit(repo: &Repo, branch: &str, msg: &str) -> String {
         .await
         .unwrap()
         .id
+}
+
+/// This crate's directory, read when the tests run: a shared target
+/// directory may hold a test binary built from another checkout.
+pub fn manifest_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into())
 }

@@ -13,6 +13,12 @@ use crate::output::{Format, print_json};
 
 #[derive(Args)]
 pub struct InitArgs {
+    /// Where the lake's metadata goes: postgres://USER@HOST:PORT/DATABASE
+    /// (with ?schema=NAME to keep several lakes in one database) for a lake
+    /// shared by several servers [default: SQLite in the lake directory].
+    /// The password comes from PGPASSWORD
+    #[arg(long, value_name = "URL")]
+    meta: Option<String>,
     /// Where the lake's bytes go: a URL such as s3://BUCKET/PREFIX (S3 or
     /// an S3-compatible server), gs://BUCKET/PREFIX, az://CONTAINER/PREFIX
     /// or file:///DIR [default: the lake directory's data/]. Credentials
@@ -38,6 +44,7 @@ pub async fn init(ctx: &Ctx, a: InitArgs) -> anyhow::Result<ExitCode> {
         data_options.insert(k.trim().to_string(), v.to_string());
     }
     let spec = LakeSpec {
+        meta: a.meta,
         data: a.data,
         data_options,
     };
@@ -45,15 +52,28 @@ pub async fn init(ctx: &Ctx, a: InitArgs) -> anyhow::Result<ExitCode> {
     match ctx.format {
         Format::Json => print_json(&json!({
             "lake": ctx.config.lake,
+            "metadata": meta_url(ctx, &spec),
             "data": lake.data_url(),
         })),
         Format::Text => println!(
-            "Created an empty lake in {} (data: {})",
+            "Created an empty lake in {} (metadata: {}, data: {})",
             ctx.config.lake.display(),
+            meta_url(ctx, &spec),
             lake.data_url()
         ),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Where the metadata is, as a URL.
+fn meta_url(ctx: &Ctx, spec: &LakeSpec) -> String {
+    match &spec.meta {
+        Some(u) => u.clone(),
+        None => format!(
+            "sqlite://{}",
+            ctx.config.lake.join(weir_store::lake::META_FILE).display()
+        ),
+    }
 }
 
 #[derive(Subcommand)]
@@ -68,11 +88,11 @@ pub async fn lake(ctx: &Ctx, cmd: LakeCmd) -> anyhow::Result<ExitCode> {
             let lake = ctx.open_lake()?;
             let spec = LakeSpec::read(&ctx.config.lake)?;
             let repos = lake.list_repos()?;
-            let meta = ctx.config.lake.join(weir_store::lake::META_FILE);
+            let meta = meta_url(ctx, &spec);
             match ctx.format {
                 Format::Json => print_json(&json!({
                     "lake": ctx.config.lake,
-                    "metadata": format!("sqlite://{}", meta.display()),
+                    "metadata": meta,
                     "data": lake.data_url(),
                     "data_options": spec.data_options,
                     "data_local": lake.data_is_local(),
@@ -80,7 +100,7 @@ pub async fn lake(ctx: &Ctx, cmd: LakeCmd) -> anyhow::Result<ExitCode> {
                 })),
                 Format::Text => {
                     println!("lake          {}", ctx.config.lake.display());
-                    println!("metadata      sqlite://{}", meta.display());
+                    println!("metadata      {meta}");
                     println!("data          {}", lake.data_url());
                     for (k, v) in &spec.data_options {
                         println!("  {k:<12}{v}");

@@ -50,8 +50,8 @@ pub enum AuthCmd {
 
 fn keys(ctx: &Ctx) -> anyhow::Result<KeyStore> {
     // Opening the lake checks it is one before a key file lands there.
-    weir_store::Lake::open(&ctx.config.lake)?;
-    Ok(KeyStore::open(&ctx.config.lake)?)
+    let lake = weir_store::Lake::open(&ctx.config.lake)?;
+    Ok(KeyStore::for_lake(&lake, &ctx.config.lake)?)
 }
 
 pub async fn auth(ctx: &Ctx, cmd: AuthCmd) -> anyhow::Result<ExitCode> {
@@ -102,7 +102,7 @@ pub async fn serve(ctx: &Ctx, a: ServeArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let lake = ctx.open_lake()?;
-    let keys = Arc::new(keys(ctx)?);
+    let keys = Arc::new(KeyStore::for_lake(&lake, &ctx.config.lake)?);
     if !a.allow_anonymous && keys.list()?.is_empty() {
         anyhow::bail!(
             "no access keys yet: create one with `weir auth create-key --lake {}` (or pass --allow-anonymous)",
