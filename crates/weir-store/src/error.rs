@@ -35,6 +35,9 @@ pub enum StoreError {
     PreconditionFailed(String),
     #[error("corrupt lake: {0}")]
     Corrupt(String),
+    /// An object version whose bytes garbage collection deleted by rule.
+    #[error("{0}")]
+    Collected(String),
     #[error("metadata database: {0}")]
     Meta(#[from] rusqlite::Error),
     #[error("object storage: {0}")]
@@ -67,6 +70,7 @@ impl StoreError {
             StoreError::NoChanges(_) => ErrorCode::InvalidArgument,
             StoreError::PreconditionFailed(_) => ErrorCode::PreconditionFailed,
             StoreError::Corrupt(_) => ErrorCode::Corrupt,
+            StoreError::Collected(_) => ErrorCode::NotFound,
             StoreError::Meta(_)
             | StoreError::Storage(_)
             | StoreError::Io(_)

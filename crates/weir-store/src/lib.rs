@@ -20,6 +20,7 @@ mod delta_log;
 pub mod diff;
 pub mod entry;
 pub mod error;
+pub mod gc;
 pub mod lake;
 pub mod merge;
 pub mod meta;

@@ -343,6 +343,23 @@ impl Repo {
         self.fetch_range(entry, r).await
     }
 
+    /// Why an entry's bytes are not in the data store: collected by
+    /// `weir gc` (its commits were past retention), or lost.
+    pub(crate) fn missing(&self, entry: &Entry) -> StoreError {
+        match self.gc_last_run() {
+            Ok(Some(last)) => StoreError::Collected(format!(
+                "the bytes of this version were deleted by weir gc (run at {}): the commits that name it are past the retention rules",
+                chrono::DateTime::from_timestamp_micros(last.started_us)
+                    .map(|t| t.to_rfc3339())
+                    .unwrap_or_default()
+            )),
+            _ => StoreError::Corrupt(format!(
+                "the bytes of this object are missing at {}",
+                entry.address
+            )),
+        }
+    }
+
     /// One ranged read from the data store, around any cache.
     pub(crate) async fn fetch_range(&self, entry: &Entry, r: Range<u64>) -> Result<Bytes> {
         if r.start == r.end {
@@ -355,10 +372,7 @@ impl Repo {
                 "the data store returned no bytes for {}",
                 entry.address
             ))),
-            Err(object_store::Error::NotFound { .. }) => Err(StoreError::Corrupt(format!(
-                "the bytes of this object are missing at {}",
-                entry.address
-            ))),
+            Err(object_store::Error::NotFound { .. }) => Err(self.missing(entry)),
             Err(e) => Err(e.into()),
         }
     }
@@ -371,10 +385,7 @@ impl Repo {
         let path = Path::from(entry.address.as_str());
         match self.lake.trees.data.get_opts(&path, opts).await {
             Ok(r) => Ok(r),
-            Err(object_store::Error::NotFound { .. }) => Err(StoreError::Corrupt(format!(
-                "the bytes of this object are missing at {}",
-                entry.address
-            ))),
+            Err(object_store::Error::NotFound { .. }) => Err(self.missing(entry)),
             Err(e) => Err(e.into()),
         }
     }

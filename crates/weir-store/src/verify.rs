@@ -43,6 +43,8 @@ pub struct VerifyReport {
     pub ranges: u64,
     pub objects: u64,
     pub bytes: u64,
+    /// Objects of expired commits that garbage collection removed by rule.
+    pub collected: u64,
     pub problems: Vec<String>,
 }
 
@@ -68,6 +70,56 @@ fn soft<T>(
 }
 
 impl Repo {
+    /// Addresses the last garbage collection had to keep: the trees of the
+    /// commits live by its rules and time, and the staging areas.
+    async fn live_addresses(
+        &self,
+        commits: &[CommitRecord],
+        last: &crate::gc::LastRun,
+    ) -> Result<HashSet<String>> {
+        let by_id: HashMap<String, CommitRecord> =
+            commits.iter().map(|c| (c.id.clone(), c.clone())).collect();
+        let branches = self.lake.meta.list_branches(&self.rec.name)?;
+        let tags = self.lake.meta.list_tags(&self.rec.name)?;
+        let live = crate::gc::live_commits(
+            &by_id,
+            &branches,
+            &tags,
+            &last.rules,
+            last.started_us / 1_000_000,
+        );
+        let mut out = HashSet::new();
+        let mut seen = HashSet::new();
+        for c in commits {
+            // Commits made after the run were live for it whatever their age.
+            if !live.contains(&c.id) && c.created * 1_000_000 < last.started_us {
+                continue;
+            }
+            if !seen.insert(c.metarange.clone()) {
+                continue;
+            }
+            let Ok(h) = parse_hash(&c.metarange) else {
+                continue;
+            };
+            let Ok(meta) = self.lake.trees.metarange(self.ns(), &h).await else {
+                continue;
+            };
+            for info in &meta.ranges {
+                if let Ok(range) = self.lake.trees.range(self.ns(), &info.id).await {
+                    out.extend(range.entries.iter().map(|(_, e)| e.address.clone()));
+                }
+            }
+        }
+        for (branch, _) in &branches {
+            let rows = self
+                .lake
+                .meta
+                .staged_scan(&self.rec.name, branch, "", usize::MAX >> 1)?;
+            out.extend(rows.into_iter().filter_map(|r| r.entry.map(|e| e.address)));
+        }
+        Ok(out)
+    }
+
     /// The audit checks that concern this repository (the chain itself is
     /// checked here too: one broken link concerns every repository).
     fn verify_audit(&self, commits: &[CommitRecord], rep: &mut VerifyReport) -> Result<()> {
@@ -263,6 +315,12 @@ impl Repo {
         }
         progress.finish();
         self.verify_tables(&mut rep.problems).await?;
+        // After a garbage collection, the bytes of commits past retention
+        // are gone by rule, not lost: only the live ones must be there.
+        let live = match self.gc_last_run()? {
+            Some(last) => Some(self.live_addresses(&commits, &last).await?),
+            None => None,
+        };
         if objects {
             let total: u64 = addresses.iter().map(|e| e.size).sum();
             progress.start("objects", total);
@@ -282,6 +340,16 @@ impl Repo {
                             ));
                         }
                     }
+                    Err(StoreError::Corrupt(_) | StoreError::Collected(_))
+                        if live.as_ref().is_some_and(|l| !l.contains(&entry.address)) =>
+                    {
+                        rep.collected += 1;
+                    }
+                    // Collected although something live names it: lost.
+                    Err(StoreError::Collected(_)) => rep.problems.push(format!(
+                        "object at {}: its bytes are missing though a live commit or staging area names them",
+                        entry.address
+                    )),
                     Err(StoreError::Corrupt(msg)) => rep.problems.push(msg),
                     Err(e) => return Err(e),
                 }

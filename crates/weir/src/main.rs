@@ -67,6 +67,9 @@ enum Command {
     /// Show where the lake keeps its metadata and data
     #[command(subcommand)]
     Lake(cli::lake::LakeCmd),
+    /// Retention rules, and deleting the bytes nothing live names
+    #[command(subcommand)]
+    Gc(cli::gc::GcCmd),
     /// Build a demo lake from the shipped datasets and walk through weir
     Quickstart(quickstart::Args),
     /// Create, list and delete repositories
@@ -173,6 +176,7 @@ async fn run(ctx: Ctx, command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Init(a) => cli::lake::init(&ctx, a).await,
         Command::Lake(c) => cli::lake::lake(&ctx, c).await,
+        Command::Gc(c) => cli::gc::gc(&ctx, c).await,
         Command::Quickstart(a) => quickstart::run(&ctx, a).await,
         Command::Repo(c) => cli::repo::repo(&ctx, c).await,
         Command::Branch(c) => cli::repo::branch(&ctx, c).await,

@@ -238,6 +238,11 @@ pub trait MetaStore: Send + Sync + 'static {
         accept: &mut dyn FnMut(&Upload) -> bool,
     ) -> Result<Option<Upload>>;
 
+    /// A repository's setting (garbage-collection rules and the record of
+    /// the last collection), `None` when never set.
+    fn get_setting(&self, repo: &str, key: &str) -> Result<Option<String>>;
+    fn put_setting(&self, repo: &str, key: &str, value: &str) -> Result<()>;
+
     /// Whether access keys are kept here, so every server of the lake sees
     /// them (a shared store); otherwise they stay beside the lake.
     fn keeps_access_keys(&self) -> bool {

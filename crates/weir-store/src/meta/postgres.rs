@@ -247,6 +247,7 @@ impl MetaStore for PgMeta {
                 "DELETE FROM staging WHERE repo = $1",
                 "DELETE FROM uploads WHERE repo = $1",
                 "DELETE FROM upload_parts WHERE repo = $1",
+                "DELETE FROM settings WHERE repo = $1",
             ] {
                 tx.execute(t, &[&name])?;
             }
@@ -467,6 +468,30 @@ impl MetaStore for PgMeta {
         accept: &mut dyn FnMut(&super::Upload) -> bool,
     ) -> Result<Option<super::Upload>> {
         self.upload_take(repo, id, accept)
+    }
+
+    fn get_setting(&self, repo: &str, key: &str) -> Result<Option<String>> {
+        let (repo, key) = (own(repo), own(key));
+        self.pool.run(move |c| {
+            Ok(c.query_opt(
+                "SELECT value FROM settings WHERE repo = $1 AND key = $2",
+                &[&repo, &key],
+            )?
+            .map(|r| r.get(0)))
+        })
+    }
+
+    fn put_setting(&self, repo: &str, key: &str, value: &str) -> Result<()> {
+        let (repo, key, value) = (own(repo), own(key), own(value));
+        self.pool.run(move |c| {
+            let mut tx = c.write()?;
+            tx.execute(
+                "INSERT INTO settings VALUES ($1, $2, $3) ON CONFLICT (repo, key) DO UPDATE SET value = $3",
+                &[&repo, &key, &value],
+            )?;
+            tx.commit()?;
+            Ok(())
+        })
     }
 
     fn keeps_access_keys(&self) -> bool {

@@ -47,6 +47,13 @@ CREATE TABLE IF NOT EXISTS staging (
 "#;
 
 /// Added after the first lakes were made: created on open as well.
+const SETTINGS_SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS settings (
+    repo TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,
+    PRIMARY KEY (repo, key)) WITHOUT ROWID;
+"#;
+
+/// Added after the first lakes were made: created on open as well.
 const AUDIT_SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS audit (
     seq INTEGER PRIMARY KEY, time INTEGER NOT NULL, actor TEXT NOT NULL,
@@ -192,6 +199,7 @@ impl SqliteMeta {
             c.execute_batch(SCHEMA)?;
             c.execute_batch(AUDIT_SCHEMA)?;
             c.execute_batch(uploads::UPLOAD_SCHEMA)?;
+            c.execute_batch(SETTINGS_SCHEMA)?;
             c.execute(
                 "INSERT OR IGNORE INTO lake VALUES ('format', ?1)",
                 [FORMAT_VERSION],
@@ -218,6 +226,7 @@ impl SqliteMeta {
             Some(FORMAT_VERSION) => {
                 m.with(|c| {
                     c.execute_batch(AUDIT_SCHEMA)?;
+                    c.execute_batch(SETTINGS_SCHEMA)?;
                     Ok(c.execute_batch(uploads::UPLOAD_SCHEMA)?)
                 })?;
                 Ok(m)
@@ -479,6 +488,7 @@ impl MetaStore for SqliteMeta {
                 "staging",
                 "uploads",
                 "upload_parts",
+                "settings",
             ] {
                 tx.execute(&format!("DELETE FROM {t} WHERE repo = ?1"), [name])?;
             }
@@ -860,6 +870,26 @@ impl MetaStore for SqliteMeta {
         accept: &mut dyn FnMut(&Upload) -> bool,
     ) -> Result<Option<Upload>> {
         self.upload_take(repo, id, accept)
+    }
+
+    fn get_setting(&self, repo: &str, key: &str) -> Result<Option<String>> {
+        self.read(|c| {
+            Ok(
+                c.prepare_cached("SELECT value FROM settings WHERE repo = ?1 AND key = ?2")?
+                    .query_row([repo, key], |r| r.get(0))
+                    .optional()?,
+            )
+        })
+    }
+
+    fn put_setting(&self, repo: &str, key: &str, value: &str) -> Result<()> {
+        self.write(|tx| {
+            tx.execute(
+                "INSERT OR REPLACE INTO settings VALUES (?1, ?2, ?3)",
+                [repo, key, value],
+            )?;
+            Ok(())
+        })
     }
 
     fn audit_head(&self) -> Result<String> {

@@ -2,6 +2,7 @@
 
 mod basics;
 mod conformance;
+mod gc;
 mod merge;
 mod meta;
 mod trees;

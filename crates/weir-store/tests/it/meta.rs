@@ -377,11 +377,21 @@ fn contract(m: &dyn MetaStore) {
     assert_eq!(check_chain(&chain), None);
     assert_eq!(m.audit_head().unwrap(), chain.last().unwrap().hash);
 
+    // Settings.
+    assert_eq!(m.get_setting("demand", "gc_rules").unwrap(), None);
+    m.put_setting("demand", "gc_rules", "{}").unwrap();
+    m.put_setting("demand", "gc_rules", r#"{"a":1}"#).unwrap();
+    assert_eq!(
+        m.get_setting("demand", "gc_rules").unwrap().as_deref(),
+        Some(r#"{"a":1}"#)
+    );
+
     // Deleting the repository removes everything of it.
     assert!(m.delete_repo("demand", &draft("repo_delete", "")).unwrap());
     assert!(m.get_repo("demand").unwrap().is_none());
     assert!(m.list_branches("demand").unwrap().is_empty());
     assert!(m.get_upload("demand", "u2").unwrap().is_none());
+    assert_eq!(m.get_setting("demand", "gc_rules").unwrap(), None);
 }
 
 #[test]

@@ -245,8 +245,16 @@ pub async fn verify(ctx: &Ctx, a: VerifyArgs) -> anyhow::Result<ExitCode> {
                 for p in &r.problems {
                     println!("BAD  weir://{}: {p}", r.repository);
                 }
+                let collected = if r.collected > 0 {
+                    format!(
+                        ", {} objects of expired commits collected by weir gc",
+                        r.collected
+                    )
+                } else {
+                    String::new()
+                };
                 println!(
-                    "{}  weir://{}: {} commits, {} refs, {} trees, {} ranges, {} objects ({} bytes hashed), audit log of {} records",
+                    "{}  weir://{}: {} commits, {} refs, {} trees, {} ranges, {} objects ({} bytes hashed){collected}, audit log of {} records",
                     if r.ok() { "OK " } else { "BAD" },
                     r.repository,
                     r.commits,

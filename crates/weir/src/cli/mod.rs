@@ -1,6 +1,7 @@
 //! One module per group of verbs.
 
 pub mod fs;
+pub mod gc;
 pub mod generate;
 pub mod history;
 pub mod lake;

@@ -136,6 +136,32 @@ fn a_lake_in_object_storage_works_as_a_local_one() {
     );
     let v = e.json(&["verify"]);
     assert_eq!(v["ok"], true, "{v}");
+
+    // Garbage collection over S3: an overwritten version past retention,
+    // named by no head once the merged branch is gone, goes; the current
+    // one stays.
+    e.ok(&["branch", "delete", "weir://demand/dev"]);
+    let f2 = e.write("raw/a2.csv", "k,v\n3,4\n");
+    e.ok(&[
+        "fs",
+        "upload",
+        "weir://demand/main/raw/a.csv",
+        "--source",
+        f2.to_str().unwrap(),
+    ]);
+    e.ok(&["commit", "weir://demand/main", "-m", "raw again"]);
+    e.ok(&["gc", "rules", "weir://demand", "--default-days", "0"]);
+    std::thread::sleep(Duration::from_millis(1100));
+    let plan = e.json(&["gc", "plan", "weir://demand", "--grace-hours", "0"]);
+    assert!(plan["garbage_objects"].as_u64().unwrap() >= 1, "{plan}");
+    let done = e.json(&["gc", "run", "weir://demand", "--grace-hours", "0"]);
+    assert_eq!(done["deleted_objects"], plan["garbage_objects"], "{done}");
+    assert_eq!(
+        e.ok(&["fs", "cat", "weir://demand/main/raw/a.csv"]),
+        "k,v\n3,4\n"
+    );
+    let v = e.json(&["verify"]);
+    assert_eq!(v["ok"], true, "{v}");
 }
 
 #[test]

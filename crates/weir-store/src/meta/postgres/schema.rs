@@ -10,7 +10,8 @@ use crate::error::{Result, StoreError};
 
 /// Versioned schema migrations: the lake's `format` row names how many have
 /// been applied. A lake newer than this binary is refused.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE IF NOT EXISTS lake (key TEXT COLLATE "C" PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS repos (
     name TEXT COLLATE "C" PRIMARY KEY, namespace TEXT NOT NULL, default_branch TEXT NOT NULL,
@@ -45,7 +46,13 @@ CREATE TABLE IF NOT EXISTS upload_parts (
 CREATE TABLE IF NOT EXISTS access_keys (
     id TEXT COLLATE "C" PRIMARY KEY, nonce BYTEA NOT NULL, sealed BYTEA NOT NULL,
     username TEXT NOT NULL, created BIGINT NOT NULL);
-"#];
+"#,
+    r#"
+CREATE TABLE IF NOT EXISTS settings (
+    repo TEXT COLLATE "C" NOT NULL, key TEXT COLLATE "C" NOT NULL, value TEXT NOT NULL,
+    PRIMARY KEY (repo, key));
+"#,
+];
 
 impl PgMeta {
     /// Creates the lake's schema (and the schema itself when the URL names
