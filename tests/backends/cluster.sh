@@ -17,6 +17,10 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 STATE="${WEIR_CLUSTER_DIR:-${HOME:-/tmp}/.cache/weir-cluster}"
 mkdir -p "$STATE"
+# One invocation at a time: tests start the cluster from several threads.
+# (The servers started below must not inherit the lock: `9>&-`.)
+exec 9>"$STATE/.lock"
+flock 9
 S3_PORT="${WEIR_S3_PORT:-18333}"
 PG_PORT="${WEIR_PG_PORT:-54329}"
 # The server runs as the postgres user when this runs as root, so its
@@ -57,7 +61,7 @@ pg_start() {
     "${run[@]}" "$PG_BIN/initdb -D $d/data -A trust -U weir --no-sync -E UTF8" >"$STATE/pg-init.log" 2>&1 \
       || { tail -3 "$STATE/pg-init.log" >&2; exit 1; }
   fi
-  "${run[@]}" "$PG_BIN/pg_ctl -D $d/data -l $d/log -w -o '-c listen_addresses=127.0.0.1 -p $PG_PORT -k $d -c fsync=off -c full_page_writes=off -c synchronous_commit=off -c max_connections=300' start" >/dev/null
+  "${run[@]}" "$PG_BIN/pg_ctl -D $d/data -l $d/log -w -o '-c listen_addresses=127.0.0.1 -p $PG_PORT -k $d -c fsync=off -c full_page_writes=off -c synchronous_commit=off -c max_connections=300' start" >/dev/null 9>&-
   "$PG_BIN/psql" -q -h 127.0.0.1 -p "$PG_PORT" -U weir -d postgres -tAc \
     "SELECT 1 FROM pg_database WHERE datname = 'weir'" | grep -q 1 \
     || "$PG_BIN/psql" -q -h 127.0.0.1 -p "$PG_PORT" -U weir -d postgres -c "CREATE DATABASE weir" >/dev/null
@@ -80,10 +84,12 @@ case "${1:-up}" in
     if ! s3_up; then
       venv
       # weed mini creates credentials for these keys and the bucket.
+      # The redirections are the whole subshell's: nothing started here may
+      # keep the caller's pipes (a test waits for them to close) or the lock.
       (cd "$STATE/seaweed" && AWS_ACCESS_KEY_ID=$KEY AWS_SECRET_ACCESS_KEY=$SECRET \
-        nohup "$STATE/venv/bin/weed" mini -dir="$STATE/seaweed" -ip=127.0.0.1 \
-        -ip.bind=127.0.0.1 -admin.ui=false -s3.port="$S3_PORT" -bucket="$BUCKET" \
-        >"$STATE/seaweed.log" 2>&1 &)
+        exec nohup "$STATE/venv/bin/weed" mini -dir="$STATE/seaweed" -ip=127.0.0.1 \
+        -ip.bind=127.0.0.1 -admin.ui=false -s3.port="$S3_PORT" -bucket="$BUCKET") \
+        </dev/null >"$STATE/seaweed.log" 2>&1 9>&- &
       for _ in $(seq 1 150); do
         s3_up && break
         sleep 0.2

@@ -9,8 +9,11 @@
 //! cargo run --release -p weir-bench -- lineage [100000]   (graph queries at 100k datasets, 1M edges)
 //! cargo run --release -p weir-bench -- pipeline [RUNS]    (run bookkeeping beside the bare queries)
 //! bench/serve.sh                  (weir serve under wrk: S3 GET, lakeFS stat, /recommend_qty beside FastAPI)
+//! bench/backends.sh               (local + SQLite beside S3 + PostgreSQL; the S3 gateway over S3 beside S3 itself)
+//! bench/gc.sh [OBJECTS]           (weir gc plan over a lake of 1M objects: time and peak memory)
 //! ```
 
+mod backends;
 mod files;
 mod forecast;
 mod lineage;
@@ -31,6 +34,8 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("store") => store::run(&args[1..]),
+        Some("backends") => backends::run(&args[1..]),
+        Some("gc-build") => backends::build_gc(&args[1..]),
         Some("forecast") => forecast::main(&args[1..]),
         Some("tables") => tables::main(&args[1..]),
         Some("lineage") => lineage::run(&args[1..]),
@@ -38,7 +43,7 @@ fn main() {
         Some("files") => files::run(&args[1..]),
         _ => {
             eprintln!(
-                "usage: weir-bench store [SIZES] | forecast gen N FILE | forecast run FILE | forecast m1 TSF | tables gen ROWS FILE | tables query LAKE DIR | lineage [DATASETS] | pipeline [RUNS] | files DIR ADDR"
+                "usage: weir-bench store [SIZES] | backends | gc-build DIR N GARBAGE | forecast gen N FILE | forecast run FILE | forecast m1 TSF | tables gen ROWS FILE | tables query LAKE DIR | lineage [DATASETS] | pipeline [RUNS] | files DIR ADDR"
             );
             std::process::exit(2);
         }

@@ -104,24 +104,7 @@ async fn measure(n: usize) -> Row {
         c1.push(t.elapsed());
     }
 
-    // 100k staged objects on a branch, committed.
-    let mut c100 = Vec::new();
-    let mut s100 = Vec::new();
-    for round in 0..3 {
-        let br = format!("big{round}");
-        repo.create_branch(&br, "main").unwrap();
-        let rows: Vec<_> = (0..100_000)
-            .map(|i| (format!("new{round}/f{i:07}"), Some(template.clone())))
-            .collect();
-        let t = Instant::now();
-        repo.stage_many(&br, &rows).unwrap();
-        s100.push(t.elapsed());
-        let t = Instant::now();
-        repo.commit(&br, "100k", "bench", BTreeMap::new(), false)
-            .await
-            .unwrap();
-        c100.push(t.elapsed());
-    }
+    let (s100, c100) = stage_and_commit_100k(&repo, &template).await;
 
     // Point reads: the same 1 MiB through the ref view and straight from
     // the underlying store.
@@ -252,4 +235,29 @@ pub fn run(args: &[String]) {
             z.commit100k.as_secs_f64() / a.commit100k.as_secs_f64(),
         );
     }
+}
+
+/// Three rounds of 100k objects staged on a new branch `bigN` (keys
+/// `newN/f0000000`...) and committed: the staging and the commit times.
+pub(crate) async fn stage_and_commit_100k(
+    repo: &weir_store::Repo,
+    template: &weir_store::Entry,
+) -> (Vec<Duration>, Vec<Duration>) {
+    let (mut staged, mut committed) = (Vec::new(), Vec::new());
+    for round in 0..3 {
+        let br = format!("big{round}");
+        repo.create_branch(&br, "main").unwrap();
+        let rows: Vec<_> = (0..100_000)
+            .map(|i| (format!("new{round}/f{i:07}"), Some(template.clone())))
+            .collect();
+        let t = Instant::now();
+        repo.stage_many(&br, &rows).unwrap();
+        staged.push(t.elapsed());
+        let t = Instant::now();
+        repo.commit(&br, "100k", "bench", BTreeMap::new(), false)
+            .await
+            .unwrap();
+        committed.push(t.elapsed());
+    }
+    (staged, committed)
 }

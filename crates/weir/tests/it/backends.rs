@@ -7,19 +7,26 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::{Env, manifest_dir};
+use crate::{Env, manifest_dir, output_within};
 
 fn repo_root() -> PathBuf {
     manifest_dir().join("../..")
 }
 
-/// Starts the loopback cluster if it is not running; its environment.
+/// Starts the loopback cluster if it is not running (once per process);
+/// its environment.
 fn cluster() -> Vec<(String, String)> {
-    let out = Command::new("bash")
-        .arg(repo_root().join("tests/backends/cluster.sh"))
-        .arg("up")
-        .output()
-        .expect("run tests/backends/cluster.sh");
+    static ENV: std::sync::OnceLock<Vec<(String, String)>> = std::sync::OnceLock::new();
+    ENV.get_or_init(start_cluster).clone()
+}
+
+fn start_cluster() -> Vec<(String, String)> {
+    let out = output_within(
+        Command::new("bash")
+            .arg(repo_root().join("tests/backends/cluster.sh"))
+            .arg("up"),
+        Duration::from_secs(900),
+    );
     assert!(
         out.status.success(),
         "tests/backends/cluster.sh up failed: {}",
@@ -218,11 +225,20 @@ fn free_port() -> u16 {
 
 /// The clients' pinned Python (tests/clients/venv.sh).
 fn python() -> PathBuf {
-    let out = Command::new("bash")
-        .arg(repo_root().join("tests/clients/venv.sh"))
-        .output()
-        .unwrap();
-    assert!(out.status.success());
+    static PY: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    PY.get_or_init(make_venv).clone()
+}
+
+fn make_venv() -> PathBuf {
+    let out = output_within(
+        Command::new("bash").arg(repo_root().join("tests/clients/venv.sh")),
+        Duration::from_secs(900),
+    );
+    assert!(
+        out.status.success(),
+        "tests/clients/venv.sh: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
 }
 
@@ -302,15 +318,16 @@ fn round_robin(backends: Vec<u16>) -> u16 {
 }
 
 fn client(script: &str, port: u16, key: &serde_json::Value, args: &[&str]) -> String {
-    let out = Command::new(python())
-        .arg(repo_root().join("tests/clients").join(script))
-        .args(args)
-        .env("WEIR_URL", format!("http://127.0.0.1:{port}"))
-        .env("WEIR_ENDPOINT", format!("http://127.0.0.1:{port}/api/v1"))
-        .env("WEIR_KEY", key["access_key_id"].as_str().unwrap())
-        .env("WEIR_SECRET", key["secret_access_key"].as_str().unwrap())
-        .output()
-        .unwrap();
+    let out = output_within(
+        Command::new(python())
+            .arg(repo_root().join("tests/clients").join(script))
+            .args(args)
+            .env("WEIR_URL", format!("http://127.0.0.1:{port}"))
+            .env("WEIR_ENDPOINT", format!("http://127.0.0.1:{port}/api/v1"))
+            .env("WEIR_KEY", key["access_key_id"].as_str().unwrap())
+            .env("WEIR_SECRET", key["secret_access_key"].as_str().unwrap()),
+        Duration::from_secs(300),
+    );
     assert!(
         out.status.success(),
         "{script}:\n{}\n{}",
@@ -389,17 +406,14 @@ fn concurrent_commits_through_two_views_serialise() {
             "--source",
             f.to_str().unwrap(),
         ]);
-        children.push(
-            view.cmd()
-                .args(["commit", "weir://race/main", "-m", &format!("c{i}")])
-                .stdout(Stdio::null())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap(),
-        );
+        let mut commit = view.cmd();
+        commit.args(["commit", "weir://race/main", "-m", &format!("c{i}")]);
+        children.push(std::thread::spawn(move || {
+            output_within(&mut commit, Duration::from_secs(300))
+        }));
     }
     for c in children {
-        let out = c.wait_with_output().unwrap();
+        let out = c.join().unwrap();
         let code = out.status.code().unwrap_or(-1);
         // 0 landed; 2 nothing left to commit (another took it); 5 conflict.
         assert!(
@@ -475,17 +489,18 @@ fn weir_serve_rides_out_a_postgres_restart() {
     let port = free_port();
     let dir = format!("/var/tmp/weir-pg-restart-{}", std::process::id());
     let pg = |verb: &str| {
-        let out = Command::new("bash")
-            .arg(repo_root().join("tests/backends/cluster.sh"))
-            .arg(verb)
-            .env("WEIR_PG_PORT", port.to_string())
-            .env("WEIR_PG_DIR", &dir)
-            .env(
-                "WEIR_CLUSTER_DIR",
-                std::env::temp_dir().join(format!("weir-pg-restart-{port}")),
-            )
-            .output()
-            .unwrap();
+        let out = output_within(
+            Command::new("bash")
+                .arg(repo_root().join("tests/backends/cluster.sh"))
+                .arg(verb)
+                .env("WEIR_PG_PORT", port.to_string())
+                .env("WEIR_PG_DIR", &dir)
+                .env(
+                    "WEIR_CLUSTER_DIR",
+                    std::env::temp_dir().join(format!("weir-pg-restart-{port}")),
+                ),
+            Duration::from_secs(300),
+        );
         assert!(
             out.status.success(),
             "cluster.sh {verb}: {}",
@@ -493,6 +508,15 @@ fn weir_serve_rides_out_a_postgres_restart() {
         );
         String::from_utf8(out.stdout).unwrap()
     };
+    // Stops the private database and removes it, even when a check fails.
+    struct Cleanup<'a>(&'a dyn Fn(&str) -> String, &'a str);
+    impl Drop for Cleanup<'_> {
+        fn drop(&mut self) {
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (self.0)("pg-down")));
+            let _ = std::fs::remove_dir_all(self.1);
+        }
+    }
+    let _cleanup = Cleanup(&pg, &dir);
     let url = pg("pg-up")
         .lines()
         .find_map(|l| l.strip_prefix("export WEIR_PG_URL="))
@@ -503,16 +527,26 @@ fn weir_serve_rides_out_a_postgres_restart() {
     let key = e.json(&["auth", "create-key", "--user", "alice"]);
     let (server, port) = serve(&e);
     let get = || -> (u16, String) {
-        let out = Command::new("curl")
-            .args(["-s", "-o", "/dev/stderr", "-w", "%{http_code}", "-u"])
-            .arg(format!(
-                "{}:{}",
-                key["access_key_id"].as_str().unwrap(),
-                key["secret_access_key"].as_str().unwrap()
-            ))
-            .arg(format!("http://127.0.0.1:{port}/api/v1/repositories"))
-            .output()
-            .unwrap();
+        let out = output_within(
+            Command::new("curl")
+                .args([
+                    "-s",
+                    "-m",
+                    "30",
+                    "-o",
+                    "/dev/stderr",
+                    "-w",
+                    "%{http_code}",
+                    "-u",
+                ])
+                .arg(format!(
+                    "{}:{}",
+                    key["access_key_id"].as_str().unwrap(),
+                    key["secret_access_key"].as_str().unwrap()
+                ))
+                .arg(format!("http://127.0.0.1:{port}/api/v1/repositories")),
+            Duration::from_secs(60),
+        );
         (
             String::from_utf8_lossy(&out.stdout).parse().unwrap_or(0),
             String::from_utf8_lossy(&out.stderr).into_owned(),
@@ -533,6 +567,4 @@ fn weir_serve_rides_out_a_postgres_restart() {
         std::thread::sleep(Duration::from_millis(200));
     }
     drop(server);
-    pg("pg-down");
-    let _ = std::fs::remove_dir_all(&dir);
 }
