@@ -168,6 +168,11 @@ impl KeyStore {
                 "user: 1 to 128 printable characters".into(),
             ));
         }
+        if user == crate::gate::ANONYMOUS {
+            return Err(ServerError::InvalidArgument(
+                "user: \"anonymous\" is reserved for unsigned requests".into(),
+            ));
+        }
         let id = format!(
             "AKIAJ{}",
             random_string(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", 15)

@@ -26,6 +26,7 @@ use weir_forecast::decision::{
     Newsvendor, newsvendor_discrete, newsvendor_normal, newsvendor_quantiles,
 };
 
+use crate::authz::{Principal, Resource};
 use crate::error::{Result, ServerError};
 use crate::lakefs::repo;
 use crate::{AppState, Caller};
@@ -379,8 +380,9 @@ async fn read_table(s: &AppState, repo: &str, commit: &str, table: &str) -> Resu
     Ok(Arc::new(t))
 }
 
-async fn basis<'a>(s: &AppState, c: &Caller, a: &'a Ask) -> Result<Basis<'a>> {
+async fn basis<'a>(s: &AppState, who: &Principal, a: &'a Ask) -> Result<Basis<'a>> {
     if let Some(d) = &a.distribution {
+        who.require("decide:Invoke", &Resource::AnyRepo)?;
         if a.series.is_some() || a.repo.is_some() {
             return Err(bad("give either a distribution or repo + series, not both"));
         }
@@ -429,11 +431,14 @@ async fn basis<'a>(s: &AppState, c: &Caller, a: &'a Ask) -> Result<Basis<'a>> {
             "give a distribution, or repo and series to use the forecast",
         ));
     };
-    let r = repo(s, name, c)?;
+    who.require("decide:Invoke", &Resource::repo(name))?;
+    let r = repo(s, name, &Caller(who.user.clone()))?;
     let reference = a
         .reference
         .clone()
         .unwrap_or_else(|| r.record().default_branch.clone());
+    // The forecast is read at that ref: reading it is the permission.
+    who.require("fs:ReadObject", &Resource::branch(name, &reference))?;
     let commit = r.resolve_id(&reference)?;
     let table = a.table.clone().unwrap_or_else(|| "reconciled".into());
     let t = load_table(s, name, &commit, &table).await?;
@@ -479,7 +484,7 @@ async fn basis<'a>(s: &AppState, c: &Caller, a: &'a Ask) -> Result<Basis<'a>> {
 
 async fn recommend(
     State(s): St,
-    Extension(c): Extension<Caller>,
+    Extension(who): Extension<Principal>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response> {
@@ -487,7 +492,7 @@ async fn recommend(
     if a.improvement.is_some() {
         return Err(bad("improvement belongs to /voi"));
     }
-    let b = basis(&s, &c, &a).await?;
+    let b = basis(&s, &who, &a).await?;
     let service_level = a.under_cost / (a.under_cost + a.over_cost);
     let (quantity, cost) = match (&b.result, b.quantity_only) {
         (Some(r), _) => (r.quantity, Some(r.expected_cost)),
@@ -508,7 +513,7 @@ async fn recommend(
 
 async fn voi(
     State(s): St,
-    Extension(c): Extension<Caller>,
+    Extension(who): Extension<Principal>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response> {
@@ -518,7 +523,7 @@ async fn voi(
     {
         return Err(bad("improvement is a fraction of the sd between 0 and 1"));
     }
-    let b = basis(&s, &c, &a).await?;
+    let b = basis(&s, &who, &a).await?;
     let Some(r) = b.result else {
         return Err(bad(
             "the value of information needs a full distribution, not quantiles",

@@ -17,6 +17,11 @@ pub enum ServerError {
     NotFound(String),
     #[error("{0}")]
     Unauthorized(String),
+    /// Authenticated, but a policy does not allow it.
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    Conflict(String),
     #[error("{0}")]
     PreconditionFailed(String),
     #[error("range not satisfiable: {0}")]
@@ -34,6 +39,17 @@ pub enum ServerError {
     /// that crate's code.
     #[error("{1}")]
     Other(ErrorCode, String),
+}
+
+impl From<crate::authz::model::ModelError> for ServerError {
+    fn from(e: crate::authz::model::ModelError) -> Self {
+        use crate::authz::model::ModelError as M;
+        match e {
+            M::NotFound(m) => ServerError::NotFound(m),
+            M::Exists(m) => ServerError::Conflict(m),
+            M::Invalid(m) => ServerError::InvalidArgument(m),
+        }
+    }
 }
 
 impl From<weir_lineage::LineageError> for ServerError {
@@ -63,7 +79,8 @@ impl ServerError {
             | ServerError::TooLarge(_)
             | ServerError::UnsupportedMediaType(_) => ErrorCode::InvalidArgument,
             ServerError::NotFound(_) => ErrorCode::NotFound,
-            ServerError::Unauthorized(_) => ErrorCode::NotAllowed,
+            ServerError::Unauthorized(_) | ServerError::Forbidden(_) => ErrorCode::NotAllowed,
+            ServerError::Conflict(_) => ErrorCode::Conflict,
             ServerError::PreconditionFailed(_) => ErrorCode::PreconditionFailed,
             // A request this slow waited on storage or a long query.
             ServerError::Keys(_) | ServerError::Timeout(_) => ErrorCode::Storage,

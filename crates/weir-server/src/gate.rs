@@ -1,6 +1,7 @@
-//! The gate in front of the REST API and the decisions: authentication
-//! (HTTP basic, or a Bearer `KEY_ID:SECRET`) and lakeFS-style JSON for
-//! every client error, as one tower layer.
+//! The gate in front of the REST API, the decisions and the metrics:
+//! authentication (HTTP basic, or a Bearer `KEY_ID:SECRET`),
+//! authorization by the route's rule ([`crate::authz::routes`]) and
+//! lakeFS-style JSON for every client error, as one tower layer.
 //!
 //! It is a plain `Service` rather than two `axum::middleware::from_fn`
 //! layers: each such layer costs a clone of the whole boxed route below it
@@ -20,8 +21,13 @@ use base64::Engine;
 use futures::future::BoxFuture;
 use tower::{Layer, Service, ServiceExt};
 
+use crate::authz::routes::{self, Rule};
+use crate::authz::{self, Principal};
 use crate::error::ServerError;
 use crate::{AppState, Caller};
+
+/// The user of an unsigned request on a server that accepts them.
+pub(crate) const ANONYMOUS: &str = "anonymous";
 
 #[derive(Clone)]
 pub(crate) struct GateLayer(pub Arc<AppState>);
@@ -62,21 +68,35 @@ impl Service<Request> for Gate {
 
     fn call(&mut self, mut req: Request) -> Self::Future {
         // No route matched: the answer is a JSON 404 that needs no key.
-        if req.extensions().get::<MatchedPath>().is_none() {
+        let Some(template) = req
+            .extensions()
+            .get::<MatchedPath>()
+            .map(|p| p.as_str().to_owned())
+        else {
             let fut = self.inner.call(req);
             return Box::pin(async move { Ok(json_errors(fut.await?).await) });
-        }
-        match verdict(&self.state, &req) {
-            Verdict::Caller(c) => {
-                req.extensions_mut().insert(c);
-                let fut = self.inner.call(req);
-                Box::pin(async move { Ok(json_errors(fut.await?).await) })
-            }
-            Verdict::Refused(resp) => Box::pin(async move { Ok(resp) }),
+        };
+        // A method the route does not take (what axum answers 405 for), or
+        // a route added without a rule: the authorization matrix test sends
+        // every documented route and fails on a 405.
+        let Some(rule) = routes::rule(req.method().as_str(), &template) else {
+            tracing::debug!(method = %req.method(), route = %template, "no authorization rule");
+            let e = (
+                StatusCode::METHOD_NOT_ALLOWED,
+                axum::Json(serde_json::json!({
+                    "message": format!("{} is not a method of {template}", req.method())
+                })),
+            );
+            return Box::pin(async move { Ok(e.into_response()) });
+        };
+        let user = match verdict(&self.state, &req) {
+            Verdict::Caller(c) => c.0,
+            Verdict::Refused(resp) => return Box::pin(async move { Ok(resp) }),
             Verdict::Lookup(id, secret) => {
-                let keys = self.state.keys.clone();
+                let state = self.state.clone();
                 let inner = self.inner.clone();
-                Box::pin(async move {
+                return Box::pin(async move {
+                    let keys = state.keys.clone();
                     let checked =
                         tokio::task::spawn_blocking(move || keys.check(&id, &secret)).await;
                     let user = match checked {
@@ -85,12 +105,77 @@ impl Service<Request> for Gate {
                         Ok(Err(e)) => return Ok(e.into_response()),
                         Err(e) => return Ok(ServerError::Keys(e.to_string()).into_response()),
                     };
-                    req.extensions_mut().insert(Caller(user));
-                    Ok(json_errors(inner.oneshot(req).await?).await)
-                })
+                    authorize_then(state, inner, req, rule, template, user).await
+                });
             }
+        };
+        // The fast path: key and model both in memory, nothing awaited
+        // before the handler.
+        if let Some(model) = self.state.authz.model_cached() {
+            let principal = self.principal(user, model);
+            if let Err(e) = check(&principal, &rule, &template, req.uri().path()) {
+                return Box::pin(async move { Ok(e.into_response()) });
+            }
+            req.extensions_mut().insert(Caller(principal.user.clone()));
+            req.extensions_mut().insert(principal);
+            let fut = self.inner.call(req);
+            return Box::pin(async move { Ok(json_errors(fut.await?).await) });
         }
+        let (state, inner) = (self.state.clone(), self.inner.clone());
+        Box::pin(authorize_then(state, inner, req, rule, template, user))
     }
+}
+
+impl Gate {
+    fn principal(&self, user: String, model: std::sync::Arc<authz::Model>) -> Principal {
+        principal(&self.state, user, model)
+    }
+}
+
+pub(crate) fn principal(
+    state: &AppState,
+    user: String,
+    model: std::sync::Arc<authz::Model>,
+) -> Principal {
+    // --allow-anonymous makes an unsigned request the default tenant's admin.
+    let anonymous_admin = state.options.allow_anonymous && user == ANONYMOUS;
+    Principal {
+        user,
+        model,
+        anonymous_admin,
+    }
+}
+
+/// The rule's check for a request at `uri_path` routed by `template`.
+fn check(p: &Principal, rule: &Rule, template: &str, uri_path: &str) -> Result<(), ServerError> {
+    match routes::resource(rule, template, uri_path, p.tenant()) {
+        Some(r) => p.require(rule.action, &r),
+        None => Ok(()),
+    }
+}
+
+/// The slow path: the model read off the async threads, then the check.
+async fn authorize_then(
+    state: std::sync::Arc<AppState>,
+    inner: Route,
+    mut req: Request,
+    rule: Rule,
+    template: String,
+    user: String,
+) -> Result<Response, Infallible> {
+    let authz = state.authz.clone();
+    let model = match tokio::task::spawn_blocking(move || authz.model()).await {
+        Ok(Ok(m)) => m,
+        Ok(Err(e)) => return Ok(e.into_response()),
+        Err(e) => return Ok(ServerError::Keys(e.to_string()).into_response()),
+    };
+    let principal = principal(&state, user, model);
+    if let Err(e) = check(&principal, &rule, &template, req.uri().path()) {
+        return Ok(e.into_response());
+    }
+    req.extensions_mut().insert(Caller(principal.user.clone()));
+    req.extensions_mut().insert(principal);
+    Ok(json_errors(inner.oneshot(req).await?).await)
 }
 
 fn wrong_key() -> Response {
@@ -100,7 +185,7 @@ fn wrong_key() -> Response {
 fn verdict(state: &AppState, req: &Request) -> Verdict {
     let Some(creds) = credentials(req) else {
         if state.options.allow_anonymous {
-            return Verdict::Caller(Caller("anonymous".into()));
+            return Verdict::Caller(Caller(ANONYMOUS.into()));
         }
         return Verdict::Refused(
             ServerError::Unauthorized(

@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 use weir_core::names::SYSTEM_REPO;
 use weir_store::{DiffEntry, DiffMode, DiffScope, LogOptions, MergeOptions, Repo, RepoRecord};
 
+use crate::authz::{Decision, Principal, Resource};
 use crate::error::{OptionalJson, Result, ServerError};
 use crate::shapes::{commit_json, diff_json, pagination, ref_json, repo_json};
 use crate::{AppState, Caller};
@@ -96,7 +97,7 @@ impl Page {
 }
 
 /// A page of a sorted list of names: those after `after` with `prefix`.
-fn page_of<T>(items: Vec<(String, T)>, p: &Page) -> Result<(Vec<(String, T)>, bool)> {
+pub(crate) fn page_of<T>(items: Vec<(String, T)>, p: &Page) -> Result<(Vec<(String, T)>, bool)> {
     let amount = p.amount()?;
     let prefix = p.prefix.as_deref().unwrap_or("");
     let after = p.after.as_deref().unwrap_or("");
@@ -110,7 +111,7 @@ fn page_of<T>(items: Vec<(String, T)>, p: &Page) -> Result<(Vec<(String, T)>, bo
     Ok((items, more))
 }
 
-fn list_json(rows: Vec<Value>, more: bool, last: &str) -> Json<Value> {
+pub(crate) fn list_json(rows: Vec<Value>, more: bool, last: &str) -> Json<Value> {
     let n = rows.len();
     Json(json!({ "pagination": pagination(more, last, n), "results": rows }))
 }
@@ -131,12 +132,17 @@ pub fn repo(state: &AppState, name: &str, caller: &Caller) -> Result<Repo> {
     Ok(state.lake.repo_as(name, &caller.0)?)
 }
 
-async fn list_repos(State(s): St, Query(p): Query<Page>) -> Result<Json<Value>> {
+async fn list_repos(
+    State(s): St,
+    Extension(who): Extension<Principal>,
+    Query(p): Query<Page>,
+) -> Result<Json<Value>> {
     let repos: Vec<(String, RepoRecord)> = s
         .lake
         .list_repos()?
         .into_iter()
         .filter(|r| r.name != SYSTEM_REPO)
+        .filter(|r| who.decide("repo:Read", &Resource::repo(&r.name)) == Decision::Allow)
         .map(|r| (r.name.clone(), r))
         .collect();
     let (page, more) = page_of(repos, &p)?;
@@ -161,9 +167,45 @@ struct RepoCreation {
     read_only: Option<bool>,
 }
 
+/// Creates repository `name` for the caller's tenant. The name is
+/// recorded as the tenant's before the repository is made, so a crash in
+/// between leaves a reserved name, never a repository of the wrong
+/// tenant; names are one namespace for the lake (as S3's buckets are), so
+/// a name another tenant holds is refused as taken.
+pub(crate) async fn create_repo_for(
+    s: &AppState,
+    who: &Principal,
+    name: &str,
+    branch: &str,
+    namespace: Option<&str>,
+) -> Result<Repo> {
+    let tenant = who.tenant().to_string();
+    let exists = s.lake.list_repos()?.iter().any(|r| r.name == name);
+    let reserved = s.authz.update(|m| {
+        if m.repo_tenant(name) != tenant && (exists || m.repos.contains_key(name)) {
+            return Err(ServerError::Conflict(format!(
+                "repository name {name} is taken"
+            )));
+        }
+        Ok(m.repos.insert(name.to_string(), tenant.clone()).is_none())
+    })?;
+    match s.lake.create_repo(name, branch, namespace, &who.user).await {
+        Ok(r) => Ok(r),
+        Err(e) => {
+            if reserved && !exists {
+                let _ = s.authz.update(|m| {
+                    m.repos.remove(name);
+                    Ok(())
+                });
+            }
+            Err(e.into())
+        }
+    }
+}
+
 async fn create_repo(
     State(s): St,
-    Extension(caller): Extension<Caller>,
+    Extension(who): Extension<Principal>,
     Json(b): Json<RepoCreation>,
 ) -> Result<Response> {
     if b.read_only == Some(true) {
@@ -177,10 +219,7 @@ async fn create_repo(
         )));
     }
     let branch = b.default_branch.as_deref().unwrap_or("main");
-    let r = s
-        .lake
-        .create_repo(&b.name, branch, Some(&b.storage_namespace), &caller.0)
-        .await?;
+    let r = create_repo_for(&s, &who, &b.name, branch, Some(&b.storage_namespace)).await?;
     Ok((StatusCode::CREATED, Json(repo_json(r.record()))).into_response())
 }
 
@@ -199,6 +238,10 @@ async fn delete_repo(
 ) -> Result<StatusCode> {
     not_system(&name)?;
     s.lake.delete_repo(&name, &c.0).await?;
+    s.authz.update(|m| {
+        m.repos.remove(&name);
+        Ok(())
+    })?;
     Ok(StatusCode::NO_CONTENT)
 }
 

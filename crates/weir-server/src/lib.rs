@@ -11,10 +11,12 @@
 //! in-process, `weir serve` binds it to a socket with [`serve`].
 
 pub mod auth;
+pub mod authz;
 mod deadline;
 mod decide;
 pub mod error;
 mod gate;
+mod iam;
 mod lakefs;
 mod lineage;
 mod marquez;
@@ -72,6 +74,7 @@ impl Default for ServeOptions {
 pub struct AppState {
     pub lake: Arc<Lake>,
     pub keys: Arc<KeyStore>,
+    pub authz: Arc<authz::Authz>,
     pub options: ServeOptions,
     metrics: metrics::Metrics,
     forecasts: decide::ForecastCache,
@@ -79,15 +82,24 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(lake: Arc<Lake>, keys: Arc<KeyStore>, options: ServeOptions) -> Arc<AppState> {
-        Arc::new(AppState {
+    /// The state of a server of `lake`; a lake without an authorization
+    /// model gets one (see [`authz::Authz::open`]).
+    pub fn new(
+        lake: Arc<Lake>,
+        keys: Arc<KeyStore>,
+        options: ServeOptions,
+    ) -> Result<Arc<AppState>> {
+        let users: Vec<String> = keys.list()?.into_iter().map(|k| k.user).collect();
+        let authz = Arc::new(authz::Authz::open(lake.meta_store(), &users)?);
+        Ok(Arc::new(AppState {
             lake,
             keys,
+            authz,
             metrics: metrics::Metrics::default(),
             forecasts: Default::default(),
             deadlines: deadline::Deadlines::new(options.timeout),
             options,
-        })
+        }))
     }
 }
 
@@ -148,6 +160,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(sql::routes())
         .merge(lineage::routes())
         .merge(server_info::routes())
+        .merge(iam::routes())
         .fallback(|| async { ServerError::NotFound("no such endpoint of the lakeFS API".into()) })
         .layer(gate::GateLayer(state.clone()))
         .route("/healthcheck", get(|| async { StatusCode::NO_CONTENT }));
@@ -167,7 +180,11 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .merge(decisions)
-        .route("/metrics", get(metrics::render))
+        .merge(
+            Router::new()
+                .route("/metrics", get(metrics::render))
+                .layer(gate::GateLayer(state.clone())),
+        )
         .nest("/api/v1", api)
         .fallback_service(s3)
         .layer(common)

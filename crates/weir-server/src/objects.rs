@@ -413,6 +413,7 @@ struct CopyBody {
 async fn copy(
     State(s): St,
     Extension(c): Extension<Caller>,
+    Extension(who): Extension<crate::authz::Principal>,
     Path((name, branch)): Path<(String, String)>,
     Query(q): Query<CopyQuery>,
     Json(b): Json<CopyBody>,
@@ -421,6 +422,11 @@ async fn copy(
         ServerError::InvalidArgument("the query parameter dest_path is required".into())
     })?;
     let src_ref = b.src_ref.unwrap_or_else(|| branch.clone());
+    // The gate checked the write; the read of the source is its own.
+    who.require(
+        "fs:ReadObject",
+        &crate::authz::Resource::branch(&name, &src_ref),
+    )?;
     let e = repo(&s, &name, &c)?
         .copy_object(&src_ref, &b.src_path, &branch, &dest, None)
         .await

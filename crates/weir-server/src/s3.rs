@@ -15,10 +15,12 @@ use futures::stream::BoxStream;
 use s3s::access::{S3Access, S3AccessContext};
 use s3s::auth::{S3Auth, SecretKey};
 use s3s::dto::*;
+use s3s::path::S3Path;
 use s3s::{S3, S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
 use weir_core::names::SYSTEM_REPO;
 use weir_store::{Cond, Entry, PutOptions, Repo, StoreError};
 
+use crate::authz::{Decision, Principal, Resource};
 use crate::s3_checks::BodyCheck;
 use crate::{AppState, KeyStore};
 
@@ -28,11 +30,12 @@ pub(crate) struct Gateway {
 
 /// The service that axum mounts beside the REST API.
 pub(crate) fn service(state: Arc<AppState>) -> s3s::service::S3Service {
-    let anonymous = state.options.allow_anonymous;
     let keys = state.keys.clone();
-    let mut b = s3s::service::S3ServiceBuilder::new(Gateway { state });
+    let mut b = s3s::service::S3ServiceBuilder::new(Gateway {
+        state: state.clone(),
+    });
     b.set_auth(KeyAuth(keys));
-    b.set_access(Access { anonymous });
+    b.set_access(Access { state });
     b.build()
 }
 
@@ -63,21 +66,97 @@ impl S3Auth for KeyAuth {
 }
 
 struct Access {
-    anonymous: bool,
+    state: Arc<AppState>,
+}
+
+/// What an S3 operation asks permission for, as the REST routes do
+/// (crate::authz::routes): a bucket is a repository, an object key's first
+/// segment its ref. Operations not named here are for admins only.
+fn s3_rule(op: &str, path: &S3Path) -> (&'static str, Resource) {
+    let (bucket, key) = match path {
+        S3Path::Root => return ("repo:List", Resource::AnyRepo),
+        S3Path::Bucket { bucket } => (&**bucket, None),
+        S3Path::Object { bucket, key } => (&**bucket, Some(&**key)),
+    };
+    let on_ref = || match key.and_then(|k| k.split_once('/')).map(|(r, _)| r).or(key) {
+        Some(r) => Resource::branch(bucket, r),
+        None => Resource::repo(bucket),
+    };
+    match op {
+        // A name not yet taken is nobody's: the caller's tenant creates it.
+        "CreateBucket" => ("repo:Create", Resource::AnyRepo),
+        "DeleteBucket" => ("repo:Delete", Resource::repo(bucket)),
+        "HeadBucket" | "GetBucketLocation" => ("repo:Read", Resource::repo(bucket)),
+        "ListObjects" | "ListObjectsV2" | "ListMultipartUploads" => {
+            ("fs:ListObjects", Resource::repo(bucket))
+        }
+        "GetObject" | "HeadObject" => ("fs:ReadObject", on_ref()),
+        "PutObject"
+        | "CopyObject"
+        | "CreateMultipartUpload"
+        | "UploadPart"
+        | "UploadPartCopy"
+        | "CompleteMultipartUpload"
+        | "AbortMultipartUpload"
+        | "ListParts" => ("fs:WriteObject", on_ref()),
+        "DeleteObject" => ("fs:DeleteObject", on_ref()),
+        // Keys of several refs in one body: the repository as a whole.
+        "DeleteObjects" => ("fs:DeleteObject", Resource::repo(bucket)),
+        _ => ("admin:S3Operation", Resource::repo(bucket)),
+    }
 }
 
 #[async_trait::async_trait]
 impl S3Access for Access {
     async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
-        if cx.credentials().is_some() || self.anonymous {
-            Ok(())
-        } else {
-            Err(s3_error!(
+        let user = match cx.credentials() {
+            Some(c) => match lookup(&self.state.keys, &c.access_key).await? {
+                Some((_, user)) => user,
+                None => return Err(s3_error!(InvalidAccessKeyId)),
+            },
+            None if self.state.options.allow_anonymous => crate::gate::ANONYMOUS.to_string(),
+            None => {
+                return Err(s3_error!(
+                    AccessDenied,
+                    "requests must be signed with an access key (weir auth create-key)"
+                ));
+            }
+        };
+        let model = match self.state.authz.model_cached() {
+            Some(m) => m,
+            None => {
+                let authz = self.state.authz.clone();
+                match tokio::task::spawn_blocking(move || authz.model()).await {
+                    Ok(Ok(m)) => m,
+                    Ok(Err(e)) => return Err(internal(e)),
+                    Err(e) => return Err(internal(e)),
+                }
+            }
+        };
+        let principal = crate::gate::principal(&self.state, user, model);
+        let (action, resource) = s3_rule(cx.s3_op().name(), cx.s3_path());
+        match principal.decide(action, &resource) {
+            Decision::Allow => {
+                cx.extensions_mut().insert(principal);
+                Ok(())
+            }
+            // As S3 answers for another account's bucket.
+            Decision::Hidden => Err(s3_error!(AccessDenied, "Access Denied")),
+            Decision::Deny => Err(s3_error!(
                 AccessDenied,
-                "requests must be signed with an access key (weir auth create-key)"
-            ))
+                "{} may not {action} on {}",
+                principal.user,
+                resource.arn()
+            )),
         }
     }
+}
+
+/// The caller the access check let through.
+pub(crate) fn principal<T>(req: &S3Request<T>) -> S3Result<&Principal> {
+    req.extensions
+        .get::<Principal>()
+        .ok_or_else(|| internal("request without an access check"))
 }
 
 fn internal(e: impl std::fmt::Display) -> S3Error {
@@ -113,14 +192,13 @@ impl Gateway {
         if bucket == SYSTEM_REPO {
             return Err(s3_error!(NoSuchBucket, "no repository {bucket}"));
         }
-        let user = match &req.credentials {
-            Some(c) => match lookup(&self.state.keys, &c.access_key).await? {
-                Some((_, user)) => user,
-                None => return Err(s3_error!(InvalidAccessKeyId)),
-            },
-            None => "anonymous".to_string(),
-        };
-        self.state.lake.repo_as(bucket, &user).map_err(s3err)
+        let p = principal(req)?;
+        // The access check covered the bucket of the path; this one may
+        // be another (a copy's source).
+        if p.decide("repo:Read", &Resource::repo(bucket)) != Decision::Allow {
+            return Err(s3_error!(AccessDenied, "Access Denied"));
+        }
+        self.state.lake.repo_as(bucket, &p.user).map_err(s3err)
     }
 
     /// A write target: `REF` must be a branch.
@@ -270,12 +348,14 @@ fn check_read_conditions(
 impl S3 for Gateway {
     async fn list_buckets(
         &self,
-        _req: S3Request<ListBucketsInput>,
+        req: S3Request<ListBucketsInput>,
     ) -> S3Result<S3Response<ListBucketsOutput>> {
+        let p = principal(&req)?;
         let repos = self.state.lake.list_repos().map_err(s3err)?;
         let buckets = repos
             .into_iter()
             .filter(|r| r.name != SYSTEM_REPO)
+            .filter(|r| p.decide("repo:Read", &Resource::repo(&r.name)) == Decision::Allow)
             .map(|r| Bucket {
                 name: Some(r.name.clone()),
                 creation_date: Some(timestamp(r.created * 1_000_000)),
@@ -426,6 +506,13 @@ impl S3 for Gateway {
                 ));
             }
         };
+        // The access check covered the destination; reading the source
+        // needs its own permission.
+        let (src_ref, src_path) = split_key(&src_key)?;
+        let p = principal(&req)?;
+        if p.decide("fs:ReadObject", &Resource::branch(&src_bucket, &src_ref)) != Decision::Allow {
+            return Err(s3_error!(AccessDenied, "Access Denied"));
+        }
         if src_bucket != i.bucket {
             return Err(s3_error!(
                 NotImplemented,
@@ -433,7 +520,6 @@ impl S3 for Gateway {
                 i.bucket
             ));
         }
-        let (src_ref, src_path) = split_key(&src_key)?;
         let (branch, path) = Self::branch(&repo, &i.key)?;
         let e = repo
             .copy_object(&src_ref, &src_path, &branch, &path, None)
@@ -509,21 +595,20 @@ impl S3 for Gateway {
                 "repository {bucket} exists"
             ));
         }
-        let user = match &req.credentials {
-            Some(c) => lookup(&self.state.keys, &c.access_key)
-                .await?
-                .map(|(_, u)| u)
-                .ok_or_else(|| s3_error!(InvalidAccessKeyId))?,
-            None => "anonymous".to_string(),
-        };
         if bucket == SYSTEM_REPO {
             return Err(s3_error!(AccessDenied, "{bucket} is weir's own repository"));
         }
-        self.state
-            .lake
-            .create_repo(&bucket, "main", None, &user)
+        let p = principal(&req)?.clone();
+        let (state, name) = (self.state.clone(), bucket.clone());
+        crate::lakefs::create_repo_for(&state, &p, &name, "main", None)
             .await
-            .map_err(s3err)?;
+            .map_err(|e| match e {
+                crate::ServerError::Store(e) => s3err(e),
+                crate::ServerError::Conflict(m) => {
+                    S3Error::with_message(S3ErrorCode::BucketAlreadyExists, m)
+                }
+                e => internal(e),
+            })?;
         Ok(S3Response::new(CreateBucketOutput {
             location: Some(format!("/{bucket}")),
         }))

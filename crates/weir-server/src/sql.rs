@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::{Query, State};
+use axum::extract::{Extension, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -24,6 +24,7 @@ use serde_json::json;
 use weir_sql::SqlOptions;
 
 use crate::AppState;
+use crate::authz::{Decision, Principal, Resource};
 
 pub fn routes() -> Router<Arc<AppState>> {
     Router::new().route("/sql", post(sql))
@@ -101,6 +102,7 @@ fn bad(message: impl Into<String>) -> Response {
 
 async fn sql(
     State(s): State<Arc<AppState>>,
+    Extension(who): Extension<Principal>,
     Query(q): Query<Params>,
     headers: HeaderMap,
     body: Bytes,
@@ -128,7 +130,7 @@ async fn sql(
         return bad("the system repository is read through weir_runs() and weir_lineage()");
     }
     let format = Format::from_accept(&headers);
-    match run(&s, &text, &opts, format).await {
+    match run(&s, &who, &text, &opts, format).await {
         Ok(r) => r,
         Err(e) => {
             let status = StatusCode::from_u16(e.code().http_status())
@@ -140,13 +142,23 @@ async fn sql(
 
 async fn run(
     s: &AppState,
+    who: &Principal,
     text: &str,
     opts: &SqlOptions,
     format: Format,
 ) -> Result<Response, weir_sql::SqlError> {
     // The session cannot write (weir_sql::guard): the statement is planned
     // and refused unless its plan only reads.
-    let session = weir_sql::read_only_session(s.lake.clone(), opts)?;
+    // It sees only the repositories the caller may query.
+    let repos = s
+        .lake
+        .list_repos()?
+        .into_iter()
+        .map(|r| r.name)
+        .filter(|n| who.decide("sql:Query", &Resource::repo(n)) == Decision::Allow)
+        .collect();
+    let system = who.decide("lineage:Read", &Resource::Lineage) == Decision::Allow;
+    let session = weir_sql::scoped_session(s.lake.clone(), opts, repos, system)?;
     let df = session.query(text).await?;
     let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
     let stream = df.execute_stream().await?;

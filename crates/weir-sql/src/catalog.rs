@@ -26,6 +26,7 @@ pub struct LakeCatalogs {
     tables: Arc<TableCache>,
     /// Every table read-only, on branches too (sessions of remote callers).
     read_only: bool,
+    visible: crate::Visible,
 }
 
 /// Opened tables of this session by (repository, ref, table), each with the
@@ -42,7 +43,7 @@ pub struct TableCache {
 type Cached = (String, Arc<dyn TableProvider>);
 
 impl LakeCatalogs {
-    pub fn new(lake: Arc<Lake>, read_only: bool) -> LakeCatalogs {
+    pub(crate) fn new(lake: Arc<Lake>, read_only: bool, visible: crate::Visible) -> LakeCatalogs {
         let fallback = MemoryCatalogProviderList::new();
         let default = Arc::new(deltalake::datafusion::catalog::MemoryCatalogProvider::new());
         default
@@ -57,6 +58,7 @@ impl LakeCatalogs {
             fallback,
             tables: Arc::default(),
             read_only,
+            visible,
         }
     }
 }
@@ -74,7 +76,12 @@ impl CatalogProviderList for LakeCatalogs {
         let mut names: Vec<String> = self
             .lake
             .list_repos()
-            .map(|r| r.into_iter().map(|r| r.name).collect())
+            .map(|r| {
+                r.into_iter()
+                    .map(|r| r.name)
+                    .filter(|n| self.visible.allows(n))
+                    .collect()
+            })
             .unwrap_or_default();
         for n in self.fallback.catalog_names() {
             if !names.contains(&n) {
@@ -85,7 +92,7 @@ impl CatalogProviderList for LakeCatalogs {
     }
 
     fn catalog(&self, name: &str) -> Option<Arc<dyn CatalogProvider>> {
-        match self.lake.repo(name) {
+        match self.visible.repo(&self.lake, name) {
             Ok(repo) => Some(Arc::new(RepoCatalog {
                 repo,
                 tables: self.tables.clone(),

@@ -85,9 +85,15 @@ struct HistoryFn {
     lake: Arc<Lake>,
     /// Default (repository, ref) of the session.
     default: Option<(String, String)>,
+    visible: crate::Visible,
 }
 
-pub fn register(ctx: &SessionContext, lake: Arc<Lake>, default: Option<(String, String)>) {
+pub(crate) fn register(
+    ctx: &SessionContext,
+    lake: Arc<Lake>,
+    default: Option<(String, String)>,
+    visible: crate::Visible,
+) {
     for kind in [
         Kind::Log,
         Kind::Branches,
@@ -102,6 +108,7 @@ pub fn register(ctx: &SessionContext, lake: Arc<Lake>, default: Option<(String, 
             Arc::new(HistoryFn {
                 kind,
                 lake: lake.clone(),
+                visible: visible.clone(),
                 default: default.clone(),
             }),
         );
@@ -164,8 +171,8 @@ impl HistoryFn {
             }
         };
         let repo = self
-            .lake
-            .repo(&repo)
+            .visible
+            .repo(&self.lake, &repo)
             .map_err(|e| plan_err(format!("{}: {e}", self.kind.name())))?;
         repo.resolve(&reference)
             .map_err(|e| plan_err(format!("{}: {e}", self.kind.name())))?;
@@ -233,7 +240,10 @@ impl HistoryFn {
             }
             Kind::Branches | Kind::Tags => {
                 let repo = match a(0) {
-                    Some(name) => self.lake.repo(name).map_err(|e| plan_err(e.to_string()))?,
+                    Some(name) => self
+                        .visible
+                        .repo(&self.lake, name)
+                        .map_err(|e| plan_err(e.to_string()))?,
                     None => self.repo_ref(None)?.0,
                 };
                 let refs = if matches!(self.kind, Kind::Branches) {

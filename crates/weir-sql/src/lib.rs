@@ -76,7 +76,7 @@ where
 /// pipeline stages): queries, and `INSERT INTO` / `CREATE TABLE AS` on
 /// branches.
 pub fn session(lake: Arc<Lake>, opts: &SqlOptions) -> Result<SessionContext> {
-    build(lake, opts, false)
+    build(lake, opts, false, &Visible::All)
 }
 
 /// A session that can only read the lake, for remote callers (see
@@ -84,21 +84,74 @@ pub fn session(lake: Arc<Lake>, opts: &SqlOptions) -> Result<SessionContext> {
 /// [`ReadOnlySession::query`].
 pub fn read_only_session(lake: Arc<Lake>, opts: &SqlOptions) -> Result<ReadOnlySession> {
     Ok(ReadOnlySession {
-        ctx: build(lake, opts, true)?,
+        ctx: build(lake, opts, true, &Visible::All)?,
     })
 }
 
-fn build(lake: Arc<Lake>, opts: &SqlOptions, read_only: bool) -> Result<SessionContext> {
+/// A read-only session that sees only `repos` (a tenant's caller): other
+/// repositories are absent from its catalogs, `information_schema` and
+/// table functions, as if the lake did not hold them; weir's own
+/// system tables (runs, lineage: lake-wide) only with `system`.
+pub fn scoped_session(
+    lake: Arc<Lake>,
+    opts: &SqlOptions,
+    repos: std::collections::HashSet<String>,
+    system: bool,
+) -> Result<ReadOnlySession> {
+    let visible = Visible::Only(Arc::new(repos), system);
+    Ok(ReadOnlySession {
+        ctx: build(lake, opts, true, &visible)?,
+    })
+}
+
+/// Which repositories a session sees.
+#[derive(Debug, Clone)]
+pub(crate) enum Visible {
+    All,
+    /// These, and the system tables when the flag is set.
+    Only(Arc<std::collections::HashSet<String>>, bool),
+}
+
+impl Visible {
+    pub(crate) fn allows(&self, repo: &str) -> bool {
+        match self {
+            Visible::All => true,
+            Visible::Only(set, _) => set.contains(repo),
+        }
+    }
+
+    /// The repository, or the error a missing one gives.
+    pub(crate) fn repo(
+        &self,
+        lake: &Arc<Lake>,
+        name: &str,
+    ) -> weir_store::Result<weir_store::Repo> {
+        if !self.allows(name) {
+            return Err(weir_store::StoreError::NotFound {
+                kind: "repository",
+                name: name.to_string(),
+            });
+        }
+        lake.repo(name)
+    }
+}
+
+fn build(
+    lake: Arc<Lake>,
+    opts: &SqlOptions,
+    read_only: bool,
+    visible: &Visible,
+) -> Result<SessionContext> {
     weir_tables::delta::register_scheme();
     let repo = match &opts.repo {
-        Some(r) => Some(lake.repo(r)?),
+        Some(r) => Some(visible.repo(&lake, r)?),
         None => {
             // weir's own system repository does not count: it is there as
             // soon as a pipeline has run.
             let repos: Vec<_> = lake
                 .list_repos()?
                 .into_iter()
-                .filter(|r| r.name != weir_core::names::SYSTEM_REPO)
+                .filter(|r| r.name != weir_core::names::SYSTEM_REPO && visible.allows(&r.name))
                 .collect();
             match repos.as_slice() {
                 [one] => Some(lake.repo(&one.name)?),
@@ -130,7 +183,11 @@ fn build(lake: Arc<Lake>, opts: &SqlOptions, read_only: bool) -> Result<SessionC
             "datafusion.optimizer.hash_join_inlist_pushdown_max_distinct_values",
             0,
         );
-    let catalogs = Arc::new(catalog::LakeCatalogs::new(lake.clone(), read_only));
+    let catalogs = Arc::new(catalog::LakeCatalogs::new(
+        lake.clone(),
+        read_only,
+        visible.clone(),
+    ));
     let mut builder = SessionStateBuilder::new()
         .with_config(config)
         .with_default_features()
@@ -149,9 +206,11 @@ fn build(lake: Arc<Lake>, opts: &SqlOptions, read_only: bool) -> Result<SessionC
     let ctx = SessionContext::new_with_state(state);
     let lake_for_system = lake.clone();
     let default = repo.map(|r| (r.name().to_string(), schema));
-    functions::register(&ctx, lake, default.clone());
+    functions::register(&ctx, lake, default.clone(), visible.clone());
     udf::register(&ctx);
     analysis::register(&ctx);
-    system::register(&ctx, lake_for_system, default);
+    if matches!(visible, Visible::All | Visible::Only(_, true)) {
+        system::register(&ctx, lake_for_system, default);
+    }
     Ok(ctx)
 }

@@ -113,9 +113,9 @@ enum Command {
     Generate(cli::generate::GenerateCmd),
     /// Serve the lake over HTTP: the lakeFS REST API, for lakeFS clients
     Serve(cli::serve::ServeArgs),
-    /// Create, list and delete the access keys of `weir serve`
+    /// Access keys of `weir serve`, and tenants, users, groups and policies
     #[command(subcommand)]
-    Auth(cli::serve::AuthCmd),
+    Auth(cli::auth::AuthCmd),
 }
 
 /// Everything a command needs: the resolved configuration and output format.
@@ -196,7 +196,7 @@ async fn run(ctx: Ctx, command: Command) -> anyhow::Result<ExitCode> {
         Command::Audit(a) => cli::history::audit(&ctx, a).await,
         Command::Generate(c) => cli::generate::generate(&ctx, c).await,
         Command::Serve(a) => cli::serve::serve(&ctx, a).await,
-        Command::Auth(c) => cli::serve::auth(&ctx, c).await,
+        Command::Auth(c) => cli::auth::auth(&ctx, c).await,
     }
 }
 

@@ -380,6 +380,7 @@ async fn bad_requests_get_4xx_with_a_message_and_change_nothing() {
         .send(
             Request::builder()
                 .uri("/metrics")
+                .header("authorization", s.auth())
                 .body(Body::empty())
                 .unwrap(),
         )

@@ -29,7 +29,7 @@ fn python() -> PathBuf {
 /// script's output if the script fails.
 async fn run_client(script: &str) {
     let s = Server::start();
-    run_against(&s, s.state.clone(), script, &[]).await;
+    run_against(&s, s.state.clone(), script, &[], &[]).await;
 }
 
 /// Serves `state` on a real socket while `script` runs with `args`;
@@ -39,6 +39,7 @@ async fn run_against(
     state: std::sync::Arc<weir_server::AppState>,
     script: &str,
     args: &[&str],
+    extra_env: &[(String, String)],
 ) -> String {
     let py = tokio::task::spawn_blocking(python).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -50,10 +51,12 @@ async fn run_against(
     let script = repo_root().join("tests/clients").join(script);
     let (id, secret) = (s.key.access_key_id.clone(), s.key.secret_access_key.clone());
     let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    let more: Vec<(String, String)> = extra_env.to_vec();
     let out = tokio::task::spawn_blocking(move || {
         Command::new(py)
             .arg(script)
             .args(args)
+            .envs(more)
             .env("WEIR_URL", format!("http://{addr}"))
             .env("WEIR_ENDPOINT", format!("http://{addr}/api/v1"))
             .env("WEIR_KEY", id)
@@ -93,11 +96,36 @@ async fn boto3_deltalake_polars_and_openlineage_work_unchanged() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_multipart_upload_survives_a_server_restart() {
     let s = Server::start();
-    let id = run_against(&s, s.state.clone(), "test_s3_restart.py", &["begin"]).await;
+    let id = run_against(&s, s.state.clone(), "test_s3_restart.py", &["begin"], &[]).await;
     let lake = std::sync::Arc::new(weir_store::Lake::open(s.dir.path()).unwrap());
     let keys = std::sync::Arc::new(weir_server::KeyStore::open(s.dir.path()).unwrap());
-    let restarted = weir_server::AppState::new(lake, keys, Default::default());
-    run_against(&s, restarted, "test_s3_restart.py", &["finish", id.trim()]).await;
+    let restarted = weir_server::AppState::new(lake, keys, Default::default()).unwrap();
+    run_against(
+        &s,
+        restarted,
+        "test_s3_restart.py",
+        &["finish", id.trim()],
+        &[],
+    )
+    .await;
+}
+
+/// Two tenants and a viewer with boto3, the lakeFS SDK and plain HTTP:
+/// the other tenant's buckets are AccessDenied and its repositories
+/// absent, a viewer cannot write, and nothing refused changed anything.
+#[tokio::test(flavor = "multi_thread")]
+async fn tenants_see_nothing_of_each_other_through_the_real_clients() {
+    let s = Server::start();
+    let mut env = Vec::new();
+    for (n, user, tenant, group) in [
+        ("2", "eve", "acme", "Admins"),
+        ("3", "vic", "default", "Viewers"),
+    ] {
+        let k = s.add_user(user, tenant, group);
+        env.push((format!("WEIR_KEY{n}"), k.access_key_id));
+        env.push((format!("WEIR_SECRET{n}"), k.secret_access_key));
+    }
+    run_against(&s, s.state.clone(), "test_tenants.py", &[], &env).await;
 }
 
 /// schemathesis sends generated requests, valid and malformed, to every

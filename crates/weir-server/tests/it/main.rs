@@ -2,9 +2,11 @@
 //! directory; `clients` drives it over a socket with the lakeFS Python SDK.
 
 mod api;
+mod authz;
 mod clients;
 mod endpoints;
 mod hostile_sql;
+mod matrix;
 
 use std::sync::Arc;
 
@@ -31,16 +33,31 @@ impl Server {
         let lake = Arc::new(Lake::init(dir.path()).unwrap());
         let keys = Arc::new(KeyStore::open(dir.path()).unwrap());
         let key = keys.create("alice").unwrap();
-        let state = AppState::new(lake, keys, options);
+        let state = AppState::new(lake, keys, options).unwrap();
         Server { dir, state, key }
     }
 
     pub fn auth(&self) -> String {
-        let raw = format!("{}:{}", self.key.access_key_id, self.key.secret_access_key);
-        format!(
-            "Basic {}",
-            base64::engine::general_purpose::STANDARD.encode(raw)
-        )
+        basic(&self.key.access_key_id, &self.key.secret_access_key)
+    }
+
+    /// The authorization header of a new key of `user`, who joins
+    /// `tenant` in `group` (as `weir auth create-key` does it).
+    pub fn user_auth(&self, user: &str, tenant: &str, group: &str) -> String {
+        let k = self.add_user(user, tenant, group);
+        basic(&k.access_key_id, &k.secret_access_key)
+    }
+
+    pub fn add_user(&self, user: &str, tenant: &str, group: &str) -> NewKey {
+        self.state
+            .authz
+            .update(|m| {
+                m.ensure_user(user, Some(tenant), Some(group), 0)
+                    .map(|_| ())
+                    .map_err(weir_server::ServerError::from)
+            })
+            .unwrap();
+        self.state.keys.create(user).unwrap()
     }
 
     /// Sends a request with this server's key; returns status, headers and body.
@@ -89,6 +106,14 @@ impl Server {
         ));
         (s, v)
     }
+}
+
+pub fn basic(id: &str, secret: &str) -> String {
+    let raw = format!("{id}:{secret}");
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(raw)
+    )
 }
 
 /// This crate's directory, read when the tests run: a shared target

@@ -242,6 +242,15 @@ pub trait MetaStore: Send + Sync + 'static {
     /// the last collection), `None` when never set.
     fn get_setting(&self, repo: &str, key: &str) -> Result<Option<String>>;
     fn put_setting(&self, repo: &str, key: &str, value: &str) -> Result<()>;
+    /// Sets `key` to `value` only if it is still `expected` (`None`: not
+    /// set); whether it was. Repository "" holds the lake's own settings.
+    fn swap_setting(
+        &self,
+        repo: &str,
+        key: &str,
+        expected: Option<&str>,
+        value: &str,
+    ) -> Result<bool>;
 
     /// Whether access keys are kept here, so every server of the lake sees
     /// them (a shared store); otherwise they stay beside the lake.

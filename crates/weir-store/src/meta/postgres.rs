@@ -494,6 +494,35 @@ impl MetaStore for PgMeta {
         })
     }
 
+    fn swap_setting(
+        &self,
+        repo: &str,
+        key: &str,
+        expected: Option<&str>,
+        value: &str,
+    ) -> Result<bool> {
+        let (repo, key, value) = (own(repo), own(key), own(value));
+        let expected = expected.map(own);
+        self.pool.run(move |c| {
+            let mut tx = c.write()?;
+            let now: Option<String> = tx
+                .query_opt(
+                    "SELECT value FROM settings WHERE repo = $1 AND key = $2",
+                    &[&repo, &key],
+                )?
+                .map(|r| r.get(0));
+            if now != expected {
+                return Ok(false);
+            }
+            tx.execute(
+                "INSERT INTO settings VALUES ($1, $2, $3) ON CONFLICT (repo, key) DO UPDATE SET value = $3",
+                &[&repo, &key, &value],
+            )?;
+            tx.commit()?;
+            Ok(true)
+        })
+    }
+
     fn keeps_access_keys(&self) -> bool {
         true
     }

@@ -892,6 +892,32 @@ impl MetaStore for SqliteMeta {
         })
     }
 
+    fn swap_setting(
+        &self,
+        repo: &str,
+        key: &str,
+        expected: Option<&str>,
+        value: &str,
+    ) -> Result<bool> {
+        self.write(|tx| {
+            let now: Option<String> = tx
+                .query_row(
+                    "SELECT value FROM settings WHERE repo = ?1 AND key = ?2",
+                    [repo, key],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if now.as_deref() != expected {
+                return Ok(false);
+            }
+            tx.execute(
+                "INSERT OR REPLACE INTO settings VALUES (?1, ?2, ?3)",
+                [repo, key, value],
+            )?;
+            Ok(true)
+        })
+    }
+
     fn audit_head(&self) -> Result<String> {
         self.with(|c| {
             Ok(c.query_row(

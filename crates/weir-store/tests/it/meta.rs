@@ -385,6 +385,12 @@ fn contract(m: &dyn MetaStore) {
         m.get_setting("demand", "gc_rules").unwrap().as_deref(),
         Some(r#"{"a":1}"#)
     );
+    // Compare-and-swap: only from the value read.
+    assert!(m.swap_setting("", "auth", None, "v1").unwrap());
+    assert!(!m.swap_setting("", "auth", None, "v2").unwrap());
+    assert!(!m.swap_setting("", "auth", Some("v0"), "v2").unwrap());
+    assert!(m.swap_setting("", "auth", Some("v1"), "v2").unwrap());
+    assert_eq!(m.get_setting("", "auth").unwrap().as_deref(), Some("v2"));
 
     // Deleting the repository removes everything of it.
     assert!(m.delete_repo("demand", &draft("repo_delete", "")).unwrap());

@@ -1,5 +1,6 @@
 //! One module per group of verbs.
 
+pub mod auth;
 pub mod fs;
 pub mod gc;
 pub mod generate;

@@ -1,6 +1,5 @@
-//! `weir serve` and `weir auth`: the lake over HTTP (the lakeFS REST API,
-//! the S3 gateway, SQL, lineage, decisions), and the access keys its
-//! clients sign in with.
+//! `weir serve`: the lake over HTTP (the lakeFS REST API, the S3 gateway,
+//! SQL, lineage, decisions) to the access keys of `weir auth`.
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -10,7 +9,6 @@ use std::time::Duration;
 use weir_server::{AppState, KeyStore, ServeOptions};
 
 use crate::Ctx;
-use crate::output::Format;
 
 #[derive(clap::Args)]
 pub struct ServeArgs {
@@ -29,68 +27,6 @@ pub struct ServeArgs {
     /// Print the OpenAPI document of the HTTP API and exit
     #[arg(long)]
     openapi: bool,
-}
-
-#[derive(clap::Subcommand)]
-pub enum AuthCmd {
-    /// Create an access key (id and secret) for `weir serve`'s clients
-    CreateKey {
-        /// Who the key is for; recorded as the actor of what it does
-        #[arg(long, default_value = "admin")]
-        user: String,
-    },
-    /// List access keys (without their secrets)
-    ListKeys,
-    /// Delete an access key
-    DeleteKey {
-        /// The access key id
-        access_key_id: String,
-    },
-}
-
-fn keys(ctx: &Ctx) -> anyhow::Result<KeyStore> {
-    // Opening the lake checks it is one before a key file lands there.
-    let lake = weir_store::Lake::open(&ctx.config.lake)?;
-    Ok(KeyStore::for_lake(&lake, &ctx.config.lake)?)
-}
-
-pub async fn auth(ctx: &Ctx, cmd: AuthCmd) -> anyhow::Result<ExitCode> {
-    let store = keys(ctx)?;
-    match cmd {
-        AuthCmd::CreateKey { user } => {
-            let k = store.create(&user)?;
-            if ctx.format == Format::Json {
-                crate::output::print_json(&serde_json::to_value(&k)?);
-            } else {
-                println!("access_key_id:     {}", k.access_key_id);
-                println!("secret_access_key: {}", k.secret_access_key);
-                println!("user:              {}", k.user);
-                println!(
-                    "The secret is shown only now. Use the pair as HTTP basic auth (lakeFS clients: username/password)."
-                );
-            }
-        }
-        AuthCmd::ListKeys => {
-            let list = store.list()?;
-            if ctx.format == Format::Json {
-                crate::output::print_json(&serde_json::to_value(&list)?);
-            } else {
-                for k in list {
-                    let at = chrono::DateTime::from_timestamp(k.creation_date, 0)
-                        .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
-                        .unwrap_or_default();
-                    println!("{}  {}  {at}", k.access_key_id, k.user);
-                }
-            }
-        }
-        AuthCmd::DeleteKey { access_key_id } => {
-            store.delete(&access_key_id)?;
-            if ctx.format == Format::Text {
-                println!("Deleted access key {access_key_id}");
-            }
-        }
-    }
-    Ok(ExitCode::SUCCESS)
 }
 
 pub async fn serve(ctx: &Ctx, a: ServeArgs) -> anyhow::Result<ExitCode> {
@@ -117,7 +53,7 @@ pub async fn serve(ctx: &Ctx, a: ServeArgs) -> anyhow::Result<ExitCode> {
             max_body: a.max_body_mib.saturating_mul(1 << 20),
             timeout: Duration::from_secs(a.timeout_secs),
         },
-    );
+    )?;
     let listener = tokio::net::TcpListener::bind(a.listen).await?;
     let addr = listener.local_addr()?;
     eprintln!(

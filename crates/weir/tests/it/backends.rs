@@ -206,7 +206,7 @@ fn a_data_store_that_cannot_be_used_is_refused_at_init() {
 }
 
 /// `weir serve` kills itself when the test ends, even on a panic.
-struct Served(Child);
+pub(crate) struct Served(Child);
 
 impl Drop for Served {
     fn drop(&mut self) {
@@ -269,7 +269,7 @@ fn second_view(e: &Env) -> Env {
     b
 }
 
-fn serve(e: &Env) -> (Served, u16) {
+pub(crate) fn serve(e: &Env) -> (Served, u16) {
     let port = free_port();
     let child = e
         .cmd()

@@ -320,6 +320,7 @@ fn quickstart_runs_twice_and_verifies() {
             .nth(1),
         Some("1949,1520")
     );
+    crate::auth::a_second_tenant_sees_nothing_of_the_first(&e);
     let help = e.ok(&["--help"]);
     for verb in [
         "quickstart",

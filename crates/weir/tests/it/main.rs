@@ -1,5 +1,6 @@
 //! End-to-end tests of the `weir` binary: real processes, real files.
 
+mod auth;
 mod backends;
 mod cli;
 mod crash;

@@ -1,0 +1,349 @@
+//! Who may do what: tenants, users, groups and policies, as lakeFS's RBAC
+//! has them, and the one function that decides a request.
+//!
+//! A lake holds tenants. A user belongs to one tenant; every access key
+//! belongs to a user; every repository to a tenant. A tenant never reaches
+//! another tenant's repositories, whatever its policies say: across
+//! tenants a repository answers as if it did not exist. Inside a tenant,
+//! policies decide: statements of an effect, actions and resources with
+//! `*` wildcards, where a matching deny beats any allow and nothing is
+//! allowed unless a statement allows it. Every tenant has the built-in
+//! groups Admins, Developers and Viewers.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+pub use super::change::{Holder, ModelError, check_name};
+
+/// The tenant of lakes made before tenants existed, of the first key, and
+/// of the lake's operators: its Admins also hold the lake-wide actions
+/// (`admin:*` on `weir:lake`: metrics, tenants).
+pub const DEFAULT_TENANT: &str = "default";
+
+pub const BUILTIN_GROUPS: [&str; 3] = ["Admins", "Developers", "Viewers"];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Effect {
+    #[serde(rename = "allow")]
+    Allow,
+    #[serde(rename = "deny")]
+    Deny,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Statement {
+    pub effect: Effect,
+    pub action: Vec<String>,
+    pub resource: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Policy {
+    pub id: String,
+    pub statement: Vec<Statement>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    pub tenant: String,
+    #[serde(default)]
+    pub groups: BTreeSet<String>,
+    #[serde(default)]
+    pub policies: BTreeSet<String>,
+    pub created: i64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tenant {
+    pub created: i64,
+    /// Custom groups: name -> the policies attached.
+    #[serde(default)]
+    pub groups: BTreeMap<String, BTreeSet<String>>,
+    /// Custom policies by id.
+    #[serde(default)]
+    pub policies: BTreeMap<String, Policy>,
+}
+
+/// The whole authorization state of a lake, stored as one document in
+/// its metadata (changed by compare-and-swap, so two admins never undo
+/// each other's change).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Model {
+    pub tenants: BTreeMap<String, Tenant>,
+    pub users: BTreeMap<String, User>,
+    /// Repository -> tenant. A repository missing here (made by a weir
+    /// without tenants) is the default tenant's.
+    #[serde(default)]
+    pub repos: BTreeMap<String, String>,
+}
+
+/// What a request touches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resource {
+    /// The lake itself: metrics, tenants.
+    Lake,
+    /// The lineage graph, kept lake-wide: only the default tenant's users
+    /// reach it (events are not yet scoped per tenant).
+    Lineage,
+    /// A tenant's users, groups and policies.
+    Tenant(String),
+    /// Every repository of the caller's tenant (listing, creating).
+    AnyRepo,
+    /// A repository, optionally one branch or ref of it.
+    Repo {
+        name: String,
+        branch: Option<String>,
+    },
+}
+
+impl Resource {
+    pub fn repo(name: &str) -> Resource {
+        Resource::Repo {
+            name: name.to_string(),
+            branch: None,
+        }
+    }
+
+    pub fn branch(name: &str, branch: &str) -> Resource {
+        Resource::Repo {
+            name: name.to_string(),
+            branch: Some(branch.to_string()),
+        }
+    }
+
+    /// The resource string policies match, lakeFS-style.
+    pub fn arn(&self) -> String {
+        match self {
+            Resource::Lake => "weir:lake".into(),
+            Resource::Lineage => "weir:lineage".into(),
+            Resource::Tenant(t) => format!("weir:tenant/{t}"),
+            Resource::AnyRepo => "weir:repository/*".into(),
+            Resource::Repo { name, branch: None } => format!("weir:repository/{name}"),
+            Resource::Repo {
+                name,
+                branch: Some(b),
+            } => format!("weir:repository/{name}/branch/{b}"),
+        }
+    }
+}
+
+/// A decision. `Hidden` is a denial that must look like absence: the
+/// resource is another tenant's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    Allow,
+    Deny,
+    Hidden,
+}
+
+/// `*` matches any run of characters, including none and `/`.
+pub fn glob(pattern: &str, text: &str) -> bool {
+    let (p, t) = (pattern.as_bytes(), text.as_bytes());
+    let (mut pi, mut ti) = (0, 0);
+    let (mut star, mut mark) = (None, 0);
+    while ti < t.len() {
+        if pi < p.len() && p[pi] == b'*' {
+            star = Some(pi);
+            mark = ti;
+            pi += 1;
+        } else if pi < p.len() && p[pi] == t[ti] {
+            pi += 1;
+            ti += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            ti = mark;
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|&c| c == b'*')
+}
+
+fn allow(actions: &[&str], resource: &str) -> Statement {
+    Statement {
+        effect: Effect::Allow,
+        action: actions.iter().map(|a| a.to_string()).collect(),
+        resource: resource.into(),
+    }
+}
+
+/// The built-in policies, by id.
+pub fn builtin_policy(id: &str) -> Option<Policy> {
+    let statement = match id {
+        "AdminAccess" => vec![allow(&["*"], "*")],
+        "DeveloperAccess" => vec![
+            allow(
+                &[
+                    "repo:Read",
+                    "repo:List",
+                    "fs:*",
+                    "branch:*",
+                    "commit:*",
+                    "tag:*",
+                    "sql:Query",
+                    "run:Start",
+                    "decide:Invoke",
+                ],
+                "weir:repository/*",
+            ),
+            allow(&["lineage:*"], "weir:lineage"),
+        ],
+        "ViewerAccess" => vec![
+            allow(
+                &[
+                    "repo:Read",
+                    "repo:List",
+                    "fs:ReadObject",
+                    "fs:ListObjects",
+                    "branch:Read",
+                    "commit:Read",
+                    "tag:Read",
+                    "sql:Query",
+                    "decide:Invoke",
+                ],
+                "weir:repository/*",
+            ),
+            allow(&["lineage:Read"], "weir:lineage"),
+        ],
+        _ => return None,
+    };
+    Some(Policy {
+        id: id.into(),
+        statement,
+    })
+}
+
+/// The built-in group's policy.
+pub(super) fn builtin_group(name: &str) -> Option<&'static str> {
+    match name {
+        "Admins" => Some("AdminAccess"),
+        "Developers" => Some("DeveloperAccess"),
+        "Viewers" => Some("ViewerAccess"),
+        _ => None,
+    }
+}
+
+impl Model {
+    /// The model of a lake that had none: its one tenant, every user that
+    /// already has a key an admin of it (they could do everything before).
+    pub fn bootstrap<'a>(users: impl IntoIterator<Item = &'a str>, now: i64) -> Model {
+        let mut m = Model::default();
+        m.tenants.insert(
+            DEFAULT_TENANT.into(),
+            Tenant {
+                created: now,
+                ..Default::default()
+            },
+        );
+        for u in users {
+            m.users.insert(
+                u.to_string(),
+                User {
+                    tenant: DEFAULT_TENANT.into(),
+                    groups: ["Admins".to_string()].into(),
+                    policies: BTreeSet::new(),
+                    created: now,
+                },
+            );
+        }
+        m
+    }
+
+    pub fn repo_tenant(&self, repo: &str) -> &str {
+        self.repos
+            .get(repo)
+            .map(String::as_str)
+            .unwrap_or(DEFAULT_TENANT)
+    }
+
+    pub fn user_tenant(&self, user: &str) -> Option<&str> {
+        self.users.get(user).map(|u| u.tenant.as_str())
+    }
+
+    /// A tenant's policy by id: its own, else a built-in one.
+    pub fn policy(&self, tenant: &str, id: &str) -> Option<Policy> {
+        self.tenants
+            .get(tenant)
+            .and_then(|t| t.policies.get(id).cloned())
+            .or_else(|| builtin_policy(id))
+    }
+
+    /// The policies that apply to `user`: attached to it and to its groups.
+    pub fn policies_of(&self, user: &str) -> Vec<Policy> {
+        let Some(u) = self.users.get(user) else {
+            return Vec::new();
+        };
+        let tenant = self.tenants.get(&u.tenant);
+        let mut ids: BTreeSet<&str> = u.policies.iter().map(String::as_str).collect();
+        for g in &u.groups {
+            if let Some(p) = builtin_group(g) {
+                ids.insert(p);
+            }
+            if let Some(ps) = tenant.and_then(|t| t.groups.get(g)) {
+                ids.extend(ps.iter().map(String::as_str));
+            }
+        }
+        ids.into_iter()
+            .filter_map(|id| self.policy(&u.tenant, id))
+            .collect()
+    }
+
+    /// Whether `user` may do `action` on `resource`.
+    pub fn decide(&self, user: &str, action: &str, resource: &Resource) -> Decision {
+        let Some(tenant) = self.user_tenant(user) else {
+            return Decision::Deny;
+        };
+        if let Some(d) = self.across_tenants(tenant, resource) {
+            return d;
+        }
+        let arn = resource.arn();
+        let mut allowed = false;
+        for p in self.policies_of(user) {
+            for s in &p.statement {
+                if !glob(&s.resource, &arn) || !s.action.iter().any(|a| glob(a, action)) {
+                    continue;
+                }
+                match s.effect {
+                    Effect::Deny => return Decision::Deny,
+                    Effect::Allow => allowed = true,
+                }
+            }
+        }
+        if allowed {
+            Decision::Allow
+        } else {
+            Decision::Deny
+        }
+    }
+
+    /// What an admin of `tenant` may do: anything within it.
+    pub fn decide_as_admin(&self, tenant: &str, resource: &Resource) -> Decision {
+        self.across_tenants(tenant, resource)
+            .unwrap_or(Decision::Allow)
+    }
+
+    /// The answer for a caller of `tenant` whom policies cannot help: a
+    /// resource of another tenant, or the lake's own ones to a tenant
+    /// other than the default.
+    fn across_tenants(&self, tenant: &str, resource: &Resource) -> Option<Decision> {
+        match resource {
+            Resource::Repo { name, .. } if self.repo_tenant(name) != tenant => {
+                return Some(Decision::Hidden);
+            }
+            Resource::Tenant(t) if t != tenant => return Some(Decision::Hidden),
+            Resource::Lake | Resource::Lineage if tenant != DEFAULT_TENANT => {
+                return Some(Decision::Deny);
+            }
+            _ => {}
+        }
+        None
+    }
+
+    /// Whether `user` may read `repo` (what a SQL session or a listing
+    /// shows them).
+    pub fn can_read(&self, user: &str, repo: &str) -> bool {
+        self.decide(user, "repo:Read", &Resource::repo(repo)) == Decision::Allow
+    }
+}

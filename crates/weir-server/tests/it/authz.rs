@@ -1,0 +1,204 @@
+//! Authorization: the policy model, the route table, and what a tenant's
+//! SQL session and listings show (the route matrix is in `matrix`).
+
+use weir_server::authz::DEFAULT_TENANT;
+use weir_server::authz::model::{
+    Decision, Effect, Model, Policy, Resource, Statement, Tenant, User, glob,
+};
+use weir_server::authz::routes::{param, resource, rule};
+
+fn model() -> Model {
+    let mut m = Model::bootstrap(["alice"], 0);
+    m.tenants.insert("acme".into(), Tenant::default());
+    for (u, t, g) in [
+        ("bob", DEFAULT_TENANT, "Developers"),
+        ("vic", DEFAULT_TENANT, "Viewers"),
+        ("eve", "acme", "Admins"),
+    ] {
+        m.users.insert(
+            u.into(),
+            User {
+                tenant: t.into(),
+                groups: [g.to_string()].into(),
+                ..Default::default()
+            },
+        );
+    }
+    m.repos.insert("acmerepo".into(), "acme".into());
+    m
+}
+
+#[test]
+fn globs() {
+    assert!(glob("*", ""));
+    assert!(glob("fs:*", "fs:ReadObject"));
+    assert!(!glob("fs:*", "repo:Read"));
+    assert!(glob(
+        "weir:repository/d*/branch/*",
+        "weir:repository/demand/branch/main"
+    ));
+    assert!(!glob("weir:repository/demand", "weir:repository/demand2"));
+    assert!(glob("a*b*c", "aXbYbZc"));
+}
+
+#[test]
+fn tenants_roles_and_deny_beating_allow() {
+    let mut m = model();
+    let demand = Resource::repo("demand");
+    assert_eq!(m.decide("alice", "repo:Delete", &demand), Decision::Allow);
+    assert_eq!(m.decide("bob", "repo:Delete", &demand), Decision::Deny);
+    assert_eq!(m.decide("bob", "fs:WriteObject", &demand), Decision::Allow);
+    assert_eq!(m.decide("vic", "fs:WriteObject", &demand), Decision::Deny);
+    assert_eq!(m.decide("vic", "fs:ReadObject", &demand), Decision::Allow);
+    // Across tenants: hidden, even to an admin.
+    assert_eq!(m.decide("eve", "fs:ReadObject", &demand), Decision::Hidden);
+    assert_eq!(
+        m.decide("alice", "fs:ReadObject", &Resource::repo("acmerepo")),
+        Decision::Hidden
+    );
+    assert_eq!(
+        m.decide("eve", "repo:Delete", &Resource::repo("acmerepo")),
+        Decision::Allow
+    );
+    assert_eq!(
+        m.decide("eve", "admin:ReadMetrics", &Resource::Lake),
+        Decision::Deny
+    );
+    assert_eq!(
+        m.decide("eve", "lineage:Read", &Resource::Lineage),
+        Decision::Deny
+    );
+    assert_eq!(
+        m.decide("alice", "admin:ReadMetrics", &Resource::Lake),
+        Decision::Allow
+    );
+    assert_eq!(
+        m.decide("bob", "admin:ReadMetrics", &Resource::Lake),
+        Decision::Deny
+    );
+    assert_eq!(m.decide("nobody", "repo:Read", &demand), Decision::Deny);
+    // A deny beats the Developers' allow.
+    m.tenants.get_mut(DEFAULT_TENANT).unwrap().policies.insert(
+        "NoProd".into(),
+        Policy {
+            id: "NoProd".into(),
+            statement: vec![Statement {
+                effect: Effect::Deny,
+                action: vec!["fs:WriteObject".into()],
+                resource: "weir:repository/demand/branch/prod".into(),
+            }],
+        },
+    );
+    m.users
+        .get_mut("bob")
+        .unwrap()
+        .policies
+        .insert("NoProd".into());
+    assert_eq!(
+        m.decide("bob", "fs:WriteObject", &Resource::branch("demand", "prod")),
+        Decision::Deny
+    );
+    assert_eq!(
+        m.decide("bob", "fs:WriteObject", &Resource::branch("demand", "dev")),
+        Decision::Allow
+    );
+}
+
+#[test]
+fn route_parameters_come_from_the_right() {
+    let t = "/api/v1/repositories/{repo}/refs/{source}/merge/{dest}";
+    let u = "/repositories/demand/refs/dev/merge/ma%2Fin";
+    assert_eq!(param(t, u, "repo").as_deref(), Some("demand"));
+    assert_eq!(param(t, u, "dest").as_deref(), Some("ma/in"));
+    let r = rule("POST", t).unwrap();
+    assert_eq!(
+        resource(&r, t, u, DEFAULT_TENANT),
+        Some(Resource::branch("demand", "ma/in"))
+    );
+    assert!(rule("PATCH", t).is_none());
+}
+
+/// A tenant's SQL session is a lake without the other tenants: their
+/// repositories are in no catalog, no `information_schema`, no table
+/// function, and the errors are those of a name that does not exist.
+#[tokio::test(flavor = "multi_thread")]
+async fn sql_sees_only_the_callers_tenant() {
+    let f = crate::matrix::fixture().await;
+    let sql = |who: &'static str, q: &'static str| {
+        let f = &f;
+        async move {
+            f.send_raw(who, "POST", "/api/v1/sql", Some(("text/plain", q.into())))
+                .await
+        }
+    };
+    let (st, own) = sql("eve", "SELECT item, qty FROM acmerepo.main.orders").await;
+    assert_eq!(st, 200, "{own}");
+    assert!(own.contains("2.0") || own.contains('2'), "{own}");
+    for q in [
+        "SELECT * FROM demand.main.sales",
+        "SELECT * FROM acmerepo.main.orders o JOIN demand.main.sales s ON o.item = s.item",
+        "SELECT * FROM weir_log('demand/main')",
+        "SELECT * FROM weir_branches('demand')",
+        "SELECT * FROM weir_objects('demand/main')",
+        "SELECT * FROM table_history('demand.main.sales')",
+        "SELECT * FROM drift_report('SELECT qty FROM acmerepo.main.orders', 'SELECT qty FROM demand.main.sales')",
+        "SELECT * FROM weir_runs()",
+    ] {
+        let (st, text) = sql("eve", q).await;
+        assert!((400..500).contains(&st) && st != 403, "{q}: {st} {text}");
+    }
+    for q in [
+        "SELECT table_catalog, table_schema, table_name FROM information_schema.tables",
+        "SHOW TABLES",
+        "SELECT catalog_name FROM information_schema.schemata",
+    ] {
+        let (st, text) = sql("eve", q).await;
+        assert_eq!(st, 200, "{q}: {text}");
+        assert!(
+            !text.contains("demand") && !text.contains("sales"),
+            "{q}: {text}"
+        );
+        assert!(text.contains("acmerepo"), "{q}: {text}");
+        let (st, text) = sql("admin", q).await;
+        assert_eq!(st, 200, "{q}: {text}");
+        assert!(
+            text.contains("demand") && !text.contains("acmerepo"),
+            "{q}: {text}"
+        );
+    }
+    // The default tenant does not see acme's repository either.
+    let (st, text) = sql("viewer", "SELECT * FROM acmerepo.main.orders").await;
+    assert!((400..500).contains(&st) && st != 403, "{st} {text}");
+    // Listings show each tenant its own.
+    let (_, eve) = f.send("eve", "GET", "/api/v1/repositories", None).await;
+    assert!(eve.contains("acmerepo") && !eve.contains("demand"), "{eve}");
+    let (_, alice) = f.send("admin", "GET", "/api/v1/repositories", None).await;
+    assert!(
+        alice.contains("demand") && !alice.contains("acmerepo"),
+        "{alice}"
+    );
+    // A name another tenant holds is taken, without saying whose.
+    let (st, text) = f
+        .send(
+            "admin",
+            "POST",
+            "/api/v1/repositories",
+            Some(serde_json::json!({"name": "acmerepo", "storage_namespace": "local://x"})),
+        )
+        .await;
+    assert_eq!(st, 409, "{text}");
+    assert!(!text.contains("acme\""), "{text}");
+    // The other tenant's admin may do anything with its own.
+    assert_eq!(
+        f.send("eve", "DELETE", "/api/v1/repositories/acmerepo", None)
+            .await
+            .0,
+        204
+    );
+    assert_eq!(
+        f.send("eve", "GET", "/api/v1/repositories/acmerepo", None)
+            .await
+            .0,
+        404
+    );
+}
