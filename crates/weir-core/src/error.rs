@@ -31,6 +31,9 @@ pub enum ErrorCode {
     /// A backend the lake needs (its PostgreSQL metadata, say) cannot be
     /// reached now; retrying later may succeed.
     Unavailable,
+    /// Over a tenant's quota (requests per second, queries at once);
+    /// retrying after a while succeeds.
+    OverQuota,
     /// A check ran and found problems: a failed quality gate, a failed
     /// verification. Not misuse, so it has its own exit code (1).
     CheckFailed,
@@ -52,6 +55,7 @@ impl ErrorCode {
             ErrorCode::Corrupt => "corrupt",
             ErrorCode::Storage => "storage",
             ErrorCode::Unavailable => "unavailable",
+            ErrorCode::OverQuota => "over_quota",
             ErrorCode::CheckFailed => "check_failed",
             ErrorCode::Internal => "internal",
         }
@@ -68,6 +72,7 @@ impl ErrorCode {
             ErrorCode::CheckFailed => 422,
             ErrorCode::Corrupt | ErrorCode::Storage | ErrorCode::Internal => 500,
             ErrorCode::Unavailable => 503,
+            ErrorCode::OverQuota => 429,
         }
     }
 
@@ -85,6 +90,7 @@ impl ErrorCode {
             ErrorCode::Corrupt => 9,
             ErrorCode::Storage => 10,
             ErrorCode::Unavailable => 11,
+            ErrorCode::OverQuota => 12,
             ErrorCode::CheckFailed => 1,
             ErrorCode::Internal => 70,
         }
@@ -139,6 +145,7 @@ mod tests {
             ErrorCode::Corrupt,
             ErrorCode::Storage,
             ErrorCode::Unavailable,
+            ErrorCode::OverQuota,
             ErrorCode::Internal,
         ];
         let mut seen = std::collections::HashSet::new();

@@ -32,6 +32,9 @@ pub enum ServerError {
     UnsupportedMediaType(String),
     #[error("key store: {0}")]
     Keys(String),
+    /// Over the tenant's quota: the message, and the seconds to wait.
+    #[error("{0}")]
+    OverQuota(String, u64),
     /// The request ran past the server's time limit.
     #[error("{0}")]
     Timeout(String),
@@ -79,6 +82,7 @@ impl ServerError {
             | ServerError::TooLarge(_)
             | ServerError::UnsupportedMediaType(_) => ErrorCode::InvalidArgument,
             ServerError::NotFound(_) => ErrorCode::NotFound,
+            ServerError::OverQuota(..) => ErrorCode::OverQuota,
             ServerError::Unauthorized(_) | ServerError::Forbidden(_) => ErrorCode::NotAllowed,
             ServerError::Conflict(_) => ErrorCode::Conflict,
             ServerError::PreconditionFailed(_) => ErrorCode::PreconditionFailed,
@@ -113,6 +117,10 @@ impl From<rusqlite::Error> for ServerError {
 impl IntoResponse for ServerError {
     fn into_response(self) -> Response {
         let status = self.status();
+        let retry = match &self {
+            ServerError::OverQuota(_, secs) => Some(*secs),
+            _ => None,
+        };
         if status.is_server_error() {
             tracing::error!(error = %self, "request failed");
         }
@@ -121,6 +129,10 @@ impl IntoResponse for ServerError {
             axum::Json(serde_json::json!({ "message": self.to_string() })),
         )
             .into_response();
+        if let Some(secs) = retry {
+            r.headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, secs.into());
+        }
         if status == StatusCode::UNAUTHORIZED {
             r.headers_mut().insert(
                 axum::http::header::WWW_AUTHENTICATE,

@@ -113,7 +113,7 @@ impl Service<Request> for Gate {
         // before the handler.
         if let Some(model) = self.state.authz.model_cached() {
             let principal = self.principal(user, model);
-            if let Err(e) = check(&principal, &rule, &template, req.uri().path()) {
+            if let Err(e) = check(&self.state, &principal, &rule, &template, req.uri().path()) {
                 return Box::pin(async move { Ok(e.into_response()) });
             }
             req.extensions_mut().insert(Caller(principal.user.clone()));
@@ -146,12 +146,35 @@ pub(crate) fn principal(
     }
 }
 
-/// The rule's check for a request at `uri_path` routed by `template`.
-fn check(p: &Principal, rule: &Rule, template: &str, uri_path: &str) -> Result<(), ServerError> {
-    match routes::resource(rule, template, uri_path, p.tenant()) {
-        Some(r) => p.require(rule.action, &r),
-        None => Ok(()),
+/// The rule's check for a request at `uri_path` routed by `template`,
+/// then the tenant's rate.
+fn check(
+    state: &AppState,
+    p: &Principal,
+    rule: &Rule,
+    template: &str,
+    uri_path: &str,
+) -> Result<(), ServerError> {
+    if let Some(r) = routes::resource(rule, template, uri_path, p.tenant()) {
+        p.require(rule.action, &r)?;
     }
+    admit(state, p)
+}
+
+/// Takes one request from the tenant's rate, if it has one.
+pub(crate) fn admit(state: &AppState, p: &Principal) -> Result<(), ServerError> {
+    let Some(rps) = p.model.quota(p.tenant()).requests_per_second else {
+        return Ok(());
+    };
+    state.quotas.admit(p.tenant(), rps).map_err(|secs| {
+        ServerError::OverQuota(
+            format!(
+                "tenant {} is over its {rps} requests per second",
+                p.tenant()
+            ),
+            secs,
+        )
+    })
 }
 
 /// The slow path: the model read off the async threads, then the check.
@@ -170,7 +193,7 @@ async fn authorize_then(
         Err(e) => return Ok(ServerError::Keys(e.to_string()).into_response()),
     };
     let principal = principal(&state, user, model);
-    if let Err(e) = check(&principal, &rule, &template, req.uri().path()) {
+    if let Err(e) = check(&state, &principal, &rule, &template, req.uri().path()) {
         return Ok(e.into_response());
     }
     req.extensions_mut().insert(Caller(principal.user.clone()));

@@ -23,6 +23,7 @@ mod marquez;
 mod metrics;
 mod objects;
 pub mod openapi;
+mod quota;
 mod s3;
 mod s3_checks;
 mod s3_list;
@@ -77,6 +78,7 @@ pub struct AppState {
     pub authz: Arc<authz::Authz>,
     pub options: ServeOptions,
     metrics: metrics::Metrics,
+    quotas: quota::Quotas,
     forecasts: decide::ForecastCache,
     deadlines: Arc<deadline::Deadlines>,
 }
@@ -96,6 +98,7 @@ impl AppState {
             keys,
             authz,
             metrics: metrics::Metrics::default(),
+            quotas: Default::default(),
             forecasts: Default::default(),
             deadlines: deadline::Deadlines::new(options.timeout),
             options,

@@ -137,6 +137,9 @@ impl S3Access for Access {
         let (action, resource) = s3_rule(cx.s3_op().name(), cx.s3_path());
         match principal.decide(action, &resource) {
             Decision::Allow => {
+                if let Err(e) = crate::gate::admit(&self.state, &principal) {
+                    return Err(S3Error::with_message(S3ErrorCode::SlowDown, e.to_string()));
+                }
                 cx.extensions_mut().insert(principal);
                 Ok(())
             }

@@ -25,6 +25,7 @@ use weir_sql::SqlOptions;
 
 use crate::AppState;
 use crate::authz::{Decision, Principal, Resource};
+use crate::error::ServerError;
 
 pub fn routes() -> Router<Arc<AppState>> {
     Router::new().route("/sql", post(sql))
@@ -130,7 +131,24 @@ async fn sql(
         return bad("the system repository is read through weir_runs() and weir_lineage()");
     }
     let format = Format::from_accept(&headers);
-    match run(&s, &who, &text, &opts, format).await {
+    // Held until the answer's last byte is sent (it moves into the body).
+    let permit = match who.model.quota(who.tenant()).concurrent_queries {
+        Some(n) => match s.quotas.query(who.tenant(), n) {
+            Some(p) => Some(p),
+            None => {
+                return ServerError::OverQuota(
+                    format!(
+                        "tenant {} already runs {n} queries at once, its quota",
+                        who.tenant()
+                    ),
+                    1,
+                )
+                .into_response();
+            }
+        },
+        None => None,
+    };
+    match run(&s, &who, &text, &opts, format, permit).await {
         Ok(r) => r,
         Err(e) => {
             let status = StatusCode::from_u16(e.code().http_status())
@@ -146,6 +164,7 @@ async fn run(
     text: &str,
     opts: &SqlOptions,
     format: Format,
+    permit: Option<crate::quota::QueryPermit>,
 ) -> Result<Response, weir_sql::SqlError> {
     // The session cannot write (weir_sql::guard): the statement is planned
     // and refused unless its plan only reads.
@@ -164,8 +183,8 @@ async fn run(
     let stream = df.execute_stream().await?;
     let enc = Encoder::new(format, schema)?;
     let body = futures::stream::unfold(
-        (enc, stream, Stage::Begin),
-        |(mut enc, mut stream, stage)| async move {
+        (enc, stream, Stage::Begin, permit),
+        |(mut enc, mut stream, stage, permit)| async move {
             let (out, next) = match stage {
                 Stage::Begin => (Ok(enc.begin()), Stage::Rows),
                 Stage::Rows => match stream.next().await {
@@ -181,7 +200,7 @@ async fn run(
                 },
                 Stage::Done => return None,
             };
-            Some((out, (enc, stream, next)))
+            Some((out, (enc, stream, next, permit)))
         },
     );
     Ok((

@@ -63,6 +63,26 @@ pub struct Tenant {
     /// Custom policies by id.
     #[serde(default)]
     pub policies: BTreeMap<String, Policy>,
+    #[serde(default, skip_serializing_if = "Quota::is_unlimited")]
+    pub quota: Quota,
+}
+
+/// A tenant's limits; None is no limit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Quota {
+    /// Requests per second, over every surface, with a burst of one
+    /// second's worth.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requests_per_second: Option<u32>,
+    /// SQL queries running at once (a query runs until its answer is sent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concurrent_queries: Option<u32>,
+}
+
+impl Quota {
+    pub fn is_unlimited(&self) -> bool {
+        *self == Quota::default()
+    }
 }
 
 /// The whole authorization state of a lake, stored as one document in
@@ -256,6 +276,13 @@ impl Model {
             .get(repo)
             .map(String::as_str)
             .unwrap_or(DEFAULT_TENANT)
+    }
+
+    pub fn quota(&self, tenant: &str) -> Quota {
+        self.tenants
+            .get(tenant)
+            .map(|t| t.quota)
+            .unwrap_or_default()
     }
 
     pub fn user_tenant(&self, user: &str) -> Option<&str> {

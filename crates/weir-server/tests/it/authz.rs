@@ -202,3 +202,100 @@ async fn sql_sees_only_the_callers_tenant() {
         404
     );
 }
+
+/// A tenant over its requests per second gets 429 with Retry-After and
+/// its request does nothing; a tenant over its queries at once gets 429
+/// while its running query is still sending; other tenants are untouched.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tenant_over_its_quota_gets_429_and_changes_nothing() {
+    use tower::ServiceExt;
+    let f = crate::matrix::fixture().await;
+    let quota = |rps: Option<u32>, queries: Option<u32>| {
+        f.server
+            .state
+            .authz
+            .update(|m| {
+                let q = &mut m.tenants.get_mut("acme").unwrap().quota;
+                q.requests_per_second = rps;
+                q.concurrent_queries = queries;
+                Ok(())
+            })
+            .unwrap()
+    };
+    quota(Some(3), None);
+    let mut ok = 0;
+    let mut refused = Vec::new();
+    for i in 0..12 {
+        let before = f.snapshot().await;
+        let uri = format!("/api/v1/repositories/acmerepo/branches/main/objects?path=q{i}.csv");
+        let (st, body) = f
+            .send_raw("eve", "POST", &uri, Some(("text/csv", "a\n".into())))
+            .await;
+        match st {
+            201 => ok += 1,
+            429 => {
+                assert_eq!(f.snapshot().await, before, "a refused upload wrote");
+                refused.push(body);
+            }
+            other => panic!("{other}: {body}"),
+        }
+    }
+    // A burst of one second's worth, then refusals (a slow machine may
+    // earn one more token meanwhile).
+    assert!((3..=5).contains(&ok), "{ok} admitted");
+    assert!(refused[0].contains("requests per second"), "{}", refused[0]);
+    let req = axum::http::Request::builder()
+        .uri("/api/v1/repositories")
+        .header("authorization", &f.headers["eve"])
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let resp = weir_server::router(f.server.state.clone())
+        .oneshot(req)
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 429);
+    assert!(resp.headers().contains_key("retry-after"));
+    // The first tenant has no quota.
+    for _ in 0..20 {
+        assert_eq!(
+            f.send("admin", "GET", "/api/v1/repositories/demand", None)
+                .await
+                .0,
+            200
+        );
+    }
+
+    // Queries at once: the first still sending holds the only place.
+    quota(None, Some(1));
+    let query = |q: &str| {
+        axum::http::Request::builder()
+            .method("POST")
+            .uri("/api/v1/sql")
+            .header("authorization", &f.headers["eve"])
+            .body(axum::body::Body::from(q.to_string()))
+            .unwrap()
+    };
+    let router = weir_server::router(f.server.state.clone());
+    let first = router
+        .clone()
+        .oneshot(query("SELECT * FROM generate_series(1, 1000000)"))
+        .await
+        .unwrap();
+    assert_eq!(first.status(), 200);
+    let second = router.clone().oneshot(query("SELECT 1")).await.unwrap();
+    assert_eq!(second.status(), 429);
+    assert!(second.headers().contains_key("retry-after"));
+    // Another tenant's query runs meanwhile.
+    let (st, _) = f
+        .send_raw(
+            "admin",
+            "POST",
+            "/api/v1/sql",
+            Some(("text/plain", "SELECT 1".into())),
+        )
+        .await;
+    assert_eq!(st, 200);
+    drop(first);
+    let third = router.oneshot(query("SELECT 1")).await.unwrap();
+    assert_eq!(third.status(), 200);
+}

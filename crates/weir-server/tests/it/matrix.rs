@@ -119,8 +119,8 @@ fn expected(kind: Kind, who: Who, path: &str) -> Result<(), u16> {
 }
 
 pub struct Fixture {
-    server: crate::Server,
-    headers: std::collections::HashMap<&'static str, String>,
+    pub server: crate::Server,
+    pub headers: std::collections::HashMap<&'static str, String>,
     commit: String,
     dev_key: String,
 }
@@ -301,7 +301,7 @@ impl Fixture {
         out
     }
 
-    async fn snapshot(&self) -> String {
+    pub async fn snapshot(&self) -> String {
         self.snapshot_of(false).await
     }
 

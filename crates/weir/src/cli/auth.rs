@@ -56,8 +56,18 @@ pub enum AuthCmd {
 pub enum TenantCmd {
     /// Create a tenant (its first user, from `create-key --tenant`, is its admin)
     Create { name: String },
-    /// List tenants with their users and repositories
+    /// List tenants with their users, repositories and quotas
     List,
+    /// Set a tenant's limits (0 removes one); over a limit a request gets 429
+    Quota {
+        name: String,
+        /// Requests per second over every surface
+        #[arg(long, value_name = "N")]
+        requests_per_second: Option<u32>,
+        /// SQL queries running at once
+        #[arg(long, value_name = "N")]
+        concurrent_queries: Option<u32>,
+    },
 }
 
 #[derive(clap::Subcommand)]
@@ -191,6 +201,36 @@ pub async fn auth(ctx: &Ctx, cmd: AuthCmd) -> anyhow::Result<ExitCode> {
             let repos: Vec<String> = lake.list_repos()?.into_iter().map(|r| r.name).collect();
             let m = authz.model()?;
             tenants(&m, &repos, json);
+        }
+        AuthCmd::Tenant(TenantCmd::Quota {
+            name,
+            requests_per_second,
+            concurrent_queries,
+        }) => {
+            let q = authz.update(|m| {
+                let t = m
+                    .tenants
+                    .get_mut(&name)
+                    .ok_or_else(|| ServerError::NotFound(format!("no tenant '{name}'")))?;
+                let limit = |v: u32| (v > 0).then_some(v);
+                if let Some(v) = requests_per_second {
+                    t.quota.requests_per_second = limit(v);
+                }
+                if let Some(v) = concurrent_queries {
+                    t.quota.concurrent_queries = limit(v);
+                }
+                Ok(t.quota)
+            })?;
+            if json {
+                crate::output::print_json(&serde_json::to_value(q)?);
+            } else {
+                let show = |v: Option<u32>| v.map_or("no limit".to_string(), |n| n.to_string());
+                println!(
+                    "{name}: requests per second {}, queries at once {}",
+                    show(q.requests_per_second),
+                    show(q.concurrent_queries)
+                );
+            }
         }
         AuthCmd::User(UserCmd::List { tenant }) => {
             let m = authz.model()?;
@@ -341,7 +381,7 @@ fn tenants(m: &Model, repos: &[String], json: bool) {
         if json {
             out.insert(
                 name.clone(),
-                serde_json::json!({"created": t.created, "users": users, "groups": groups, "repositories": repos}),
+                serde_json::json!({"created": t.created, "users": users, "groups": groups, "repositories": repos, "quota": t.quota}),
             );
         } else {
             let list = |v: &[&String]| v.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(",");

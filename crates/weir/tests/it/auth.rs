@@ -146,6 +146,33 @@ fn tenants_users_groups_and_policies_from_the_cli() {
         listed.contains("NoMain") && listed.contains("DeveloperAccess"),
         "{listed}"
     );
+    let q = e.json(&[
+        "auth",
+        "tenant",
+        "quota",
+        "acme",
+        "--requests-per-second",
+        "5",
+        "--concurrent-queries",
+        "2",
+    ]);
+    assert_eq!(
+        q,
+        serde_json::json!({"requests_per_second": 5, "concurrent_queries": 2})
+    );
+    e.ok(&[
+        "auth",
+        "tenant",
+        "quota",
+        "acme",
+        "--concurrent-queries",
+        "0",
+    ]);
+    let tenants = e.json(&["auth", "tenant", "list"]);
+    assert_eq!(
+        tenants["acme"]["quota"],
+        serde_json::json!({"requests_per_second": 5})
+    );
     e.ok(&["auth", "assign-repo", "demand", "--tenant", "acme"]);
     let tenants = e.json(&["auth", "tenant", "list"]);
     assert_eq!(
@@ -183,6 +210,14 @@ fn tenants_users_groups_and_policies_from_the_cli() {
         vec!["auth", "policy", "attach", "NoMain", "--group", "Admins"],
         vec!["auth", "assign-repo", "nosuch", "--tenant", "acme"],
         vec!["auth", "assign-repo", "demand", "--tenant", "nosuch"],
+        vec![
+            "auth",
+            "tenant",
+            "quota",
+            "nosuch",
+            "--requests-per-second",
+            "1",
+        ],
     ] {
         let (code, _, err) = e.run(&args);
         assert_ne!(code, 0, "{args:?}");
