@@ -1,6 +1,6 @@
 //! The store's costs on the shared backends beside the embedded ones, in
-//! one run: local files + SQLite, and S3 (SeaweedFS) + PostgreSQL on
-//! loopback (`bench/backends.sh` starts them with tests/backends/cluster.sh
+//! one run: local files + SQLite, local files + PostgreSQL (the metadata
+//! alone), and S3 (SeaweedFS) + PostgreSQL on loopback (`bench/backends.sh` starts them with tests/backends/cluster.sh
 //! and passes their environment).
 //!
 //! `weir-bench backends` prints a markdown table: branch create, commit of
@@ -129,8 +129,21 @@ pub fn run(_args: &[String]) {
             .await
             .unwrap(),
         );
+        // PostgreSQL over local files: the metadata's cost alone.
+        let pg_local = Arc::new(
+            Lake::init_with(
+                &dir.path().join("pg-local"),
+                &LakeSpec {
+                    meta: Some(format!("{pg}?schema={tag}_local")),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap(),
+        );
         vec![
             measure("local files + SQLite", local).await,
+            measure("local files + PostgreSQL", pg_local).await,
             measure("S3 (SeaweedFS) + PostgreSQL", shared).await,
         ]
     });
@@ -149,16 +162,20 @@ pub fn run(_args: &[String]) {
             ms(r.read)
         );
     }
-    let (a, z) = (&rows[0], &rows[1]);
-    let x = |f: fn(&Row) -> Duration| f(z).as_secs_f64() / f(a).as_secs_f64();
-    println!(
-        "\nShared / embedded: branch create {:.2}×, commit 1 object {:.2}×, stage 100k {:.2}×, commit 100k {:.2}×, point read {:.2}×",
-        x(|r| r.branch),
-        x(|r| r.commit1),
-        x(|r| r.stage100k),
-        x(|r| r.commit100k),
-        x(|r| r.read)
-    );
+    let a = &rows[0];
+    for z in &rows[1..] {
+        let x = |f: fn(&Row) -> Duration| f(z).as_secs_f64() / f(a).as_secs_f64();
+        println!(
+            "\n{} / {}: branch create {:.2}×, commit 1 object {:.2}×, stage 100k {:.2}×, commit 100k {:.2}×, point read {:.2}×",
+            z.name,
+            a.name,
+            x(|r| r.branch),
+            x(|r| r.commit1),
+            x(|r| r.stage100k),
+            x(|r| r.commit100k),
+            x(|r| r.read)
+        );
+    }
 }
 
 /// A local lake of `n` real small objects, `garbage` of them unnamed.
