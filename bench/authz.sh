@@ -30,10 +30,13 @@ cleanup() {
 trap cleanup EXIT
 
 # The base first, copied out; then this checkout (only weir's own crates
-# rebuild: the dependencies are the same).
+# rebuild: the dependencies are the same). Cargo names a workspace's
+# crates by their path inside it, so the two builds share artifacts:
+# touching this checkout's sources makes the second rebuild them.
 git worktree add -q --detach "$TMP/base" "$BASE"
 (cd "$TMP/base" && cargo build -q --release -p weir -p weir-bench)
 cp "$CARGO_TARGET_DIR/release/weir" "$TMP/weir-base"
+find crates -name '*.rs' -exec touch {} +
 build_release
 W="$CARGO_TARGET_DIR/release/weir"
 L=(--lake "$TMP/lake")

@@ -46,7 +46,9 @@ pub enum AuthCmd {
     Policy(PolicyCmd),
     /// Give a repository to a tenant (repositories made by `weir repo create` are the default tenant's)
     AssignRepo {
+        /// The repository's name
         repository: String,
+        /// The tenant it goes to
         #[arg(long)]
         tenant: String,
     },
@@ -55,11 +57,15 @@ pub enum AuthCmd {
 #[derive(clap::Subcommand)]
 pub enum TenantCmd {
     /// Create a tenant (its first user, from `create-key --tenant`, is its admin)
-    Create { name: String },
+    Create {
+        /// The tenant's name (letters, digits, '-', '_', '.', '@')
+        name: String,
+    },
     /// List tenants with their users, repositories and quotas
     List,
     /// Set a tenant's limits (0 removes one); over a limit a request gets 429
     Quota {
+        /// The tenant's name
         name: String,
         /// Requests per second over every surface
         #[arg(long, value_name = "N")]
@@ -74,6 +80,7 @@ pub enum TenantCmd {
 pub enum UserCmd {
     /// List users with their tenant, groups and policies
     List {
+        /// Only the users of this tenant
         #[arg(long)]
         tenant: Option<String>,
     },
@@ -88,7 +95,9 @@ pub enum PolicyCmd {
     /// Create or replace a tenant's policy from a lakeFS policy document:
     /// {"statement": [{"effect": "allow"|"deny", "action": ["fs:*"], "resource": "weir:repository/demand/*"}]}
     Create {
+        /// The policy's id, unique in its tenant
         id: String,
+        /// The tenant whose policy it is
         #[arg(long, default_value = "default")]
         tenant: String,
         /// The JSON document
@@ -97,17 +106,20 @@ pub enum PolicyCmd {
     },
     /// List a tenant's policies and the built-in ones
     List {
+        /// The tenant whose policies to list
         #[arg(long, default_value = "default")]
         tenant: String,
     },
     /// Attach a policy to a user or a custom group
     Attach {
+        /// The policy's id
         id: String,
         #[command(flatten)]
         to: HolderArgs,
     },
     /// Detach a policy from a user or a custom group
     Detach {
+        /// The policy's id
         id: String,
         #[command(flatten)]
         to: HolderArgs,
@@ -117,6 +129,7 @@ pub enum PolicyCmd {
 #[derive(clap::Args)]
 #[group(required = true, multiple = false, id = "holder")]
 pub struct HolderArgs {
+    /// A user (the policy is of the user's tenant)
     #[arg(long)]
     user: Option<String>,
     /// A custom group of --tenant (made by its first policy)
