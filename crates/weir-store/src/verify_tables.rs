@@ -1,8 +1,13 @@
 //! `verify`'s table check: at every branch head and tag, each Delta table's
 //! log and data files agree. Every file the latest version reads is in the
-//! tree, and every Parquet file under the table is named by some version
-//! of its log: a file no version names holds rows that are lost to every
-//! reader (what a merge by object that kept one side's log left behind).
+//! tree, and every Parquet file under the table that the table's log names
+//! at some ref, or in the ref's recent history, is named by a version of
+//! its log at every ref that holds it: a file a log named once and the
+//! ref's log does not now holds rows lost to that ref's readers (what a
+//! merge by object that kept one side's log left behind). A file no log
+//! ever named is what a writer killed between its data file and its log
+//! entry leaves (as Delta's own writers do): no rows were ever added, so
+//! it is not a problem.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -24,6 +29,10 @@ impl Repo {
         let mut refs = self.lake.meta.list_branches(&self.rec.name)?;
         refs.extend(self.lake.meta.list_tags(&self.rec.name)?);
         let mut seen = HashSet::new();
+        // Files a log names, at any ref, by table; and each ref's files
+        // that its own log does not name.
+        let mut named_anywhere: HashMap<String, HashSet<String>> = HashMap::new();
+        let mut unnamed: Vec<(String, String, String)> = Vec::new();
         for (name, commit) in refs {
             let Ok(c) = self.commit_record(&commit) else {
                 continue; // reported by the history check
@@ -76,10 +85,99 @@ impl Repo {
                 }
             }
             for (root, t) in &tables {
-                self.verify_table(&name, root, t, problems).await?;
+                let Some(named) = self.verify_table(&name, root, t, problems).await? else {
+                    continue;
+                };
+                for f in t.files.iter().filter(|f| {
+                    !f.starts_with(LOG_DIR) && f.ends_with(".parquet") && !named.contains(*f)
+                }) {
+                    unnamed.push((root.clone(), name.clone(), f.clone()));
+                }
+                named_anywhere
+                    .entry(root.clone())
+                    .or_default()
+                    .extend(named);
+            }
+        }
+        unnamed.sort();
+        let mut logs = HashMap::new();
+        let mut history: HashMap<(String, String), HashSet<String>> = HashMap::new();
+        for (root, reference, f) in &unnamed {
+            let key = (root.clone(), reference.clone());
+            if !history.contains_key(&key) {
+                let named = self.named_in_history(reference, root, &mut logs).await?;
+                history.insert(key.clone(), named);
+            }
+            if history[&key].contains(f) {
+                named_anywhere
+                    .entry(root.clone())
+                    .or_default()
+                    .insert(f.clone());
+            }
+        }
+        for (root, reference, f) in unnamed {
+            if named_anywhere.get(&root).is_some_and(|n| n.contains(&f)) {
+                problems.push(format!(
+                    "table {} at {reference}: data file {f} is named by no version of the log here but was by one before (at another ref or earlier in this one): its rows are lost to this ref's readers",
+                    table_name(&root)
+                ));
             }
         }
         Ok(())
+    }
+
+    /// The data files some version of `root`'s log named in the last
+    /// commits of `reference` (log files read once each, by address).
+    async fn named_in_history(
+        &self,
+        reference: &str,
+        root: &str,
+        logs: &mut HashMap<String, Vec<String>>,
+    ) -> Result<HashSet<String>> {
+        const HISTORY: usize = 1000;
+        let opts = crate::repo::LogOptions {
+            first_parent: false,
+            after: None,
+            amount: HISTORY,
+        };
+        let mut named = HashSet::new();
+        let Ok((commits, _)) = self.log(reference, &opts) else {
+            return Ok(named);
+        };
+        for c in commits {
+            let prefix = format!("{root}{LOG_DIR}");
+            let Ok((items, _)) = self
+                .list_objects(&c.id, &prefix, false, None, 1_000_000)
+                .await
+            else {
+                continue;
+            };
+            for item in items {
+                let crate::ListItem::Object { path, entry } = item else {
+                    continue;
+                };
+                if !path.ends_with(".json") {
+                    continue;
+                }
+                if !logs.contains_key(&entry.address) {
+                    let files = match self.read_entry(&entry, None).await {
+                        Ok(bytes) => Commit::parse(&bytes, &path)
+                            .map(|c| {
+                                c.added
+                                    .iter()
+                                    .chain(&c.removed)
+                                    .filter_map(|p| relative_file(p))
+                                    .collect()
+                            })
+                            .unwrap_or_default(),
+                        Err(_) => Vec::new(),
+                    };
+                    logs.insert(entry.address.clone(), files);
+                }
+                named.extend(logs[&entry.address].iter().cloned());
+            }
+        }
+        Ok(named)
     }
 
     async fn verify_table(
@@ -88,15 +186,15 @@ impl Repo {
         root: &str,
         t: &Table,
         problems: &mut Vec<String>,
-    ) -> Result<()> {
+    ) -> Result<Option<HashSet<String>>> {
         let table = table_name(root);
         // A log that starts after version 0 keeps its early history in a
         // checkpoint, which this check does not read.
         let Some((&last, _)) = t.commits.last_key_value() else {
-            return Ok(());
+            return Ok(None);
         };
         if !t.commits.contains_key(&0) {
-            return Ok(());
+            return Ok(None);
         }
         let mut active: BTreeMap<String, u64> = BTreeMap::new();
         let mut named: HashSet<String> = HashSet::new();
@@ -105,7 +203,7 @@ impl Repo {
                 problems.push(format!(
                     "table {table} at {reference}: log version {v} is missing (the log goes to {last})"
                 ));
-                return Ok(());
+                return Ok(None);
             };
             let what = format!("table {table} at {reference}, version {v}");
             let c = match self.read_entry(entry, None).await {
@@ -113,11 +211,11 @@ impl Repo {
                     Ok(c) => c,
                     Err(e) => {
                         problems.push(e.to_string());
-                        return Ok(());
+                        return Ok(None);
                     }
                 },
                 // Unreadable bytes are the object check's to report.
-                Err(_) => return Ok(()),
+                Err(_) => return Ok(None),
             };
             for f in c.removed.iter().filter_map(|p| relative_file(p)) {
                 active.remove(&f);
@@ -136,17 +234,6 @@ impl Repo {
                 ));
             }
         }
-        let mut orphans: Vec<&String> = t
-            .files
-            .iter()
-            .filter(|f| !f.starts_with(LOG_DIR) && f.ends_with(".parquet") && !named.contains(*f))
-            .collect();
-        orphans.sort();
-        for f in orphans {
-            problems.push(format!(
-                "table {table} at {reference}: data file {f} is named by no version of the log: its rows are lost to every reader"
-            ));
-        }
-        Ok(())
+        Ok(Some(named))
     }
 }

@@ -293,3 +293,27 @@ async fn verify_finds_the_rows_a_merge_by_object_lost() {
         .unwrap_or_else(|| panic!("{:?}", report.problems));
     assert!(orphan.contains("table t at main"), "{orphan}");
 }
+
+/// A data file no log ever named (a writer killed between its data file
+/// and its log entry, then committed by the next writer) added no rows:
+/// verify does not call it lost.
+#[tokio::test(flavor = "multi_thread")]
+async fn verify_passes_a_data_file_no_log_ever_named() {
+    let t = setup().await;
+    base(&t).await;
+    t.repo
+        .put_object(
+            "main",
+            "t/part-00000-killed-c000.snappy.parquet",
+            object_store::PutPayload::from_static(b"PAR1 written, never logged"),
+            &Default::default(),
+        )
+        .await
+        .unwrap();
+    t.repo
+        .commit("main", "after a kill", "tester", BTreeMap::new(), false)
+        .await
+        .unwrap();
+    let report = t.repo.verify(false, &NoProgress).await.unwrap();
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+}
