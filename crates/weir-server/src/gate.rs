@@ -68,23 +68,20 @@ impl Service<Request> for Gate {
 
     fn call(&mut self, mut req: Request) -> Self::Future {
         // No route matched: the answer is a JSON 404 that needs no key.
-        let Some(template) = req
-            .extensions()
-            .get::<MatchedPath>()
-            .map(|p| p.as_str().to_owned())
-        else {
+        // A shared handle to the route's template (no copy per request).
+        let Some(template) = req.extensions().get::<MatchedPath>().cloned() else {
             let fut = self.inner.call(req);
             return Box::pin(async move { Ok(json_errors(fut.await?).await) });
         };
         // A method the route does not take (what axum answers 405 for), or
         // a route added without a rule: the authorization matrix test sends
         // every documented route and fails on a 405.
-        let Some(rule) = routes::rule(req.method().as_str(), &template) else {
-            tracing::debug!(method = %req.method(), route = %template, "no authorization rule");
+        let Some(rule) = routes::rule(req.method().as_str(), template.as_str()) else {
+            tracing::debug!(method = %req.method(), route = template.as_str(), "no authorization rule");
             let e = (
                 StatusCode::METHOD_NOT_ALLOWED,
                 axum::Json(serde_json::json!({
-                    "message": format!("{} is not a method of {template}", req.method())
+                    "message": format!("{} is not a method of {}", req.method(), template.as_str())
                 })),
             );
             return Box::pin(async move { Ok(e.into_response()) });
@@ -113,7 +110,13 @@ impl Service<Request> for Gate {
         // before the handler.
         if let Some(model) = self.state.authz.model_cached() {
             let principal = self.principal(user, model);
-            if let Err(e) = check(&self.state, &principal, &rule, &template, req.uri().path()) {
+            if let Err(e) = check(
+                &self.state,
+                &principal,
+                &rule,
+                template.as_str(),
+                req.uri().path(),
+            ) {
                 return Box::pin(async move { Ok(e.into_response()) });
             }
             req.extensions_mut().insert(Caller(principal.user.clone()));
@@ -183,7 +186,7 @@ async fn authorize_then(
     inner: Route,
     mut req: Request,
     rule: Rule,
-    template: String,
+    template: MatchedPath,
     user: String,
 ) -> Result<Response, Infallible> {
     let authz = state.authz.clone();
@@ -193,7 +196,13 @@ async fn authorize_then(
         Err(e) => return Ok(ServerError::Keys(e.to_string()).into_response()),
     };
     let principal = principal(&state, user, model);
-    if let Err(e) = check(&state, &principal, &rule, &template, req.uri().path()) {
+    if let Err(e) = check(
+        &state,
+        &principal,
+        &rule,
+        template.as_str(),
+        req.uri().path(),
+    ) {
         return Ok(e.into_response());
     }
     req.extensions_mut().insert(Caller(principal.user.clone()));

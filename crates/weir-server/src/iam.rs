@@ -268,7 +268,7 @@ async fn user_policies(
         .policies
         .iter()
         .filter_map(|id| m.policy(who.tenant(), id))
-        .map(|p| (p.id.clone(), policy_json(&p, at)))
+        .map(|p| (p.id.clone(), policy_json(p, at)))
         .collect();
     listing(rows, &p)
 }
@@ -421,7 +421,7 @@ async fn group_policies(
         .group_policies(who.tenant(), &group)?
         .into_iter()
         .filter_map(|id| m.policy(who.tenant(), &id))
-        .map(|p| (p.id.clone(), policy_json(&p, at)))
+        .map(|p| (p.id.clone(), policy_json(p, at)))
         .collect();
     listing(rows, &p)
 }
@@ -433,16 +433,10 @@ async fn list_policies(
 ) -> Result<Json<Value>> {
     let m = s.authz.model()?;
     let at = created(&m, &who);
-    let own = m
-        .tenants
-        .get(who.tenant())
-        .map(|t| t.policies.values().cloned().collect::<Vec<_>>())
-        .unwrap_or_default();
-    let rows = ["AdminAccess", "DeveloperAccess", "ViewerAccess"]
+    let rows = m
+        .tenant_policies(who.tenant())
         .into_iter()
-        .filter_map(crate::authz::model::builtin_policy)
-        .chain(own)
-        .map(|p| (p.id.clone(), policy_json(&p, at)))
+        .map(|p| (p.id.clone(), policy_json(p, at)))
         .collect();
     listing(rows, &p)
 }
@@ -496,7 +490,7 @@ async fn get_policy(
     let p = m
         .policy(who.tenant(), &id)
         .ok_or_else(|| ServerError::NotFound(format!("no policy '{id}'")))?;
-    Ok(Json(policy_json(&p, created(&m, &who))))
+    Ok(Json(policy_json(p, created(&m, &who))))
 }
 
 async fn update_policy(

@@ -173,6 +173,16 @@ impl Model {
                 policy.id
             )));
         }
+        if let Some(s) = policy
+            .statement
+            .iter()
+            .find(|s| s.resource.is_empty() || s.action.iter().all(|a| a.is_empty()))
+        {
+            return Err(ModelError::Invalid(format!(
+                "policy '{}': a statement needs a resource and at least one action (got {s:?})",
+                policy.id
+            )));
+        }
         let t = self
             .tenants
             .get_mut(tenant)

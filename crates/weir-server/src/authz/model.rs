@@ -189,9 +189,26 @@ fn allow(actions: &[&str], resource: &str) -> Statement {
     }
 }
 
-/// The built-in policies, by id.
-pub fn builtin_policy(id: &str) -> Option<Policy> {
-    let statement = match id {
+/// The built-in policies, built once: every request's decision reads them.
+static BUILTIN: std::sync::LazyLock<[Policy; 3]> = std::sync::LazyLock::new(|| {
+    ["AdminAccess", "DeveloperAccess", "ViewerAccess"].map(|id| Policy {
+        id: id.into(),
+        statement: builtin_statements(id),
+    })
+});
+
+/// The built-in policies: AdminAccess, DeveloperAccess, ViewerAccess.
+pub fn builtin_policies() -> &'static [Policy] {
+    &*BUILTIN
+}
+
+/// A built-in policy by id.
+pub fn builtin_policy(id: &str) -> Option<&'static Policy> {
+    BUILTIN.iter().find(|p| p.id == id)
+}
+
+fn builtin_statements(id: &str) -> Vec<Statement> {
+    match id {
         "AdminAccess" => vec![allow(&["*"], "*")],
         "DeveloperAccess" => vec![
             allow(
@@ -227,12 +244,8 @@ pub fn builtin_policy(id: &str) -> Option<Policy> {
             ),
             allow(&["lineage:Read"], "weir:lineage"),
         ],
-        _ => return None,
-    };
-    Some(Policy {
-        id: id.into(),
-        statement,
-    })
+        _ => Vec::new(),
+    }
 }
 
 /// The built-in group's policy.
@@ -290,15 +303,24 @@ impl Model {
     }
 
     /// A tenant's policy by id: its own, else a built-in one.
-    pub fn policy(&self, tenant: &str, id: &str) -> Option<Policy> {
+    pub fn policy(&self, tenant: &str, id: &str) -> Option<&Policy> {
         self.tenants
             .get(tenant)
-            .and_then(|t| t.policies.get(id).cloned())
+            .and_then(|t| t.policies.get(id))
             .or_else(|| builtin_policy(id))
     }
 
+    /// Every policy a tenant can attach: the built-in ones, then its own.
+    pub fn tenant_policies(&self, tenant: &str) -> Vec<&Policy> {
+        let own = self.tenants.get(tenant).map(|t| t.policies.values());
+        builtin_policies()
+            .iter()
+            .chain(own.into_iter().flatten())
+            .collect()
+    }
+
     /// The policies that apply to `user`: attached to it and to its groups.
-    pub fn policies_of(&self, user: &str) -> Vec<Policy> {
+    pub fn policies_of(&self, user: &str) -> Vec<&Policy> {
         let Some(u) = self.users.get(user) else {
             return Vec::new();
         };

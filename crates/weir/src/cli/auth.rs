@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use weir_server::authz::Authz;
-use weir_server::authz::model::{BUILTIN_GROUPS, Holder, Model, Policy, builtin_policy};
+use weir_server::authz::model::{BUILTIN_GROUPS, Holder, Model, Policy};
 use weir_server::{KeyStore, ServerError};
 
 use crate::Ctx;
@@ -308,20 +308,16 @@ pub async fn auth(ctx: &Ctx, cmd: AuthCmd) -> anyhow::Result<ExitCode> {
         }
         AuthCmd::Policy(PolicyCmd::List { tenant }) => {
             let m = authz.model()?;
-            let t = m
-                .tenants
-                .get(&tenant)
-                .ok_or_else(|| invalid(format!("no tenant '{tenant}'")))?;
-            let builtin = ["AdminAccess", "DeveloperAccess", "ViewerAccess"]
-                .into_iter()
-                .filter_map(builtin_policy);
-            let all: Vec<Policy> = builtin.chain(t.policies.values().cloned()).collect();
+            if !m.tenants.contains_key(&tenant) {
+                return Err(invalid(format!("no tenant '{tenant}'")).into());
+            }
+            let all = m.tenant_policies(&tenant);
             if json {
                 crate::output::print_json(&serde_json::to_value(&all)?);
             } else {
                 for p in all {
                     println!("{}", p.id);
-                    for s in p.statement {
+                    for s in &p.statement {
                         println!("  {:?} {} on {}", s.effect, s.action.join(","), s.resource);
                     }
                 }

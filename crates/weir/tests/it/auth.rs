@@ -183,6 +183,10 @@ fn tenants_users_groups_and_policies_from_the_cli() {
     // Bad input: one line, a non-zero exit, nothing changed.
     let before = e.ok(&["auth", "user", "list", "--output", "json"]);
     let bad = e.write("bad.json", r#"{"statement": [{"effect": "maybe"}]}"#);
+    let empty = e.write(
+        "empty.json",
+        r#"{"statement": [{"effect": "allow", "action": [], "resource": "*"}]}"#,
+    );
     for args in [
         vec!["auth", "create-key", "--user", "eve", "--tenant", "default"],
         vec!["auth", "create-key", "--user", "anonymous"],
@@ -205,6 +209,14 @@ fn tenants_users_groups_and_policies_from_the_cli() {
             "AdminAccess",
             "--file",
             policy.to_str().unwrap(),
+        ],
+        vec![
+            "auth",
+            "policy",
+            "create",
+            "Empty",
+            "--file",
+            empty.to_str().unwrap(),
         ],
         vec!["auth", "policy", "attach", "Nope", "--user", "bob"],
         vec!["auth", "policy", "attach", "NoMain", "--group", "Admins"],
