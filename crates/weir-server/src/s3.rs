@@ -109,6 +109,13 @@ fn s3_rule(op: &str, path: &S3Path) -> (&'static str, Resource) {
 #[async_trait::async_trait]
 impl S3Access for Access {
     async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
+        // weir's own repository is no bucket, whoever asks and whatever
+        // their policies say.
+        if let S3Path::Bucket { bucket } | S3Path::Object { bucket, .. } = cx.s3_path()
+            && &**bucket == SYSTEM_REPO
+        {
+            return Err(s3_error!(NoSuchBucket, "no repository {bucket}"));
+        }
         let user = match cx.credentials() {
             Some(c) => match lookup(&self.state.keys, &c.access_key).await? {
                 Some((_, user)) => user,

@@ -205,13 +205,22 @@ fn a_data_store_that_cannot_be_used_is_refused_at_init() {
     assert!(err.contains("environment"), "{err}");
 }
 
-/// `weir serve` kills itself when the test ends, even on a panic.
-pub(crate) struct Served(Child);
+/// `weir serve` kills itself when the test ends, even on a panic, and
+/// then shows what it logged.
+pub(crate) struct Served(Child, PathBuf);
 
 impl Drop for Served {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
+        if std::thread::panicking() {
+            let log = std::fs::read_to_string(&self.1).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(40).collect();
+            eprintln!("--- {} (last lines)", self.1.display());
+            for l in tail.into_iter().rev() {
+                eprintln!("{l}");
+            }
+        }
     }
 }
 
@@ -269,24 +278,36 @@ fn second_view(e: &Env) -> Env {
     b
 }
 
+/// `weir serve` on a port the system picks (a port found free first
+/// could be taken by another test's server before this one binds it).
 pub(crate) fn serve(e: &Env) -> (Served, u16) {
-    let port = free_port();
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let log = e.dir.path().join(format!("serve-{n}.log"));
     let child = e
         .cmd()
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .args(["serve", "--listen", "127.0.0.1:0"])
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .unwrap();
+    let mut served = Served(child, log);
     let start = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+    loop {
+        let text = std::fs::read_to_string(&served.1).unwrap_or_default();
+        let port = text
+            .split_once("on http://127.0.0.1:")
+            .and_then(|(_, rest)| rest.split(|c: char| !c.is_ascii_digit()).next())
+            .and_then(|p| p.parse::<u16>().ok());
+        if let Some(port) = port {
+            return (served, port);
+        }
         assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "serve did not start"
+            start.elapsed() < Duration::from_secs(30) && served.0.try_wait().unwrap().is_none(),
+            "serve did not start: {text}"
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    (Served(child), port)
 }
 
 /// A TCP proxy that sends each new connection to the next of `backends`,
