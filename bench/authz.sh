@@ -5,7 +5,9 @@
 #   - S3 GetObject of a 4 KiB object (SigV4 presigned);
 #   - POST /recommend_qty on the quickstart's forecast;
 # this checkout's as the tenant's admin ("tenants") and as a user with
-# twenty more policies attached, each of five statements ("policies").
+# twenty more policies attached, each of five statements ("policies"),
+# both with usage metering off (--no-usage); and as the tenant's admin
+# with metering on, as weir serve runs by default ("metered").
 # Medians of RUNS runs. BASE is built in a temporary worktree.
 # Usage: bench/authz.sh [BASE [SECONDS [RUNS [CONNECTIONS]]]]  (default ce6e100 10 3 32)
 set -euo pipefail
@@ -60,8 +62,9 @@ PY
 done
 
 "$TMP/weir-base" serve --listen 127.0.0.1:18090 "${L[@]}" 2>"$TMP/base.log" & PIDS+=($!)
-"$W" serve --listen 127.0.0.1:18091 "${L[@]}" 2>"$TMP/tenants.log" & PIDS+=($!)
-for port in 18090 18091; do
+"$W" serve --listen 127.0.0.1:18091 --no-usage "${L[@]}" 2>"$TMP/tenants.log" & PIDS+=($!)
+"$W" serve --listen 127.0.0.1:18092 "${L[@]}" 2>"$TMP/metered.log" & PIDS+=($!)
+for port in 18090 18091 18092; do
   for _ in $(seq 100); do
     curl -s -o /dev/null "http://127.0.0.1:$port/healthz" && break
     sleep 0.2
@@ -81,7 +84,8 @@ print(s3.generate_presigned_url("get_object", Params={"Bucket": "demand", "Key":
 U_BASE=$(presign http://127.0.0.1:18090 "$KEY" "$SECRET")
 U_TEN=$(presign http://127.0.0.1:18091 "$KEY" "$SECRET")
 U_POL=$(presign http://127.0.0.1:18091 "$KEY2" "$SECRET2")
-for u in "$U_BASE" "$U_TEN" "$U_POL"; do curl -sf "$u" | cmp - "$TMP/obj.bin"; done
+U_MET=$(presign http://127.0.0.1:18092 "$KEY" "$SECRET")
+for u in "$U_BASE" "$U_TEN" "$U_POL" "$U_MET"; do curl -sf "$u" | cmp - "$TMP/obj.bin"; done
 
 BODY='{"repo":"demand","series":"Construction","under_cost":3,"over_cost":1}'
 post() {
@@ -94,7 +98,7 @@ LUA
 }
 post alice "$KEY" "$SECRET"
 post bob "$KEY2" "$SECRET2"
-for port in 18090 18091; do
+for port in 18090 18091 18092; do
   curl -sf -u "$KEY:$SECRET" -H 'Content-Type: application/json' -d "$BODY" "http://127.0.0.1:$port/recommend_qty" >/dev/null
 done
 curl -sf -u "$KEY2:$SECRET2" -H 'Content-Type: application/json' -d "$BODY" http://127.0.0.1:18091/recommend_qty >/dev/null
@@ -103,13 +107,16 @@ declare -A TARGETS=(
   [s3_get_base]="$U_BASE"
   [s3_get_tenants]="$U_TEN"
   [s3_get_policies]="$U_POL"
+  [s3_get_metered]="$U_MET"
   [recommend_base]="-s $TMP/alice.lua http://127.0.0.1:18090/recommend_qty"
   [recommend_tenants]="-s $TMP/alice.lua http://127.0.0.1:18091/recommend_qty"
   [recommend_policies]="-s $TMP/bob.lua http://127.0.0.1:18091/recommend_qty"
+  [recommend_metered]="-s $TMP/alice.lua http://127.0.0.1:18092/recommend_qty"
 )
 : >"$TMP/results"
 for run in $(seq "$RUNS"); do
-  for t in s3_get_base s3_get_tenants s3_get_policies recommend_base recommend_tenants recommend_policies; do
+  for t in s3_get_base s3_get_tenants s3_get_policies s3_get_metered \
+           recommend_base recommend_tenants recommend_policies recommend_metered; do
     # shellcheck disable=SC2086
     wrk -t2 -c"$CONN" -d"${DUR}s" ${TARGETS[$t]} >"$TMP/wrk.out"
     python3 - "$t" "$TMP/wrk.out" >>"$TMP/results" <<'PY'
@@ -129,11 +136,13 @@ for line in open(path):
     t, rps, errs = line.split()
     rows.setdefault(t, []).append((float(rps), int(errs)))
 print(f"wrk -t2 -c{conn} -d{dur}s, median of {runs} runs; base = weir serve at {base}\n")
-print("| endpoint | base req/s | tenants req/s | ratio | 20 policies req/s | ratio | non-2xx |")
-print("|---|---|---|---|---|---|---|")
+print("| endpoint | base req/s | tenants req/s | ratio | 20 policies req/s | ratio | metered req/s | metered / tenants | non-2xx |")
+print("|---|---|---|---|---|---|---|---|---|")
+kinds = ["base", "tenants", "policies", "metered"]
 for ep in ["s3_get", "recommend"]:
-    med = {k: statistics.median(r for r, _ in rows[f"{ep}_{k}"]) for k in ["base", "tenants", "policies"]}
-    errs = sum(e for k in ["base", "tenants", "policies"] for _, e in rows[f"{ep}_{k}"])
+    med = {k: statistics.median(r for r, _ in rows[f"{ep}_{k}"]) for k in kinds}
+    errs = sum(e for k in kinds for _, e in rows[f"{ep}_{k}"])
     print(f"| {ep} | {med['base']:,.0f} | {med['tenants']:,.0f} | {med['tenants']/med['base']:.3f} "
-          f"| {med['policies']:,.0f} | {med['policies']/med['base']:.3f} | {errs} |")
+          f"| {med['policies']:,.0f} | {med['policies']/med['base']:.3f} "
+          f"| {med['metered']:,.0f} | {med['metered']/med['tenants']:.3f} | {errs} |")
 PY

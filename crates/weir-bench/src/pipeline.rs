@@ -164,6 +164,7 @@ pub fn run(args: &[String]) {
             params: Vec::new(),
             force: true,
             committer: "bench".into(),
+            tenant: String::new(),
         };
         let repo = lake.repo("bench").expect("repo");
         let (mut pipeline, mut chained, mut manual) = (Vec::new(), Vec::new(), Vec::new());

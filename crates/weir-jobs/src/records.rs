@@ -66,6 +66,9 @@ pub struct RunRecord {
     /// The lake commit the run produced: the stage's output commit, or the
     /// merge commit on the target for the run row.
     pub commit: Option<String>,
+    /// CPU seconds spent (the stage's; the run row sums its stages).
+    #[serde(default)]
+    pub cpu_seconds: Option<f64>,
 }
 
 fn pin_fields() -> Fields {
@@ -107,6 +110,7 @@ pub fn schema() -> SchemaRef {
         Field::new("rows", DataType::Int64, true),
         Field::new("error", DataType::Utf8, true),
         Field::new("commit", DataType::Utf8, true),
+        Field::new("cpu_seconds", DataType::Float64, true),
     ]))
 }
 
@@ -253,6 +257,7 @@ pub fn add_orphans(lake: &Arc<Lake>, rows: &mut Vec<RunRecord>) {
                 rows: None,
                 error: Some("no record: the run stopped before saving its start".into()),
                 commit: None,
+                cpu_seconds: None,
             });
         }
     }

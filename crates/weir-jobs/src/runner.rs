@@ -18,6 +18,7 @@ use crate::params::Params;
 use crate::plan::{PlannedStage, plan};
 use crate::records::{self, RunRecord, TablePin};
 use crate::stage::{StageCtx, run_stage};
+use weir_lineage::usage::UsageRow;
 
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
@@ -26,6 +27,9 @@ pub struct RunOptions {
     /// Run every stage even when nothing it depends on changed.
     pub force: bool,
     pub committer: String,
+    /// The tenant the run's usage is recorded for (the target
+    /// repository's; the lake's default tenant when empty).
+    pub tenant: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,6 +60,8 @@ pub struct StageReport {
     pub commit: Option<String>,
     pub started_at: String,
     pub duration: Duration,
+    /// CPU seconds the process spent on the stage.
+    pub cpu_seconds: f64,
     pub inputs: Vec<TablePin>,
     pub outputs: Vec<TablePin>,
     pub sql_hash: String,
@@ -253,10 +259,16 @@ pub async fn run(
     let rows = run_records(&report, &reports, &started_at);
     let events = crate::lineage::run_events(manifest, &report, &reports, &started_at);
     // Two tables, two writers: side by side, each committing its own table.
-    let (saved, traced) = tokio::join!(
+    let usage = usage_rows(&report, &reports, opts);
+    let (saved, traced, metered) = tokio::join!(
         records::append(&lake, &rows, &opts.committer),
-        crate::lineage::save(&lake, &events, &report, &reports, &opts.committer)
+        crate::lineage::save(&lake, &events, &report, &reports, &opts.committer),
+        weir_lineage::usage::append(&lake, &usage, &opts.committer)
     );
+    if let Err(e) = metered {
+        tracing::warn!("run {run_id}: could not save its usage: {e}");
+        report.records_error = Some(format!("usage: {e}"));
+    }
     if let Err(e) = saved {
         tracing::warn!("run {run_id}: could not save the run records: {e}");
         report.records_error = Some(e.to_string());
@@ -399,6 +411,7 @@ fn not_run(s: &PlannedStage, error: Option<String>) -> StageReport {
         commit: None,
         started_at: now(),
         duration: Duration::ZERO,
+        cpu_seconds: 0.0,
         inputs: Vec::new(),
         outputs: Vec::new(),
         sql_hash: s.sql_hash.clone(),
@@ -411,6 +424,43 @@ fn not_run(s: &PlannedStage, error: Option<String>) -> StageReport {
         lineage: None,
         schema: Vec::new(),
     }
+}
+
+/// One usage row per stage that ran, with its CPU and wall time.
+fn usage_rows(run: &RunReport, stages: &[StageReport], opts: &RunOptions) -> Vec<UsageRow> {
+    let tenant = if opts.tenant.is_empty() {
+        "default"
+    } else {
+        &opts.tenant
+    };
+    let recorder = weir_lineage::usage::recorder();
+    stages
+        .iter()
+        .filter(|s| matches!(s.status, StageStatus::Succeeded | StageStatus::Failed))
+        .map(|s| {
+            let start = chrono::DateTime::parse_from_rfc3339(&s.started_at)
+                .map(|t| t.with_timezone(&Utc))
+                .unwrap_or_else(|_| Utc::now());
+            let end = start + chrono::Duration::from_std(s.duration).unwrap_or_default();
+            UsageRow {
+                start: s.started_at.clone(),
+                end: weir_lineage::usage::timestamp(end),
+                tenant: tenant.to_string(),
+                user: opts.committer.clone(),
+                surface: weir_lineage::usage::surface::STAGE.into(),
+                operation: format!("{}/{}", run.pipeline, s.name),
+                resource_id: Some(run.run_id.clone()),
+                repository: Some(run.repo.clone()),
+                requests: 1,
+                errors: i64::from(s.status == StageStatus::Failed),
+                rows: s.rows.unwrap_or(0) as i64,
+                cpu_seconds: s.cpu_seconds,
+                wall_seconds: s.duration.as_secs_f64(),
+                recorder: recorder.clone(),
+                ..UsageRow::default()
+            }
+        })
+        .collect()
 }
 
 fn run_records(run: &RunReport, stages: &[StageReport], started_at: &str) -> Vec<RunRecord> {
@@ -436,6 +486,7 @@ fn run_records(run: &RunReport, stages: &[StageReport], started_at: &str) -> Vec
         rows: None,
         error: None,
         commit: None,
+        cpu_seconds: None,
     };
     let mut out: Vec<RunRecord> = stages
         .iter()
@@ -444,6 +495,7 @@ fn run_records(run: &RunReport, stages: &[StageReport], started_at: &str) -> Vec
             r.status = s.status.as_str().into();
             r.started_at = s.started_at.clone();
             r.duration_ms = s.duration.as_millis() as i64;
+            r.cpu_seconds = Some(s.cpu_seconds);
             r.sql_hash = Some(s.sql_hash.clone());
             r.params = s.params.clone();
             r.sql = s.sql.clone();
@@ -459,6 +511,7 @@ fn run_records(run: &RunReport, stages: &[StageReport], started_at: &str) -> Vec
     let mut total = base(None);
     total.status = run.status.clone();
     total.duration_ms = run.duration.as_millis() as i64;
+    total.cpu_seconds = Some(stages.iter().map(|s| s.cpu_seconds).sum());
     total.error = run.failure.as_ref().map(|(_, m)| m.clone());
     total.commit = run.merge_commit.clone();
     total.outputs = stages.iter().flat_map(|s| s.outputs.clone()).collect();

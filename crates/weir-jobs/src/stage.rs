@@ -36,8 +36,24 @@ pub struct StageCtx {
 /// How many offending rows a failed gate shows.
 const GATE_ROWS: usize = 5;
 
+/// CPU seconds this process has used (user and system). Stages run one
+/// at a time, so the difference across a stage is that stage's.
+pub fn process_cpu_seconds() -> f64 {
+    let mut u = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: getrusage fills the struct it is given; RUSAGE_SELF is valid.
+    let r = unsafe { libc::getrusage(libc::RUSAGE_SELF, u.as_mut_ptr()) };
+    if r != 0 {
+        return 0.0;
+    }
+    // SAFETY: initialised by the successful call above.
+    let u = unsafe { u.assume_init() };
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    secs(u.ru_utime) + secs(u.ru_stime)
+}
+
 pub async fn run_stage(ctx: &StageCtx, s: &PlannedStage) -> StageReport {
     let started = Instant::now();
+    let cpu = process_cpu_seconds();
     let mut report = StageReport {
         name: s.stage.name.clone(),
         output: s.stage.output.clone(),
@@ -46,6 +62,7 @@ pub async fn run_stage(ctx: &StageCtx, s: &PlannedStage) -> StageReport {
         commit: None,
         started_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
         duration: Default::default(),
+        cpu_seconds: 0.0,
         inputs: Vec::new(),
         outputs: Vec::new(),
         sql_hash: s.sql_hash.clone(),
@@ -64,6 +81,7 @@ pub async fn run_stage(ctx: &StageCtx, s: &PlannedStage) -> StageReport {
         report.error = Some(e.to_string().replace('\n', " "));
     }
     report.duration = started.elapsed();
+    report.cpu_seconds = (process_cpu_seconds() - cpu).max(0.0);
     tracing::info!(
         stage = %s.stage.name,
         status = report.status.as_str(),

@@ -2,7 +2,8 @@
 //! ingest, with column lineage derived from the DataFusion logical plan,
 //! stored as the Delta table `lineage` in the system repository, and graph
 //! queries (upstream or downstream, a table or one column, to any depth)
-//! as of any ref.
+//! as of any ref; and the usage records billing and costs are made from
+//! (the Delta table `usage` beside it, [`usage`]).
 
 pub mod column;
 pub mod commit;
@@ -11,6 +12,7 @@ pub mod event;
 pub mod graph;
 pub mod ingest;
 pub mod store;
+pub mod usage;
 
 use std::collections::HashSet;
 use std::sync::Arc;

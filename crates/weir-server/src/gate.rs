@@ -119,6 +119,7 @@ impl Service<Request> for Gate {
             ) {
                 return Box::pin(async move { Ok(e.into_response()) });
             }
+            crate::usage::Slot::claim(req.extensions(), &principal, None);
             req.extensions_mut().insert(Caller(principal.user.clone()));
             req.extensions_mut().insert(principal);
             let fut = self.inner.call(req);
@@ -205,6 +206,7 @@ async fn authorize_then(
     ) {
         return Ok(e.into_response());
     }
+    crate::usage::Slot::claim(req.extensions(), &principal, None);
     req.extensions_mut().insert(Caller(principal.user.clone()));
     req.extensions_mut().insert(principal);
     Ok(json_errors(inner.oneshot(req).await?).await)

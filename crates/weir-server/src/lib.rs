@@ -31,6 +31,8 @@ mod s3_multipart;
 mod server_info;
 pub mod shapes;
 mod sql;
+pub mod usage;
+pub mod usage_task;
 
 use std::fmt::Write;
 use std::sync::Arc;
@@ -60,6 +62,14 @@ pub struct ServeOptions {
     pub max_body: usize,
     /// Longest a request may take.
     pub timeout: Duration,
+    /// Meter usage (requests, queries, stored bytes) into the system
+    /// repository's `usage` table.
+    pub usage: bool,
+    /// How often counted usage is appended to the table: what a crash can
+    /// lose at most.
+    pub usage_flush: Duration,
+    /// How often stored bytes are sampled (by one server of the lake).
+    pub storage_sample: Duration,
 }
 
 impl Default for ServeOptions {
@@ -68,6 +78,9 @@ impl Default for ServeOptions {
             allow_anonymous: false,
             max_body: 1 << 30,
             timeout: Duration::from_secs(300),
+            usage: true,
+            usage_flush: Duration::from_secs(10),
+            storage_sample: Duration::from_secs(3600),
         }
     }
 }
@@ -81,6 +94,7 @@ pub struct AppState {
     quotas: quota::Quotas,
     forecasts: decide::ForecastCache,
     deadlines: Arc<deadline::Deadlines>,
+    pub meter: usage::Meter,
 }
 
 impl AppState {
@@ -101,6 +115,7 @@ impl AppState {
             quotas: Default::default(),
             forecasts: Default::default(),
             deadlines: deadline::Deadlines::new(options.timeout),
+            meter: usage::Meter::new(options.usage),
             options,
         }))
     }
@@ -222,7 +237,14 @@ pub async fn serve(
     state: Arc<AppState>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
+    let metering = tokio::spawn(usage_task::run(state.clone()));
+    let served = axum::serve(listener, router(state.clone()))
         .with_graceful_shutdown(shutdown)
-        .await
+        .await;
+    metering.abort();
+    // What was counted since the last flush.
+    if let Err(e) = state.meter.flush(&state.lake).await {
+        tracing::error!(error = %e, "usage counted since the last flush is lost");
+    }
+    served
 }

@@ -75,21 +75,49 @@ impl Service<Request> for Metered {
         Service::<Request>::poll_ready(&mut self.inner, cx)
     }
 
-    fn call(&mut self, req: Request) -> Self::Future {
+    fn call(&mut self, mut req: Request) -> Self::Future {
         let method = req.method().clone();
         let route = req.extensions().get::<MatchedPath>().cloned();
         let start = Instant::now();
+        // Usage: the gate or the S3 access check says whose request it was.
+        let slot = self.state.meter.slot();
+        let bytes_in = slot.as_ref().map(|s| {
+            req.extensions_mut().insert(s.clone());
+            crate::usage::BytesIn::of(&mut req)
+        });
         let fut = self.inner.call(req);
         let state = self.state.clone();
         Box::pin(async move {
             let resp = fut.await?;
+            let took = start.elapsed();
+            let status = resp.status().as_u16();
+            if let Some(who) = slot.as_ref().and_then(|s| s.who()) {
+                // A streamed answer (a SQL result) is metered by its handler.
+                let out = axum::body::HttpBody::size_hint(resp.body())
+                    .exact()
+                    .unwrap_or_else(|| content_length(resp.headers()));
+                state.meter.request(
+                    who,
+                    route.as_ref().map(|p| p.as_str()),
+                    &method,
+                    status,
+                    bytes_in.map_or(0, |b| b.get()),
+                    out,
+                    took,
+                );
+            }
             let route = route.as_ref().map_or("unmatched", |p| p.as_str());
-            state
-                .metrics
-                .count(route, method, resp.status().as_u16(), start.elapsed());
+            state.metrics.count(route, method, status, took);
             Ok(resp)
         })
     }
+}
+
+fn content_length(h: &axum::http::HeaderMap) -> u64 {
+    h.get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
 }
 
 impl Metrics {

@@ -106,6 +106,34 @@ fn s3_rule(op: &str, path: &S3Path) -> (&'static str, Resource) {
     }
 }
 
+/// An S3 operation's name as usage counts it: those the gateway answers,
+/// and `Other` for the rest (so the names counted stay a closed set).
+fn metered_op(name: &str) -> &'static str {
+    const OPS: &[&str] = &[
+        "ListBuckets",
+        "HeadBucket",
+        "GetBucketLocation",
+        "GetObject",
+        "HeadObject",
+        "PutObject",
+        "CopyObject",
+        "DeleteObject",
+        "DeleteObjects",
+        "CreateBucket",
+        "DeleteBucket",
+        "ListObjects",
+        "ListObjectsV2",
+        "CreateMultipartUpload",
+        "UploadPart",
+        "UploadPartCopy",
+        "CompleteMultipartUpload",
+        "AbortMultipartUpload",
+        "ListParts",
+        "ListMultipartUploads",
+    ];
+    OPS.iter().find(|o| **o == name).copied().unwrap_or("Other")
+}
+
 #[async_trait::async_trait]
 impl S3Access for Access {
     async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
@@ -147,6 +175,8 @@ impl S3Access for Access {
                 if let Err(e) = crate::gate::admit(&self.state, &principal) {
                     return Err(S3Error::with_message(S3ErrorCode::SlowDown, e.to_string()));
                 }
+                let op = metered_op(cx.s3_op().name());
+                crate::usage::Slot::claim(cx.extensions_mut(), &principal, Some(op));
                 cx.extensions_mut().insert(principal);
                 Ok(())
             }

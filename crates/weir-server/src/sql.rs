@@ -128,7 +128,9 @@ async fn sql(
         reference: p.reference.or(q.reference),
     };
     if opts.repo.as_deref() == Some(weir_core::names::SYSTEM_REPO) {
-        return bad("the system repository is read through weir_runs() and weir_lineage()");
+        return bad(
+            "the system repository is read through weir_runs(), weir_lineage() and weir_usage()",
+        );
     }
     let format = Format::from_accept(&headers);
     // Held until the answer's last byte is sent (it moves into the body).
@@ -148,7 +150,23 @@ async fn sql(
         },
         None => None,
     };
-    match run(&s, &who, &text, &opts, format, permit).await {
+    let record = s.meter.is_on().then(|| crate::usage::QueryRecord {
+        state: s.clone(),
+        who: Some((who.user.clone(), who.tenant().to_string())),
+        id: headers
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string(),
+        repository: opts.repo.clone(),
+        started: chrono::Utc::now(),
+        clock: std::time::Instant::now(),
+        bytes_in: body.len() as u64,
+        rows: 0,
+        bytes_out: 0,
+        plan: None,
+    });
+    match run(&s, &who, &text, &opts, format, (permit, record)).await {
         Ok(r) => r,
         Err(e) => {
             let status = StatusCode::from_u16(e.code().http_status())
@@ -159,12 +177,17 @@ async fn sql(
 }
 
 async fn run(
-    s: &AppState,
+    s: &Arc<AppState>,
     who: &Principal,
     text: &str,
     opts: &SqlOptions,
     format: Format,
-    permit: Option<crate::quota::QueryPermit>,
+    // The query's place in its tenant's count and its usage record: both
+    // end with the answer's last byte (they move into the body).
+    (permit, mut record): (
+        Option<crate::quota::QueryPermit>,
+        Option<crate::usage::QueryRecord>,
+    ),
 ) -> Result<Response, weir_sql::SqlError> {
     // The session cannot write (weir_sql::guard): the statement is planned
     // and refused unless its plan only reads.
@@ -180,16 +203,27 @@ async fn run(
     let session = weir_sql::scoped_session(s.lake.clone(), opts, repos, system)?;
     let df = session.query(text).await?;
     let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
-    let stream = df.execute_stream().await?;
+    let task = Arc::new(df.task_ctx());
+    let plan = df.create_physical_plan().await?;
+    let stream = deltalake::datafusion::physical_plan::execute_stream(plan.clone(), task)?;
+    if let Some(r) = &mut record {
+        r.plan = Some(plan);
+    }
     let enc = Encoder::new(format, schema)?;
     let body = futures::stream::unfold(
-        (enc, stream, Stage::Begin, permit),
-        |(mut enc, mut stream, stage, permit)| async move {
+        (enc, stream, Stage::Begin, (permit, record)),
+        |(mut enc, mut stream, stage, mut held)| async move {
             let (out, next) = match stage {
                 Stage::Begin => (Ok(enc.begin()), Stage::Rows),
                 Stage::Rows => match stream.next().await {
                     Some(Ok(b)) => match enc.batch(&b) {
-                        Ok(bytes) => (Ok(bytes), Stage::Rows),
+                        Ok(bytes) => {
+                            if let Some(r) = &mut held.1 {
+                                r.rows += b.num_rows() as u64;
+                                r.bytes_out += bytes.len() as u64;
+                            }
+                            (Ok(bytes), Stage::Rows)
+                        }
                         Err(e) => (Err(e), Stage::Done),
                     },
                     // The status line has gone: a failure mid-stream can
@@ -200,7 +234,7 @@ async fn run(
                 },
                 Stage::Done => return None,
             };
-            Some((out, (enc, stream, next, permit)))
+            Some((out, (enc, stream, next, held)))
         },
     );
     Ok((

@@ -3,7 +3,9 @@
 //! run), so run history is filtered and joined with plain SQL;
 //! `weir_lineage(table, direction, depth [, column [, ref]])` walks the
 //! lineage graph as of a ref, one row per edge; `weir_audit()` is the
-//! hash-chained audit log of every change to refs and repositories.
+//! hash-chained audit log of every change to refs and repositories;
+//! `weir_usage()` is the `usage` table: requests, queries, pipeline stages
+//! and stored bytes by tenant (what billing and `weir costs` read).
 
 use std::sync::Arc;
 
@@ -26,6 +28,8 @@ use crate::block_on;
 struct SystemTable {
     function: &'static str,
     table: &'static str,
+    /// Why the table is not there yet.
+    empty: &'static str,
     lake: Arc<Lake>,
 }
 
@@ -43,6 +47,16 @@ pub fn register(ctx: &SessionContext, lake: Arc<Lake>, default: Option<(String, 
         Arc::new(SystemTable {
             function: "weir_runs",
             table: "runs",
+            empty: "no pipeline has run in this lake yet (weir run PIPELINE.toml weir://REPO/BRANCH)",
+            lake: lake.clone(),
+        }),
+    );
+    ctx.register_udtf(
+        "weir_usage",
+        Arc::new(SystemTable {
+            function: "weir_usage",
+            table: weir_lineage::usage::USAGE_TABLE,
+            empty: "no usage recorded in this lake yet (weir serve meters requests and queries, weir run its stages)",
             lake,
         }),
     );
@@ -56,12 +70,7 @@ impl TableFunctionImpl for SystemTable {
                 self.function
             )));
         }
-        let none = || {
-            DataFusionError::Plan(format!(
-                "{}(): no pipeline has run in this lake yet (weir run PIPELINE.toml weir://REPO/BRANCH)",
-                self.function
-            ))
-        };
+        let none = || DataFusionError::Plan(format!("{}(): {}", self.function, self.empty));
         let repo = self.lake.repo(SYSTEM_REPO).map_err(|_| none())?;
         let t = TableRef::new(&repo, "main", self.table)
             .map_err(|e| DataFusionError::Execution(e.to_string()))?;

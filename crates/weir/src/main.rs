@@ -116,6 +116,8 @@ enum Command {
     /// Access keys of `weir serve`, and tenants, users, groups and policies
     #[command(subcommand)]
     Auth(cli::auth::AuthCmd),
+    /// What each tenant used (requests, queries, stages, stored bytes) over a period
+    Usage(cli::usage::UsageArgs),
 }
 
 /// Everything a command needs: the resolved configuration and output format.
@@ -197,6 +199,7 @@ async fn run(ctx: Ctx, command: Command) -> anyhow::Result<ExitCode> {
         Command::Generate(c) => cli::generate::generate(&ctx, c).await,
         Command::Serve(a) => cli::serve::serve(&ctx, a).await,
         Command::Auth(c) => cli::auth::auth(&ctx, c).await,
+        Command::Usage(a) => cli::usage::usage(&ctx, a).await,
     }
 }
 

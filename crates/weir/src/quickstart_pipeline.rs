@@ -33,6 +33,7 @@ async fn run_builtin(
                 .collect(),
             force: false,
             committer: who.to_string(),
+            tenant: String::new(),
         },
     )
     .await?;

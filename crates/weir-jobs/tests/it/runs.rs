@@ -110,6 +110,7 @@ pub fn opts(params: &[(&str, &str)]) -> RunOptions {
             .collect(),
         force: false,
         committer: "test".into(),
+        tenant: String::new(),
     }
 }
 

@@ -85,6 +85,18 @@ pub fn hidden(resource: &Resource) -> ServerError {
     }
 }
 
+/// The tenant `repo` belongs to, from the lake's model as it is stored
+/// (the default tenant when the lake has no model or the repository is
+/// not in it), without creating a model.
+pub fn tenant_of_repo(meta: &dyn MetaStore, repo: &str) -> Result<String> {
+    let Some(text) = meta.get_setting(SETTING.0, SETTING.1)? else {
+        return Ok(DEFAULT_TENANT.to_string());
+    };
+    let m: Model = serde_json::from_str(&text)
+        .map_err(|e| ServerError::Keys(format!("the lake's authorization model: {e}")))?;
+    Ok(m.repo_tenant(repo).to_string())
+}
+
 impl Authz {
     /// The authorization of a lake whose access keys belong to `key_users`;
     /// a lake without a model gets one in which those users are the

@@ -11,6 +11,7 @@ pub mod repo;
 pub mod run;
 pub mod serve;
 pub mod tables;
+pub mod usage;
 
 use std::sync::Arc;
 

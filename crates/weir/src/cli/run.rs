@@ -149,6 +149,14 @@ pub(crate) fn print_report(r: &RunReport) {
     }
 }
 
+/// The tenant whose usage a run on `repo` is.
+fn repo_tenant(lake: &weir_store::Lake, repo: &str) -> anyhow::Result<String> {
+    Ok(weir_server::authz::tenant_of_repo(
+        lake.meta_store().as_ref(),
+        repo,
+    )?)
+}
+
 pub async fn run(ctx: &Ctx, a: RunArgs) -> anyhow::Result<ExitCode> {
     let uri = parse_uri(&a.target)?;
     let branch = uri.require_ref()?.to_string();
@@ -170,6 +178,7 @@ pub async fn run(ctx: &Ctx, a: RunArgs) -> anyhow::Result<ExitCode> {
         params,
         force: a.force,
         committer: ctx.config.committer.clone(),
+        tenant: repo_tenant(&lake, &uri.repo)?,
     };
     let report = weir_jobs::run(lake, &manifest, &uri.repo, &branch, &opts).await?;
     match ctx.format {

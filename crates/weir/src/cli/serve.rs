@@ -24,6 +24,18 @@ pub struct ServeArgs {
     /// Longest a request may take, in seconds
     #[arg(long, default_value_t = 300, value_name = "SECONDS")]
     timeout_secs: u64,
+    /// Do not meter usage (requests, queries, stored bytes) into the
+    /// system repository's `usage` table
+    #[arg(long)]
+    no_usage: bool,
+    /// Append counted usage to the `usage` table this often: what a crash
+    /// of the server can lose at most
+    #[arg(long, default_value_t = 10, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
+    usage_flush_secs: u64,
+    /// Sample each repository's stored bytes this often (one server of a
+    /// shared lake does it)
+    #[arg(long, default_value_t = 3600, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
+    storage_sample_secs: u64,
     /// Print the OpenAPI document of the HTTP API and exit
     #[arg(long)]
     openapi: bool,
@@ -52,6 +64,9 @@ pub async fn serve(ctx: &Ctx, a: ServeArgs) -> anyhow::Result<ExitCode> {
             allow_anonymous: a.allow_anonymous,
             max_body: a.max_body_mib.saturating_mul(1 << 20),
             timeout: Duration::from_secs(a.timeout_secs),
+            usage: !a.no_usage,
+            usage_flush: Duration::from_secs(a.usage_flush_secs),
+            storage_sample: Duration::from_secs(a.storage_sample_secs),
         },
     )?;
     let listener = tokio::net::TcpListener::bind(a.listen).await?;

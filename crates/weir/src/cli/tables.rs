@@ -161,7 +161,11 @@ pub struct SqlArgs {
     out: Option<PathBuf>,
 }
 
-fn render(batches: &[RecordBatch], format: SqlFormat, out: Option<&Path>) -> anyhow::Result<()> {
+pub(crate) fn render(
+    batches: &[RecordBatch],
+    format: SqlFormat,
+    out: Option<&Path>,
+) -> anyhow::Result<()> {
     use deltalake::arrow;
     if format == SqlFormat::Parquet {
         let (Some(first), Some(p)) = (batches.first(), out) else {

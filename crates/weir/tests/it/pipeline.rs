@@ -85,6 +85,26 @@ fn run_then_rerun_then_inspect_runs_from_the_cli_and_sql() {
         "csv",
     ]);
     assert_eq!(n, "n\n2\n");
+    // Each stage that ran is a usage row of the repository's tenant, with
+    // its CPU time; skipped stages cost nothing.
+    assert!(
+        stages[0]["cpu_seconds"].as_f64().unwrap() > 0.0,
+        "{stages:?}"
+    );
+    let used = e.json(&["usage", "--by", "tenant,surface,operation,resource_id"]);
+    let used = used.as_array().unwrap();
+    assert_eq!(used.len(), 2, "{used:?}");
+    assert_eq!(used[0]["tenant"], "default");
+    assert_eq!(used[0]["surface"], "stage");
+    assert_eq!(used[0]["operation"], "daily/clean");
+    assert_eq!(used[0]["resource_id"], id);
+    assert_eq!(used[0]["requests"], 1);
+    assert!(used[0]["cpu_seconds"].as_f64().unwrap() > 0.0, "{used:?}");
+    let none = e.json(&["usage", "--from", "2999-01-01"]);
+    assert_eq!(none, serde_json::json!([]));
+    let (code, _, err) = e.run(&["usage", "--to", "soon"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--to soon"), "{err}");
     // Lineage, column by column, back to the ingested file.
     let up = e.ok(&["lineage", "weir://shop/main/totals", "--column", "qty"]);
     assert!(up.contains("totals.qty <- clean.qty"), "{up}");

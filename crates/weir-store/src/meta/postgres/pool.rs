@@ -31,6 +31,16 @@ impl From<postgres::Error> for StoreError {
                 "a name or path holds a byte the lake never stores: {}",
                 db.message()
             )),
+            // The server is going away or cannot take the connection
+            // (shutdown, restart, too many clients): the connection is
+            // dropped and the caller told to retry, as when it is down.
+            Some(db)
+                if ["57", "08", "53"]
+                    .iter()
+                    .any(|class| db.code().code().starts_with(class)) =>
+            {
+                StoreError::Unavailable(format!("{} ({})", db.message(), db.code().code()))
+            }
             Some(db) => StoreError::Postgres(format!("{} ({})", db.message(), db.code().code())),
             // No answer from the server: refused, reset, closed, timed out.
             None => StoreError::Unavailable(e.to_string()),
