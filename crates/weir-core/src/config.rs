@@ -19,6 +19,55 @@ pub struct Config {
     pub committer: String,
     /// `tracing` filter for logs on stderr.
     pub log: String,
+    /// Where usage is billed (`weir billing`).
+    pub billing: Billing,
+}
+
+/// Stripe, for `weir billing export`.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Billing {
+    /// Stripe's API (a test server's URL in tests).
+    #[serde(default = "default_stripe_base")]
+    pub stripe_api_base: String,
+    /// `sk_...`; best set through `WEIR_STRIPE_SECRET_KEY`, not a file.
+    #[serde(default)]
+    pub stripe_secret_key: Option<String>,
+    /// How long one request to Stripe may take.
+    #[serde(default = "default_stripe_timeout")]
+    pub stripe_timeout_secs: u64,
+}
+
+fn default_stripe_base() -> String {
+    "https://api.stripe.com".into()
+}
+
+fn default_stripe_timeout() -> u64 {
+    30
+}
+
+impl Default for Billing {
+    fn default() -> Self {
+        Billing {
+            stripe_api_base: default_stripe_base(),
+            stripe_secret_key: None,
+            stripe_timeout_secs: default_stripe_timeout(),
+        }
+    }
+}
+
+/// The secret key is never printed.
+impl std::fmt::Debug for Billing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Billing")
+            .field("stripe_api_base", &self.stripe_api_base)
+            .field(
+                "stripe_secret_key",
+                &self.stripe_secret_key.as_ref().map(|_| "(set)"),
+            )
+            .field("stripe_timeout_secs", &self.stripe_timeout_secs)
+            .finish()
+    }
 }
 
 impl Default for Config {
@@ -27,6 +76,7 @@ impl Default for Config {
             lake: PathBuf::from("./lake"),
             committer: "weir".to_string(),
             log: "warn".to_string(),
+            billing: Billing::default(),
         }
     }
 }
@@ -37,6 +87,7 @@ struct FileConfig {
     lake: Option<PathBuf>,
     committer: Option<String>,
     log: Option<String>,
+    billing: Option<Billing>,
 }
 
 impl Config {
@@ -65,12 +116,22 @@ impl Config {
             if let Some(v) = f.log {
                 cfg.log = v;
             }
+            if let Some(v) = f.billing {
+                cfg.billing = v;
+            }
         }
         for (k, v) in env {
             match k.as_str() {
                 "WEIR_LAKE" => cfg.lake = PathBuf::from(v),
                 "WEIR_COMMITTER" => cfg.committer = v,
                 "WEIR_LOG" => cfg.log = v,
+                "WEIR_STRIPE_API_BASE" => cfg.billing.stripe_api_base = v,
+                "WEIR_STRIPE_SECRET_KEY" => cfg.billing.stripe_secret_key = Some(v),
+                "WEIR_STRIPE_TIMEOUT_SECS" => {
+                    cfg.billing.stripe_timeout_secs = v.parse().map_err(|_| {
+                        CoreError::Config(format!("WEIR_STRIPE_TIMEOUT_SECS={v}: not a number"))
+                    })?
+                }
                 _ => {}
             }
         }

@@ -105,6 +105,16 @@ pub fn timestamp(t: chrono::DateTime<chrono::Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
 }
 
+/// A time as a literal to compare the table's `start` and `end` with.
+pub fn time_lit(t: chrono::DateTime<chrono::Utc>) -> Expr {
+    deltalake::datafusion::prelude::lit(
+        deltalake::datafusion::scalar::ScalarValue::TimestampMicrosecond(
+            Some(t.timestamp_micros()),
+            Some("UTC".into()),
+        ),
+    )
+}
+
 /// Appends rows as one Delta version and one lake commit.
 pub async fn append(lake: &Arc<Lake>, rows: &[UsageRow], committer: &str) -> Result<()> {
     let commit = CommitSpec {

@@ -12,6 +12,7 @@
 
 pub mod auth;
 pub mod authz;
+pub mod billing;
 mod deadline;
 mod decide;
 pub mod error;

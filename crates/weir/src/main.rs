@@ -118,6 +118,9 @@ enum Command {
     Auth(cli::auth::AuthCmd),
     /// What each tenant used (requests, queries, stages, stored bytes) over a period
     Usage(cli::usage::UsageArgs),
+    /// Bill tenants' usage through Stripe meter events
+    #[command(subcommand)]
+    Billing(cli::billing::BillingCmd),
 }
 
 /// Everything a command needs: the resolved configuration and output format.
@@ -200,6 +203,7 @@ async fn run(ctx: Ctx, command: Command) -> anyhow::Result<ExitCode> {
         Command::Serve(a) => cli::serve::serve(&ctx, a).await,
         Command::Auth(c) => cli::auth::auth(&ctx, c).await,
         Command::Usage(a) => cli::usage::usage(&ctx, a).await,
+        Command::Billing(c) => cli::billing::billing(&ctx, c).await,
     }
 }
 

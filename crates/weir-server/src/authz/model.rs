@@ -65,6 +65,9 @@ pub struct Tenant {
     pub policies: BTreeMap<String, Policy>,
     #[serde(default, skip_serializing_if = "Quota::is_unlimited")]
     pub quota: Quota,
+    /// The Stripe customer (`cus_...`) the tenant's usage is billed to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stripe_customer: Option<String>,
 }
 
 /// A tenant's limits; None is no limit.
@@ -289,6 +292,10 @@ impl Model {
             .get(repo)
             .map(String::as_str)
             .unwrap_or(DEFAULT_TENANT)
+    }
+
+    pub fn stripe_customer(&self, tenant: &str) -> Option<&str> {
+        self.tenants.get(tenant)?.stripe_customer.as_deref()
     }
 
     pub fn quota(&self, tenant: &str) -> Quota {

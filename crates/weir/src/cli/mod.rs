@@ -1,6 +1,7 @@
 //! One module per group of verbs.
 
 pub mod auth;
+pub mod billing;
 pub mod fs;
 pub mod gc;
 pub mod generate;

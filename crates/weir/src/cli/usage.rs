@@ -7,7 +7,6 @@ use chrono::{DateTime, NaiveDate, Utc};
 use clap::Args;
 use deltalake::datafusion::functions_aggregate::expr_fn::{max, sum};
 use deltalake::datafusion::prelude::{Expr, SessionContext, col, lit};
-use deltalake::datafusion::scalar::ScalarValue;
 use weir_core::names::SYSTEM_REPO;
 use weir_lineage::usage::USAGE_TABLE;
 use weir_tables::TableRef;
@@ -62,13 +61,6 @@ pub(crate) fn parse_time(flag: &str, s: &str) -> anyhow::Result<DateTime<Utc>> {
         })
 }
 
-pub(crate) fn ts(t: DateTime<Utc>) -> Expr {
-    lit(ScalarValue::TimestampMicrosecond(
-        Some(t.timestamp_micros()),
-        Some("UTC".into()),
-    ))
-}
-
 /// The rows of the usage table within the period, for one tenant or all.
 pub(crate) async fn usage_frame(
     ctx: &Ctx,
@@ -94,10 +86,10 @@ pub(crate) async fn usage_frame(
     }
     // A row counts in the period its end falls in.
     if let Some(f) = from {
-        df = df.filter(col("end").gt_eq(ts(f)))?;
+        df = df.filter(col("end").gt_eq(weir_lineage::usage::time_lit(f)))?;
     }
     if let Some(t) = to {
-        df = df.filter(col("end").lt(ts(t)))?;
+        df = df.filter(col("end").lt(weir_lineage::usage::time_lit(t)))?;
     }
     Ok(Some(df))
 }

@@ -2,6 +2,7 @@
 
 mod auth;
 mod backends;
+mod billing;
 mod cli;
 mod crash;
 mod flagship;

@@ -2,7 +2,7 @@
 
 use crate::Env;
 
-fn setup() -> Env {
+pub(crate) fn setup() -> Env {
     let e = Env::new();
     e.ok(&["init"]);
     e.ok(&["repo", "create", "weir://shop", "local://shop"]);
