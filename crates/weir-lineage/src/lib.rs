@@ -7,6 +7,7 @@
 
 pub mod column;
 pub mod commit;
+pub mod costs;
 pub mod error;
 pub mod event;
 pub mod graph;

@@ -5,7 +5,8 @@
 //! lineage graph as of a ref, one row per edge; `weir_audit()` is the
 //! hash-chained audit log of every change to refs and repositories;
 //! `weir_usage()` is the `usage` table: requests, queries, pipeline stages
-//! and stored bytes by tenant (what billing and `weir costs` read).
+//! and stored bytes by tenant (what billing reads); `weir_costs()` prices
+//! it by the lake's price sheet in the columns of FinOps FOCUS 1.0.
 
 use std::sync::Arc;
 
@@ -51,6 +52,7 @@ pub fn register(ctx: &SessionContext, lake: Arc<Lake>, default: Option<(String, 
             lake: lake.clone(),
         }),
     );
+    ctx.register_udtf("weir_costs", Arc::new(CostsFn { lake: lake.clone() }));
     ctx.register_udtf(
         "weir_usage",
         Arc::new(SystemTable {
@@ -228,5 +230,30 @@ impl TableFunctionImpl for AuditFn {
             .flush()?
             .unwrap_or_else(|| RecordBatch::new_empty(schema.clone()));
         Ok(Arc::new(MemTable::try_new(schema, vec![vec![batch]])?))
+    }
+}
+
+#[derive(Debug)]
+struct CostsFn {
+    lake: Arc<Lake>,
+}
+
+impl TableFunctionImpl for CostsFn {
+    fn call_with_args(&self, args: TableFunctionArgs) -> Result<Arc<dyn TableProvider>> {
+        if !args.exprs().is_empty() {
+            return Err(DataFusionError::Plan(
+                "weir_costs() takes no arguments; filter with WHERE".into(),
+            ));
+        }
+        let err = |e: weir_lineage::LineageError| DataFusionError::Execution(e.to_string());
+        let rows = block_on(weir_lineage::usage::select(&self.lake, None)).map_err(err)?;
+        let prices = weir_lineage::costs::prices(&self.lake).map_err(err)?;
+        let account = weir_lineage::costs::account(&self.lake);
+        let charges = weir_lineage::costs::charges(&rows, &prices, &account);
+        let batch = weir_lineage::costs::batch(&charges).map_err(err)?;
+        Ok(Arc::new(MemTable::try_new(
+            batch.schema(),
+            vec![vec![batch]],
+        )?))
     }
 }

@@ -118,6 +118,8 @@ enum Command {
     Auth(cli::auth::AuthCmd),
     /// What each tenant used (requests, queries, stages, stored bytes) over a period
     Usage(cli::usage::UsageArgs),
+    /// What usage costs by the lake's price sheet, summed or as FinOps FOCUS rows
+    Costs(cli::costs::CostsArgs),
     /// Bill tenants' usage through Stripe meter events
     #[command(subcommand)]
     Billing(cli::billing::BillingCmd),
@@ -204,6 +206,7 @@ async fn run(ctx: Ctx, command: Command) -> anyhow::Result<ExitCode> {
         Command::Auth(c) => cli::auth::auth(&ctx, c).await,
         Command::Usage(a) => cli::usage::usage(&ctx, a).await,
         Command::Billing(c) => cli::billing::billing(&ctx, c).await,
+        Command::Costs(a) => cli::costs::costs(&ctx, a).await,
     }
 }
 

@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod billing;
+pub mod costs;
 pub mod fs;
 pub mod gc;
 pub mod generate;

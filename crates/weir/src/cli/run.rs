@@ -224,8 +224,17 @@ pub async fn runs(ctx: &Ctx, a: RunsArgs) -> anyhow::Result<ExitCode> {
         records.sort_by(|x, y| y.started_at.cmp(&x.started_at));
         records.into_iter().take(a.limit).collect()
     };
+    let prices = weir_lineage::costs::prices(&lake)?;
     match ctx.format {
-        Format::Json => print_json(&serde_json::to_value(&records)?),
+        Format::Json => {
+            // Each record with what its CPU time costs at the lake's prices.
+            let mut v = serde_json::to_value(&records)?;
+            for (r, j) in records.iter().zip(v.as_array_mut().into_iter().flatten()) {
+                j["cost"] = json!(r.cpu_seconds.map(|c| c * prices.cpu_second));
+                j["currency"] = json!(prices.currency);
+            }
+            print_json(&v)
+        }
         Format::Text if records.is_empty() => {
             println!("No runs yet. Start one with: weir run PIPELINE.toml weir://REPO/BRANCH")
         }
@@ -233,8 +242,11 @@ pub async fn runs(ctx: &Ctx, a: RunsArgs) -> anyhow::Result<ExitCode> {
             for r in &records {
                 let what = r.stage.as_deref().unwrap_or("(run)");
                 let when = r.started_at.get(..19).unwrap_or(&r.started_at);
+                let cost = r.cpu_seconds.map_or(String::new(), |c| {
+                    format!("  {:.6} {}", c * prices.cpu_second, prices.currency)
+                });
                 println!(
-                    "{}  {:<12}  {:<16}  {:<9}  {:>7} ms  {}{}",
+                    "{}  {:<12}  {:<16}  {:<9}  {:>7} ms  {}{cost}{}",
                     r.run_id,
                     r.pipeline,
                     if a.run_id.is_some() {

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use crate::{Env, manifest_dir, output_within};
 
-fn repo_root() -> PathBuf {
+pub(crate) fn repo_root() -> PathBuf {
     manifest_dir().join("../..")
 }
 

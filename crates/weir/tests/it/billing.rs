@@ -311,3 +311,89 @@ fn usage_is_billed_to_stripe_once_through_faults_and_a_killed_export() {
     let status = e.json(&["billing", "status"]);
     assert_eq!(status["not_billed_yet"], serde_json::json!([]), "{status}");
 }
+
+/// The cost of a run's stages at the lake's prices, summed and as FOCUS
+/// rows that the FOCUS validator (PyPI focus-validator) accepts.
+#[test]
+fn costs_price_usage_and_export_focus_rows_the_validator_accepts() {
+    let e: Env = crate::pipeline::setup();
+    e.ok(&["run", "p/weir.toml", "weir://shop/main"]);
+    let run = e.json(&["runs"])[0]["run_id"].as_str().unwrap().to_string();
+    let used = e.json(&["usage", "--by", "resource_id"]);
+    let cpu = sum(&used, "cpu_seconds");
+    assert!(cpu > 0.0, "{used}");
+    e.ok(&[
+        "costs",
+        "prices",
+        "--cpu-second",
+        "2",
+        "--million-requests",
+        "1000000",
+    ]);
+    let c = e.json(&["costs", "--resource", &run, "--by", "tenant,sku"]);
+    let rows = c.as_array().unwrap();
+    let cost = |sku: &str| {
+        rows.iter()
+            .find(|r| r["sku"] == sku)
+            .map(|r| r["cost"].as_f64().unwrap())
+            .unwrap_or(0.0)
+    };
+    assert!((cost("cpu") - 2.0 * cpu).abs() < 1e-9, "{c} {cpu}");
+    // Two stages, a request each, at a dollar a request.
+    assert!((cost("requests") - 2.0).abs() < 1e-9, "{c}");
+    assert_eq!(rows[0]["tenant"], "default");
+    assert_eq!(rows[0]["currency"], "USD");
+    let (code, _, err) = e.run(&["costs", "prices", "--currency", "dollars"]);
+    assert_eq!(code, 2, "{err}");
+    let (code, _, err) = e.run(&["costs", "--by", "colour"]);
+    assert_eq!(code, 2, "{err}");
+    // The same in SQL.
+    let n = e.ok(&[
+        "sql",
+        &format!(
+            "SELECT count(*) AS n FROM weir_costs() WHERE \"ResourceId\" = '{run}' AND \"SubAccountId\" = 'default'"
+        ),
+        "--format",
+        "csv",
+    ]);
+    assert_eq!(n, "n\n4\n", "two stages, each a request and CPU");
+
+    let out = e.dir.path().join("focus.csv");
+    e.ok(&["costs", "--focus", out.to_str().unwrap()]);
+    let venv = crate::output_within(
+        std::process::Command::new("bash")
+            .arg(crate::backends::repo_root().join("tests/clients/venv.sh"))
+            .arg("focus"),
+        Duration::from_secs(900),
+    );
+    assert!(
+        venv.status.success(),
+        "{}",
+        String::from_utf8_lossy(&venv.stderr)
+    );
+    let python = std::path::PathBuf::from(String::from_utf8(venv.stdout).unwrap().trim());
+    let site = String::from_utf8(
+        std::process::Command::new(&python)
+            .args([
+                "-c",
+                "import focus_validator, os; print(os.path.dirname(os.path.dirname(focus_validator.__file__)))",
+            ])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    // The validator reads its currency list relative to the working directory.
+    let v = crate::output_within(
+        std::process::Command::new(python.with_file_name("focus-validator"))
+            .current_dir(site.trim())
+            .arg("--data-file")
+            .arg(&out)
+            .args(["--validate-version", "1.0", "--override-file"])
+            .arg(crate::backends::repo_root().join("tests/clients/focus-overrides.yaml")),
+        Duration::from_secs(300),
+    );
+    let text =
+        String::from_utf8_lossy(&v.stdout).into_owned() + &String::from_utf8_lossy(&v.stderr);
+    assert!(text.contains("Validation succeeded"), "{text}");
+}

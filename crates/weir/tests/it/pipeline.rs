@@ -91,6 +91,8 @@ fn run_then_rerun_then_inspect_runs_from_the_cli_and_sql() {
         stages[0]["cpu_seconds"].as_f64().unwrap() > 0.0,
         "{stages:?}"
     );
+    assert!(stages[0]["cost"].as_f64().unwrap() > 0.0, "{stages:?}");
+    assert_eq!(stages[0]["currency"], "USD");
     let used = e.json(&["usage", "--by", "tenant,surface,operation,resource_id"]);
     let used = used.as_array().unwrap();
     assert_eq!(used.len(), 2, "{used:?}");
