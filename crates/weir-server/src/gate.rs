@@ -110,13 +110,7 @@ impl Service<Request> for Gate {
         // before the handler.
         if let Some(model) = self.state.authz.model_cached() {
             let principal = self.principal(user, model);
-            if let Err(e) = check(
-                &self.state,
-                &principal,
-                &rule,
-                template.as_str(),
-                req.uri().path(),
-            ) {
+            if let Err(e) = check(&self.state, &principal, &rule, template.as_str(), &req) {
                 return Box::pin(async move { Ok(e.into_response()) });
             }
             crate::usage::Slot::claim(req.extensions(), &principal, None);
@@ -151,18 +145,54 @@ pub(crate) fn principal(
 }
 
 /// The rule's check for a request at `uri_path` routed by `template`,
-/// then the tenant's rate.
+/// then the tenant's rate and, for an upload, its stored bytes.
 fn check(
     state: &AppState,
     p: &Principal,
     rule: &Rule,
     template: &str,
-    uri_path: &str,
+    req: &Request,
 ) -> Result<(), ServerError> {
-    if let Some(r) = routes::resource(rule, template, uri_path, p.tenant()) {
+    if let Some(r) = routes::resource(rule, template, req.uri().path(), p.tenant()) {
         p.require(rule.action, &r)?;
     }
-    admit(state, p)
+    admit(state, p)?;
+    if req.method() == axum::http::Method::POST && template.ends_with("/branches/{branch}/objects")
+    {
+        let declared = body_length(req.headers());
+        let known = axum::body::HttpBody::size_hint(req.body()).exact();
+        admit_bytes(state, p, declared.max(known.unwrap_or(0)))?;
+    }
+    Ok(())
+}
+
+/// A request body's length as declared (the decoded length of an
+/// aws-chunked S3 upload).
+pub(crate) fn body_length(h: &axum::http::HeaderMap) -> u64 {
+    ["x-amz-decoded-content-length", "content-length"]
+        .iter()
+        .find_map(|k| h.get(*k)?.to_str().ok()?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Refuses a write of `bytes` that would take the tenant past the bytes
+/// it may store.
+pub(crate) fn admit_bytes(state: &AppState, p: &Principal, bytes: u64) -> Result<(), ServerError> {
+    let Some(limit) = p.model.quota(p.tenant()).stored_bytes else {
+        return Ok(());
+    };
+    state
+        .quotas
+        .fits(p.tenant(), bytes, limit)
+        .map_err(|now| {
+            ServerError::OverQuota(
+                format!(
+                    "tenant {} stores {now} bytes of the {limit} it may; {bytes} more would pass it (delete, then weir gc run, or raise the quota)",
+                    p.tenant()
+                ),
+                60,
+            )
+        })
 }
 
 /// Takes one request from the tenant's rate, if it has one.
@@ -197,13 +227,7 @@ async fn authorize_then(
         Err(e) => return Ok(ServerError::Keys(e.to_string()).into_response()),
     };
     let principal = principal(&state, user, model);
-    if let Err(e) = check(
-        &state,
-        &principal,
-        &rule,
-        template.as_str(),
-        req.uri().path(),
-    ) {
+    if let Err(e) = check(&state, &principal, &rule, template.as_str(), &req) {
         return Ok(e.into_response());
     }
     crate::usage::Slot::claim(req.extensions(), &principal, None);

@@ -96,15 +96,16 @@ impl Service<Request> for Metered {
                 let out = axum::body::HttpBody::size_hint(resp.body())
                     .exact()
                     .unwrap_or_else(|| content_length(resp.headers()));
-                state.meter.request(
-                    who,
-                    route.as_ref().map(|p| p.as_str()),
-                    &method,
-                    status,
-                    bytes_in.map_or(0, |b| b.get()),
-                    out,
-                    took,
-                );
+                let bytes_in = bytes_in.map_or(0, |b| b.get());
+                let route = route.as_ref().map(|p| p.as_str());
+                // The tenant's stored bytes grow by what it uploads (until
+                // they are measured again).
+                if let Some(tenant) = crate::usage::Meter::stored(who, route, &method, status) {
+                    state.quotas.add_stored(tenant, bytes_in);
+                }
+                state
+                    .meter
+                    .request(who, route, &method, status, bytes_in, out, took);
             }
             let route = route.as_ref().map_or("unmatched", |p| p.as_str());
             state.metrics.count(route, method, status, took);

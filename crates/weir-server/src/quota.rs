@@ -1,5 +1,7 @@
 //! Tenants' limits, enforced where requests come in: requests per second
-//! (a token bucket per tenant, on every surface) and SQL queries at once.
+//! (a token bucket per tenant, on every surface), SQL queries at once and
+//! bytes stored (measured with the storage samples, plus what was written
+//! since).
 //! A request over a limit is refused before it does anything (429 with
 //! Retry-After; S3 SlowDown), so it never writes in part. A tenant without
 //! a quota costs one lookup in the model and nothing else.
@@ -12,6 +14,9 @@ use std::time::Instant;
 pub struct Quotas {
     buckets: Mutex<HashMap<String, Bucket>>,
     queries: Arc<Mutex<HashMap<String, u32>>>,
+    /// Bytes each tenant stores, as last measured plus what was written
+    /// through this server since (deletes count when measured again).
+    stored: Mutex<HashMap<String, u64>>,
 }
 
 struct Bucket {
@@ -52,6 +57,37 @@ impl Quotas {
             Ok(())
         } else {
             Err(((1.0 - b.tokens) / rate).ceil().max(1.0) as u64)
+        }
+    }
+
+    /// The tenants' stored bytes, measured.
+    pub fn set_stored(&self, measured: HashMap<String, u64>) {
+        *self.stored.lock().unwrap() = measured;
+    }
+
+    pub fn add_stored(&self, tenant: &str, bytes: u64) {
+        let mut s = self.stored.lock().unwrap();
+        match s.get_mut(tenant) {
+            Some(n) => *n += bytes,
+            None => {
+                s.insert(tenant.to_string(), bytes);
+            }
+        }
+    }
+
+    /// Whether `bytes` more fit under `limit` for `tenant`.
+    pub fn fits(&self, tenant: &str, bytes: u64, limit: u64) -> Result<(), u64> {
+        let now = self
+            .stored
+            .lock()
+            .unwrap()
+            .get(tenant)
+            .copied()
+            .unwrap_or(0);
+        if now.saturating_add(bytes) > limit {
+            Err(now)
+        } else {
+            Ok(())
         }
     }
 

@@ -175,6 +175,15 @@ impl S3Access for Access {
                 if let Err(e) = crate::gate::admit(&self.state, &principal) {
                     return Err(S3Error::with_message(S3ErrorCode::SlowDown, e.to_string()));
                 }
+                if matches!(cx.s3_op().name(), "PutObject" | "UploadPart")
+                    && let Err(e) = crate::gate::admit_bytes(
+                        &self.state,
+                        &principal,
+                        crate::gate::body_length(cx.headers()),
+                    )
+                {
+                    return Err(S3Error::with_message(S3ErrorCode::SlowDown, e.to_string()));
+                }
                 let op = metered_op(cx.s3_op().name());
                 crate::usage::Slot::claim(cx.extensions_mut(), &principal, Some(op));
                 cx.extensions_mut().insert(principal);

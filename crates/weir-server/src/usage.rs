@@ -114,6 +114,21 @@ impl Meter {
         self.on.then(Slot::default)
     }
 
+    /// Whether a request's body was stored: an upload that succeeded.
+    pub(crate) fn stored<'a>(
+        who: &'a Who,
+        route: Option<&str>,
+        method: &Method,
+        status: u16,
+    ) -> Option<&'a str> {
+        let upload = match (route, who.op) {
+            (Some(r), _) => *method == Method::POST && r.ends_with("/branches/{branch}/objects"),
+            (None, Some(op)) => op == "PutObject" || op == "UploadPart",
+            _ => false,
+        };
+        (upload && (200..300).contains(&status)).then_some(who.tenant.as_str())
+    }
+
     /// Counts one answered request.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn request(

@@ -1,5 +1,6 @@
-//! The server's metering task: flushes counted usage on an interval and
-//! samples stored bytes. Several servers of one shared lake sample in
+//! The server's metering task: flushes counted usage on an interval,
+//! measures stored bytes (for the tenants' stored-bytes quotas) and
+//! samples them into usage. Several servers of one shared lake sample in
 //! turn, not all at once: a sample is taken by the server that moves the
 //! lake's "last sampled" time forward (a compare-and-swap in the metadata),
 //! so byte-hours are counted once whatever the number of servers.
@@ -28,8 +29,18 @@ pub async fn run(state: Arc<AppState>) {
         tick.tick().await;
         if last_sample_check.elapsed() >= sample {
             last_sample_check = std::time::Instant::now();
-            if let Err(e) = sample_storage(&state, sample).await {
-                tracing::warn!(error = %e, "storage not sampled");
+            match measure(&state).await {
+                Ok(m) => {
+                    let mut by_tenant = std::collections::HashMap::new();
+                    for (_, tenant, bytes) in &m {
+                        *by_tenant.entry(tenant.clone()).or_insert(0u64) += bytes;
+                    }
+                    state.quotas.set_stored(by_tenant);
+                    if let Err(e) = record_sample(&state, sample, m).await {
+                        tracing::warn!(error = %e, "storage not sampled");
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "storage not measured"),
             }
         }
         // Errors are logged by the meter, which keeps the rows.
@@ -37,9 +48,60 @@ pub async fn run(state: Arc<AppState>) {
     }
 }
 
+/// Each repository's stored bytes (what its namespace holds in the data
+/// store) and its tenant.
+pub async fn measure(state: &Arc<AppState>) -> crate::Result<Vec<(String, String, u64)>> {
+    let model = {
+        let a = state.authz.clone();
+        tokio::task::spawn_blocking(move || a.model())
+            .await
+            .map_err(|e| crate::ServerError::Keys(e.to_string()))??
+    };
+    let mut out = Vec::new();
+    for r in state.lake.list_repos()? {
+        if r.name == SYSTEM_REPO {
+            continue;
+        }
+        let prefix = object_store::path::Path::from(r.namespace.as_str());
+        let bytes: u64 = state
+            .lake
+            .data_store()
+            .list(Some(&prefix))
+            .map_ok(|m| m.size)
+            .try_fold(0u64, |a, s| async move { Ok(a + s) })
+            .await
+            .map_err(|e| crate::ServerError::Store(weir_store::StoreError::from(e)))?;
+        out.push((
+            r.name.clone(),
+            model.repo_tenant(&r.name).to_string(),
+            bytes,
+        ));
+    }
+    Ok(out)
+}
+
+/// Measures the tenants' stored bytes for their quotas now.
+pub async fn refresh_stored(state: &Arc<AppState>) -> crate::Result<()> {
+    let mut by_tenant = std::collections::HashMap::new();
+    for (_, tenant, bytes) in measure(state).await? {
+        *by_tenant.entry(tenant).or_insert(0u64) += bytes;
+    }
+    state.quotas.set_stored(by_tenant);
+    Ok(())
+}
+
 /// Records each repository's stored bytes if no server of the lake did
 /// within `every`; the number of repositories sampled.
 pub async fn sample_storage(state: &Arc<AppState>, every: Duration) -> crate::Result<usize> {
+    let m = measure(state).await?;
+    record_sample(state, every, m).await
+}
+
+async fn record_sample(
+    state: &Arc<AppState>,
+    every: Duration,
+    measured: Vec<(String, String, u64)>,
+) -> crate::Result<usize> {
     if !state.meter.is_on() {
         return Ok(0);
     }
@@ -72,33 +134,17 @@ pub async fn sample_storage(state: &Arc<AppState>, every: Duration) -> crate::Re
     }
     // The first sample of a lake starts the clock: no hours before it.
     let hours = last.map_or(0.0, |l| (now - l).num_milliseconds() as f64 / 3.6e6);
-    let model = {
-        let a = state.authz.clone();
-        tokio::task::spawn_blocking(move || a.model())
-            .await
-            .map_err(|e| crate::ServerError::Keys(e.to_string()))??
-    };
-    let repos = state.lake.list_repos()?;
     let mut n = 0;
-    for r in repos.iter().filter(|r| r.name != SYSTEM_REPO) {
-        let prefix = object_store::path::Path::from(r.namespace.as_str());
-        let bytes: u64 = state
-            .lake
-            .data_store()
-            .list(Some(&prefix))
-            .map_ok(|m| m.size)
-            .try_fold(0u64, |a, s| async move { Ok(a + s) })
-            .await
-            .map_err(|e| crate::ServerError::Store(weir_store::StoreError::from(e)))?;
+    for (repo, tenant, bytes) in measured {
         state.meter.record(UsageRow {
             start: last.map_or_else(|| stamp.clone(), usage::timestamp),
             end: stamp.clone(),
-            tenant: model.repo_tenant(&r.name).to_string(),
+            tenant,
             user: String::new(),
             surface: surface::STORAGE.into(),
             operation: "stored".into(),
-            resource_id: Some(r.name.clone()),
-            repository: Some(r.name.clone()),
+            resource_id: Some(repo.clone()),
+            repository: Some(repo),
             stored_bytes: bytes as i64,
             byte_hours: bytes as f64 * hours,
             ..UsageRow::default()

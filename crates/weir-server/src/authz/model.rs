@@ -80,6 +80,10 @@ pub struct Quota {
     /// SQL queries running at once (a query runs until its answer is sent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub concurrent_queries: Option<u32>,
+    /// Bytes stored under the tenant's repositories; a write that would
+    /// pass it is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stored_bytes: Option<u64>,
 }
 
 impl Quota {

@@ -198,3 +198,64 @@ async fn storage_is_sampled_once_across_servers() {
     let hours = samples[1].byte_hours / samples[1].stored_bytes as f64;
     assert!(hours > 0.0 && hours < 0.01, "{hours}");
 }
+
+/// A tenant may store so many bytes: an upload that would pass it gets
+/// 429 before anything is written, over REST and S3 alike.
+#[tokio::test(flavor = "multi_thread")]
+async fn uploads_past_a_tenants_stored_bytes_get_429_and_write_nothing() {
+    let s = Server::start();
+    let (st, _) = s
+        .json(
+            "POST",
+            "/api/v1/repositories",
+            Some(json!({"name": "sales", "storage_namespace": "local://sales"})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED);
+    s.state
+        .authz
+        .update(|m| {
+            m.tenants.get_mut("default").unwrap().quota.stored_bytes = Some(100_000);
+            Ok(())
+        })
+        .unwrap();
+    weir_server::usage_task::refresh_stored(&s.state)
+        .await
+        .unwrap();
+    let upload = |path: &str| {
+        Request::builder()
+            .method("POST")
+            .uri(format!(
+                "/api/v1/repositories/sales/branches/main/objects?path={path}"
+            ))
+            .header("authorization", s.auth())
+            .body(Body::from(vec![1u8; 60_000]))
+            .unwrap()
+    };
+    assert_eq!(s.send(upload("a.bin")).await.0, StatusCode::CREATED);
+    let (st, headers, body) = s.send(upload("b.bin")).await;
+    assert_eq!(
+        st,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{}",
+        String::from_utf8_lossy(&body)
+    );
+    assert!(headers.contains_key("retry-after"));
+    assert!(String::from_utf8_lossy(&body).contains("100000"));
+    let (st, _) = s
+        .json(
+            "GET",
+            "/api/v1/repositories/sales/refs/main/objects/stat?path=b.bin",
+            None,
+        )
+        .await;
+    assert_eq!(st, StatusCode::NOT_FOUND, "nothing of the refused upload");
+    // Measured again, the limit still holds (the first upload is stored).
+    weir_server::usage_task::refresh_stored(&s.state)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.send(upload("c.bin")).await.0,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+}

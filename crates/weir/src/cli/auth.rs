@@ -73,6 +73,9 @@ pub enum TenantCmd {
         /// SQL queries running at once
         #[arg(long, value_name = "N")]
         concurrent_queries: Option<u32>,
+        /// Bytes stored in the tenant's repositories (uploads past it get 429)
+        #[arg(long, value_name = "BYTES")]
+        stored_bytes: Option<u64>,
     },
 }
 
@@ -219,6 +222,7 @@ pub async fn auth(ctx: &Ctx, cmd: AuthCmd) -> anyhow::Result<ExitCode> {
             name,
             requests_per_second,
             concurrent_queries,
+            stored_bytes,
         }) => {
             let q = authz.update(|m| {
                 let t = m
@@ -232,6 +236,9 @@ pub async fn auth(ctx: &Ctx, cmd: AuthCmd) -> anyhow::Result<ExitCode> {
                 if let Some(v) = concurrent_queries {
                     t.quota.concurrent_queries = limit(v);
                 }
+                if let Some(v) = stored_bytes {
+                    t.quota.stored_bytes = (v > 0).then_some(v);
+                }
                 Ok(t.quota)
             })?;
             if json {
@@ -239,9 +246,11 @@ pub async fn auth(ctx: &Ctx, cmd: AuthCmd) -> anyhow::Result<ExitCode> {
             } else {
                 let show = |v: Option<u32>| v.map_or("no limit".to_string(), |n| n.to_string());
                 println!(
-                    "{name}: requests per second {}, queries at once {}",
+                    "{name}: requests per second {}, queries at once {}, bytes stored {}",
                     show(q.requests_per_second),
-                    show(q.concurrent_queries)
+                    show(q.concurrent_queries),
+                    q.stored_bytes
+                        .map_or("no limit".to_string(), |n| n.to_string())
                 );
             }
         }
