@@ -360,7 +360,25 @@ impl Model {
         }
         let arn = resource.arn();
         let mut allowed = false;
-        for p in self.policies_of(user) {
+        // The user's policies and their groups', read in place: a policy
+        // reached twice decides the same twice, so no set is built.
+        let Some(u) = self.users.get(user) else {
+            return Decision::Deny;
+        };
+        let t = self.tenants.get(&u.tenant);
+        let ids = u
+            .policies
+            .iter()
+            .map(String::as_str)
+            .chain(u.groups.iter().flat_map(|g| {
+                builtin_group(g).into_iter().chain(
+                    t.and_then(|t| t.groups.get(g))
+                        .into_iter()
+                        .flatten()
+                        .map(String::as_str),
+                )
+            }));
+        for p in ids.filter_map(|id| self.policy(&u.tenant, id)) {
             for s in &p.statement {
                 if !glob(&s.resource, &arn) || !s.action.iter().any(|a| glob(a, action)) {
                     continue;

@@ -19,6 +19,17 @@ fn find<'a>(rows: &'a [UsageRow], user: &str, op: &str) -> Vec<&'a UsageRow> {
         .collect()
 }
 
+async fn create_sales(s: &Server) {
+    let (st, _) = s
+        .json(
+            "POST",
+            "/api/v1/repositories",
+            Some(json!({"name": "sales", "storage_namespace": "local://sales"})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED);
+}
+
 async fn sql(s: &Server, auth: &str, q: &str) -> (StatusCode, String) {
     let req = Request::builder()
         .method("POST")
@@ -34,14 +45,7 @@ async fn sql(s: &Server, auth: &str, q: &str) -> (StatusCode, String) {
 async fn requests_and_queries_are_metered_by_tenant() {
     let s = Server::start();
     let ann = s.user_auth("ann", "acme", "Admins");
-    let (st, _) = s
-        .json(
-            "POST",
-            "/api/v1/repositories",
-            Some(json!({"name": "sales", "storage_namespace": "local://sales"})),
-        )
-        .await;
-    assert_eq!(st, StatusCode::CREATED);
+    create_sales(&s).await;
     for _ in 0..3 {
         assert_eq!(
             s.json("GET", "/api/v1/repositories", None).await.0,
@@ -143,14 +147,7 @@ async fn a_server_without_metering_writes_no_usage() {
 #[tokio::test(flavor = "multi_thread")]
 async fn storage_is_sampled_once_across_servers() {
     let s = Server::start();
-    let (st, _) = s
-        .json(
-            "POST",
-            "/api/v1/repositories",
-            Some(json!({"name": "sales", "storage_namespace": "local://sales"})),
-        )
-        .await;
-    assert_eq!(st, StatusCode::CREATED);
+    create_sales(&s).await;
     let req = Request::builder()
         .method("POST")
         .uri("/api/v1/repositories/sales/branches/main/objects?path=a.bin")
@@ -204,14 +201,7 @@ async fn storage_is_sampled_once_across_servers() {
 #[tokio::test(flavor = "multi_thread")]
 async fn uploads_past_a_tenants_stored_bytes_get_429_and_write_nothing() {
     let s = Server::start();
-    let (st, _) = s
-        .json(
-            "POST",
-            "/api/v1/repositories",
-            Some(json!({"name": "sales", "storage_namespace": "local://sales"})),
-        )
-        .await;
-    assert_eq!(st, StatusCode::CREATED);
+    create_sales(&s).await;
     s.state
         .authz
         .update(|m| {
