@@ -80,6 +80,14 @@ impl Service<Request> for Metered {
         let route = req.extensions().get::<MatchedPath>().cloned();
         let start = Instant::now();
         // Usage: the gate or the S3 access check says whose request it was.
+        // A client may send a body after an early refusal (one that waited
+        // for `100 Continue` and gave up waiting, as boto3 does after a
+        // second): such a connection is closed, or those bytes would be
+        // read as the start of its next request.
+        let with_body = req
+            .headers()
+            .contains_key(axum::http::header::TRANSFER_ENCODING)
+            || content_length(req.headers()) > 0;
         let slot = self.state.meter.slot();
         let bytes_in = slot.as_ref().map(|s| {
             req.extensions_mut().insert(s.clone());
@@ -88,7 +96,13 @@ impl Service<Request> for Metered {
         let fut = self.inner.call(req);
         let state = self.state.clone();
         Box::pin(async move {
-            let resp = fut.await?;
+            let mut resp = fut.await?;
+            if with_body && (resp.status().is_client_error() || resp.status().is_server_error()) {
+                resp.headers_mut().insert(
+                    axum::http::header::CONNECTION,
+                    axum::http::HeaderValue::from_static("close"),
+                );
+            }
             let took = start.elapsed();
             let status = resp.status().as_u16();
             if let Some(who) = slot.as_ref().and_then(|s| s.who()) {

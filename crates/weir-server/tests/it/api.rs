@@ -466,3 +466,37 @@ async fn the_system_repository_is_not_reachable_over_http() {
     assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
     assert!(s.state.lake.repo("weir-system").is_ok());
 }
+
+/// A request refused before its body was read closes its connection: a
+/// client that sends the body anyway (boto3 does, when `100 Continue` is
+/// slow to come) must not have those bytes read as its next request.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refused_request_with_a_body_closes_its_connection() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let s = Server::start();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(weir_server::serve(
+        listener,
+        s.state.clone(),
+        std::future::pending(),
+    ));
+    let mut c = tokio::net::TcpStream::connect(addr).await.unwrap();
+    c.write_all(
+        b"PUT /lake/main/x.csv HTTP/1.1\r\nhost: x\r\ncontent-length: 1\r\nexpect: 100-continue\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        c.read_to_end(&mut answer),
+    )
+    .await
+    .expect("the server closes the connection")
+    .unwrap();
+    let text = String::from_utf8_lossy(&answer).to_ascii_lowercase();
+    assert!(text.starts_with("http/1.1 403"), "{text}");
+    assert!(text.contains("connection: close"), "{text}");
+    server.abort();
+}
