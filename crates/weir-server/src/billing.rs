@@ -24,13 +24,11 @@ use weir_store::Lake;
 use crate::authz::Model;
 use crate::error::{Result, ServerError};
 
-/// The lake's settings: where billing got to, and the lake's id in
-/// identifiers (two lakes billed to one Stripe account never collide).
+/// The lake's setting that says where billing got to.
 const CURSOR: (&str, &str) = ("", "billing.cursor");
 /// The end of the period an export began to post: an export after a crash
 /// finishes that period with the same windows, so the same identifiers.
 const PENDING: (&str, &str) = ("", "billing.pending");
-const LAKE_ID: (&str, &str) = ("", "billing.lake_id");
 
 /// What one usage row adds to a meter.
 pub type Measure = fn(&UsageRow) -> f64;
@@ -88,17 +86,6 @@ pub fn cursor(lake: &Lake) -> Result<Option<DateTime<Utc>>> {
     Ok(setting(lake, CURSOR)?.as_deref().and_then(parse))
 }
 
-fn lake_id(lake: &Lake) -> Result<String> {
-    if let Some(id) = setting(lake, LAKE_ID)? {
-        return Ok(id);
-    }
-    let id = format!("{:016x}", rand::random::<u64>());
-    // Another process may have set one first: theirs holds.
-    lake.meta_store()
-        .swap_setting(LAKE_ID.0, LAKE_ID.1, None, &id)?;
-    Ok(setting(lake, LAKE_ID)?.unwrap_or(id))
-}
-
 /// The events of usage ending in `[from, until)`, window by window (an
 /// hour at most each), oldest first.
 pub async fn plan(
@@ -135,7 +122,9 @@ pub async fn plan(
             *by.entry((r.tenant.clone(), name)).or_default() += add(r);
         }
     }
-    let id = lake_id(lake)?;
+    // The lake's id, so two lakes billed to one Stripe account never
+    // share an identifier.
+    let id = weir_lineage::costs::account(lake);
     let mut out = Vec::new();
     let mut begin = start;
     for (w, by) in sums {

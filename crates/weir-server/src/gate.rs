@@ -157,8 +157,7 @@ fn check(
         p.require(rule.action, &r)?;
     }
     admit(state, p)?;
-    if req.method() == axum::http::Method::POST && template.ends_with("/branches/{branch}/objects")
-    {
+    if crate::quota::stores_body(req.method(), Some(template), None) {
         let declared = body_length(req.headers());
         let known = axum::body::HttpBody::size_hint(req.body()).exact();
         admit_bytes(state, p, declared.max(known.unwrap_or(0)))?;

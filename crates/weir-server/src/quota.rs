@@ -10,6 +10,22 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+/// Whether a request stores its body (what the stored-bytes quota counts):
+/// a REST upload, or an S3 PutObject or UploadPart.
+pub(crate) fn stores_body(
+    method: &axum::http::Method,
+    route: Option<&str>,
+    s3_op: Option<&str>,
+) -> bool {
+    match (route, s3_op) {
+        (Some(r), _) => {
+            method == axum::http::Method::POST && r.ends_with("/branches/{branch}/objects")
+        }
+        (None, Some(op)) => op == "PutObject" || op == "UploadPart",
+        (None, None) => false,
+    }
+}
+
 #[derive(Default)]
 pub struct Quotas {
     buckets: Mutex<HashMap<String, Bucket>>,

@@ -175,7 +175,7 @@ impl S3Access for Access {
                 if let Err(e) = crate::gate::admit(&self.state, &principal) {
                     return Err(S3Error::with_message(S3ErrorCode::SlowDown, e.to_string()));
                 }
-                if matches!(cx.s3_op().name(), "PutObject" | "UploadPart")
+                if crate::quota::stores_body(cx.method(), None, Some(cx.s3_op().name()))
                     && let Err(e) = crate::gate::admit_bytes(
                         &self.state,
                         &principal,

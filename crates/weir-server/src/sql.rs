@@ -199,7 +199,12 @@ async fn run(
         .map(|r| r.name)
         .filter(|n| who.decide("sql:Query", &Resource::repo(n)) == Decision::Allow)
         .collect();
-    let system = who.decide("lineage:Read", &Resource::Lineage) == Decision::Allow;
+    // Lake-wide tables: lineage and run records for the default tenant's
+    // readers; every tenant's usage and costs for the lake's admins only.
+    let system = weir_sql::SystemTables {
+        records: who.decide("lineage:Read", &Resource::Lineage) == Decision::Allow,
+        usage: who.decide("admin:ReadUsage", &Resource::Lake) == Decision::Allow,
+    };
     let session = weir_sql::scoped_session(s.lake.clone(), opts, repos, system)?;
     let df = session.query(text).await?;
     let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());

@@ -121,12 +121,8 @@ impl Meter {
         method: &Method,
         status: u16,
     ) -> Option<&'a str> {
-        let upload = match (route, who.op) {
-            (Some(r), _) => *method == Method::POST && r.ends_with("/branches/{branch}/objects"),
-            (None, Some(op)) => op == "PutObject" || op == "UploadPart",
-            _ => false,
-        };
-        (upload && (200..300).contains(&status)).then_some(who.tenant.as_str())
+        (crate::quota::stores_body(method, route, who.op) && (200..300).contains(&status))
+            .then_some(who.tenant.as_str())
     }
 
     /// Counts one answered request.

@@ -29,18 +29,8 @@ pub async fn run(state: Arc<AppState>) {
         tick.tick().await;
         if last_sample_check.elapsed() >= sample {
             last_sample_check = std::time::Instant::now();
-            match measure(&state).await {
-                Ok(m) => {
-                    let mut by_tenant = std::collections::HashMap::new();
-                    for (_, tenant, bytes) in &m {
-                        *by_tenant.entry(tenant.clone()).or_insert(0u64) += bytes;
-                    }
-                    state.quotas.set_stored(by_tenant);
-                    if let Err(e) = record_sample(&state, sample, m).await {
-                        tracing::warn!(error = %e, "storage not sampled");
-                    }
-                }
-                Err(e) => tracing::warn!(error = %e, "storage not measured"),
+            if let Err(e) = storage(&state, sample).await {
+                tracing::warn!(error = %e, "storage not measured or sampled");
             }
         }
         // Errors are logged by the meter, which keeps the rows.
@@ -51,12 +41,7 @@ pub async fn run(state: Arc<AppState>) {
 /// Each repository's stored bytes (what its namespace holds in the data
 /// store) and its tenant.
 pub async fn measure(state: &Arc<AppState>) -> crate::Result<Vec<(String, String, u64)>> {
-    let model = {
-        let a = state.authz.clone();
-        tokio::task::spawn_blocking(move || a.model())
-            .await
-            .map_err(|e| crate::ServerError::Keys(e.to_string()))??
-    };
+    let model = model(state).await?;
     let mut out = Vec::new();
     for r in state.lake.list_repos()? {
         if r.name == SYSTEM_REPO {
@@ -80,27 +65,61 @@ pub async fn measure(state: &Arc<AppState>) -> crate::Result<Vec<(String, String
     Ok(out)
 }
 
+async fn model(state: &Arc<AppState>) -> crate::Result<Arc<crate::authz::Model>> {
+    let a = state.authz.clone();
+    tokio::task::spawn_blocking(move || a.model())
+        .await
+        .map_err(|e| crate::ServerError::Keys(e.to_string()))?
+}
+
+/// Stored bytes by tenant, from [`measure`]'s repositories.
+fn by_tenant(measured: &[(String, String, u64)]) -> std::collections::HashMap<String, u64> {
+    let mut out = std::collections::HashMap::new();
+    for (_, tenant, bytes) in measured {
+        *out.entry(tenant.clone()).or_insert(0u64) += bytes;
+    }
+    out
+}
+
+/// Listing a lake's objects costs (a request per thousand on S3): this
+/// server measures them when a tenant's stored bytes are limited, and
+/// otherwise only when it is its turn to sample them into usage.
+async fn storage(state: &Arc<AppState>, every: Duration) -> crate::Result<()> {
+    let limited = model(state)
+        .await?
+        .tenants
+        .values()
+        .any(|t| t.quota.stored_bytes.is_some());
+    let measured = if limited {
+        let m = measure(state).await?;
+        state.quotas.set_stored(by_tenant(&m));
+        Some(m)
+    } else {
+        None
+    };
+    record_sample(state, every, measured).await?;
+    Ok(())
+}
+
 /// Measures the tenants' stored bytes for their quotas now.
 pub async fn refresh_stored(state: &Arc<AppState>) -> crate::Result<()> {
-    let mut by_tenant = std::collections::HashMap::new();
-    for (_, tenant, bytes) in measure(state).await? {
-        *by_tenant.entry(tenant).or_insert(0u64) += bytes;
-    }
-    state.quotas.set_stored(by_tenant);
+    let m = measure(state).await?;
+    state.quotas.set_stored(by_tenant(&m));
     Ok(())
 }
 
 /// Records each repository's stored bytes if no server of the lake did
 /// within `every`; the number of repositories sampled.
 pub async fn sample_storage(state: &Arc<AppState>, every: Duration) -> crate::Result<usize> {
-    let m = measure(state).await?;
-    record_sample(state, every, m).await
+    record_sample(state, every, None).await
 }
 
+/// `measured`: the repositories' bytes if just measured (else measured
+/// here, once this server has the turn).
 async fn record_sample(
     state: &Arc<AppState>,
     every: Duration,
-    measured: Vec<(String, String, u64)>,
+    measured: Option<Vec<(String, String, u64)>>,
 ) -> crate::Result<usize> {
     if !state.meter.is_on() {
         return Ok(0);
@@ -132,6 +151,10 @@ async fn record_sample(
     if !won {
         return Ok(0);
     }
+    let measured = match measured {
+        Some(m) => m,
+        None => measure(state).await?,
+    };
     // The first sample of a lake starts the clock: no hours before it.
     let hours = last.map_or(0.0, |l| (now - l).num_milliseconds() as f64 / 3.6e6);
     let mut n = 0;

@@ -88,15 +88,24 @@ pub fn read_only_session(lake: Arc<Lake>, opts: &SqlOptions) -> Result<ReadOnlyS
     })
 }
 
+/// Which of weir's own lake-wide tables a scoped session has.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemTables {
+    /// Run records, lineage and the audit log.
+    pub records: bool,
+    /// Every tenant's usage and costs (`weir_usage()`, `weir_costs()`).
+    pub usage: bool,
+}
+
 /// A read-only session that sees only `repos` (a tenant's caller): other
 /// repositories are absent from its catalogs, `information_schema` and
 /// table functions, as if the lake did not hold them; weir's own
-/// system tables (runs, lineage: lake-wide) only with `system`.
+/// lake-wide tables only as `system` says.
 pub fn scoped_session(
     lake: Arc<Lake>,
     opts: &SqlOptions,
     repos: std::collections::HashSet<String>,
-    system: bool,
+    system: SystemTables,
 ) -> Result<ReadOnlySession> {
     let visible = Visible::Only(Arc::new(repos), system);
     Ok(ReadOnlySession {
@@ -108,8 +117,8 @@ pub fn scoped_session(
 #[derive(Debug, Clone)]
 pub(crate) enum Visible {
     All,
-    /// These, and the system tables when the flag is set.
-    Only(Arc<std::collections::HashSet<String>>, bool),
+    /// These, and the system tables `SystemTables` names.
+    Only(Arc<std::collections::HashSet<String>>, SystemTables),
 }
 
 impl Visible {
@@ -209,8 +218,18 @@ fn build(
     functions::register(&ctx, lake, default.clone(), visible.clone());
     udf::register(&ctx);
     analysis::register(&ctx);
-    if matches!(visible, Visible::All | Visible::Only(_, true)) {
-        system::register(&ctx, lake_for_system, default);
+    let system = match visible {
+        Visible::All => SystemTables {
+            records: true,
+            usage: true,
+        },
+        Visible::Only(_, s) => *s,
+    };
+    if system.records {
+        system::register(&ctx, lake_for_system.clone(), default);
+    }
+    if system.usage {
+        system::register_usage(&ctx, lake_for_system);
     }
     Ok(ctx)
 }

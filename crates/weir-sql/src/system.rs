@@ -49,9 +49,13 @@ pub fn register(ctx: &SessionContext, lake: Arc<Lake>, default: Option<(String, 
             function: "weir_runs",
             table: "runs",
             empty: "no pipeline has run in this lake yet (weir run PIPELINE.toml weir://REPO/BRANCH)",
-            lake: lake.clone(),
+            lake,
         }),
     );
+}
+
+/// Every tenant's usage and costs: for the lake's admins.
+pub fn register_usage(ctx: &SessionContext, lake: Arc<Lake>) {
     ctx.register_udtf("weir_costs", Arc::new(CostsFn { lake: lake.clone() }));
     ctx.register_udtf(
         "weir_usage",

@@ -85,6 +85,11 @@ pub fn hidden(resource: &Resource) -> ServerError {
     }
 }
 
+fn parse(text: &str) -> Result<Model> {
+    serde_json::from_str(text)
+        .map_err(|e| ServerError::Keys(format!("the lake's authorization model: {e}")))
+}
+
 /// The tenant `repo` belongs to, from the lake's model as it is stored
 /// (the default tenant when the lake has no model or the repository is
 /// not in it), without creating a model.
@@ -92,9 +97,7 @@ pub fn tenant_of_repo(meta: &dyn MetaStore, repo: &str) -> Result<String> {
     let Some(text) = meta.get_setting(SETTING.0, SETTING.1)? else {
         return Ok(DEFAULT_TENANT.to_string());
     };
-    let m: Model = serde_json::from_str(&text)
-        .map_err(|e| ServerError::Keys(format!("the lake's authorization model: {e}")))?;
-    Ok(m.repo_tenant(repo).to_string())
+    Ok(parse(&text)?.repo_tenant(repo).to_string())
 }
 
 impl Authz {
@@ -138,9 +141,7 @@ impl Authz {
             .meta
             .get_setting(SETTING.0, SETTING.1)?
             .unwrap_or_else(|| "{}".into());
-        let m: Model = serde_json::from_str(&text)
-            .map_err(|e| ServerError::Keys(format!("the lake's authorization model: {e}")))?;
-        let m = Arc::new(m);
+        let m = Arc::new(parse(&text)?);
         *self.cached.lock().unwrap() = Some((Instant::now(), text.clone(), m.clone()));
         Ok((text, m))
     }

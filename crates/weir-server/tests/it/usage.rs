@@ -127,6 +127,22 @@ async fn requests_and_queries_are_metered_by_tenant() {
     assert!(body.contains("\"n\":3"), "{body}");
     let (st, body) = sql(&s, &ann, "SELECT * FROM weir_usage()").await;
     assert_eq!(st, StatusCode::BAD_REQUEST, "{body}");
+    // Nor the lake's own viewers, who read its lineage and run records,
+    // nor through EXPLAIN.
+    let vic = s.user_auth("vic", "default", "Viewers");
+    for q in [
+        "SELECT * FROM weir_usage()",
+        "SELECT * FROM weir_costs()",
+        "EXPLAIN SELECT * FROM weir_costs()",
+    ] {
+        let (st, body) = sql(&s, &vic, q).await;
+        assert_eq!(st, StatusCode::BAD_REQUEST, "{q}: {body}");
+    }
+    // weir_runs() they have (it answers that no pipeline ran yet).
+    let (_, body) = sql(&s, &vic, "SELECT * FROM weir_runs()").await;
+    assert!(body.contains("no pipeline has run"), "{body}");
+    let (st, body) = sql(&s, &s.auth(), "SELECT count(*) AS n FROM weir_costs()").await;
+    assert_eq!(st, StatusCode::OK, "{body}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

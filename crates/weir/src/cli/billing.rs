@@ -24,7 +24,8 @@ pub enum BillingCmd {
         until: Option<String>,
         /// Leave the last seconds out, for servers to flush their counts
         /// (weir serve --usage-flush-secs, 10 by default)
-        #[arg(long, default_value_t = 300, value_name = "SECONDS")]
+        #[arg(long, default_value_t = 300, value_name = "SECONDS",
+              value_parser = clap::value_parser!(u64).range(0..=35 * 86_400))]
         settle_secs: u64,
         /// Tries per event when Stripe answers 429 or 5xx or times out
         #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u32).range(1..=20))]
