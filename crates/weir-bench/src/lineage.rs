@@ -76,6 +76,7 @@ fn events(n: usize) -> Vec<EventRow> {
                     commit: None,
                 }],
                 event: event.to_string(),
+                tenant: None,
             }
         })
         .collect()

@@ -10,6 +10,7 @@
 //! cargo run --release -p weir-bench -- pipeline [RUNS]    (run bookkeeping beside the bare queries)
 //! bench/serve.sh                  (weir serve under wrk: S3 GET, lakeFS stat, /recommend_qty beside FastAPI)
 //! bench/backends.sh               (local + SQLite beside S3 + PostgreSQL; the S3 gateway over S3 beside S3 itself)
+//! cargo run --release -p weir-bench -- session [100]      (a tenant's SQL session opening beside the whole lake's)
 //! bench/gc.sh [OBJECTS]           (weir gc plan over a lake of 1M objects: time and peak memory)
 //! ```
 
@@ -19,6 +20,7 @@ mod forecast;
 mod lineage;
 mod m1;
 mod pipeline;
+mod session;
 mod store;
 mod tables;
 
@@ -41,9 +43,10 @@ fn main() {
         Some("lineage") => lineage::run(&args[1..]),
         Some("pipeline") => pipeline::run(&args[1..]),
         Some("files") => files::run(&args[1..]),
+        Some("session") => session::run(&args[1..]),
         _ => {
             eprintln!(
-                "usage: weir-bench store [SIZES] | backends | gc-build DIR N GARBAGE | forecast gen N FILE | forecast run FILE | forecast m1 TSF | tables gen ROWS FILE | tables query LAKE DIR | lineage [DATASETS] | pipeline [RUNS] | files DIR ADDR"
+                "usage: weir-bench store [SIZES] | backends | gc-build DIR N GARBAGE | forecast gen N FILE | forecast run FILE | forecast m1 TSF | tables gen ROWS FILE | tables query LAKE DIR | lineage [DATASETS] | pipeline [RUNS] | session [REPOS] | files DIR ADDR"
             );
             std::process::exit(2);
         }

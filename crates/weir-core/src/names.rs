@@ -7,6 +7,10 @@
 
 use crate::error::CoreError;
 
+/// The tenant of lakes made before tenants existed, of the first key, and
+/// of the lake's operators.
+pub const DEFAULT_TENANT: &str = "default";
+
 const REPO_RULE: &str =
     "use 3-63 characters: lowercase letters, digits and '-', starting with a letter or digit";
 const BRANCH_RULE: &str =

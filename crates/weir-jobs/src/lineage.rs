@@ -140,7 +140,7 @@ pub async fn save(
     events: &[Value],
     run: &RunReport,
     stages: &[StageReport],
-    committer: &str,
+    opts: &crate::runner::RunOptions,
 ) -> Result<()> {
     let commit_of = |ns: &str, name: &str| -> Option<String> {
         stages
@@ -151,12 +151,16 @@ pub async fn save(
     };
     let rows = events
         .iter()
-        .map(|e| EventRow::from_event(e, &commit_of))
-        .collect::<std::result::Result<Vec<_>, _>>()?;
+        .map(|e| {
+            let mut row = EventRow::from_event(e, &commit_of)?;
+            row.tenant = Some(opts.tenant().to_string());
+            Ok(row)
+        })
+        .collect::<std::result::Result<Vec<_>, weir_lineage::LineageError>>()?;
     weir_lineage::append(
         lake,
         &rows,
-        committer,
+        &opts.committer,
         &format!("Lineage of run {} ({})", run.run_id, run.pipeline),
     )
     .await?;

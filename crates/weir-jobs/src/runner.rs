@@ -27,9 +27,19 @@ pub struct RunOptions {
     /// Run every stage even when nothing it depends on changed.
     pub force: bool,
     pub committer: String,
-    /// The tenant the run's usage is recorded for (the target
-    /// repository's; the lake's default tenant when empty).
+    /// The tenant the run's usage and lineage are recorded for (the
+    /// target repository's; the lake's default tenant when empty).
     pub tenant: String,
+}
+
+impl RunOptions {
+    pub fn tenant(&self) -> &str {
+        if self.tenant.is_empty() {
+            weir_core::names::DEFAULT_TENANT
+        } else {
+            &self.tenant
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -262,7 +272,7 @@ pub async fn run(
     let usage = usage_rows(&report, &reports, opts);
     let (saved, traced, metered) = tokio::join!(
         records::append(&lake, &rows, &opts.committer),
-        crate::lineage::save(&lake, &events, &report, &reports, &opts.committer),
+        crate::lineage::save(&lake, &events, &report, &reports, opts),
         weir_lineage::usage::append(&lake, &usage, &opts.committer)
     );
     if let Err(e) = metered {
@@ -428,11 +438,7 @@ fn not_run(s: &PlannedStage, error: Option<String>) -> StageReport {
 
 /// One usage row per stage that ran, with its CPU and wall time.
 fn usage_rows(run: &RunReport, stages: &[StageReport], opts: &RunOptions) -> Vec<UsageRow> {
-    let tenant = if opts.tenant.is_empty() {
-        "default"
-    } else {
-        &opts.tenant
-    };
+    let tenant = opts.tenant();
     let recorder = weir_lineage::usage::recorder();
     stages
         .iter()

@@ -15,12 +15,14 @@ use crate::event::{Dataset, JobEvent, namespace, run_uuid};
 use crate::store::EventRow;
 
 /// Records `commit` of `repo` (a commit with one parent) if it changed any
-/// table; returns how many tables it names.
+/// table, in the lineage graph of `tenant` (the repository's); returns how
+/// many tables it names.
 pub async fn record_commit(
     lake: &Arc<Lake>,
     repo: &str,
     branch: &str,
     commit: &CommitRecord,
+    tenant: &str,
 ) -> Result<usize> {
     let Some(parent) = commit.parents.first() else {
         return Ok(0);
@@ -69,7 +71,8 @@ pub async fn record_commit(
     .to_json();
     let ns = namespace(repo);
     let id = commit.id.clone();
-    let row = EventRow::from_event(&event, &|n, _| (n == ns).then(|| id.clone()))?;
+    let mut row = EventRow::from_event(&event, &|n, _| (n == ns).then(|| id.clone()))?;
+    row.tenant = Some(tenant.to_string());
     crate::store::append(
         lake,
         &[row],

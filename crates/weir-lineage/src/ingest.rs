@@ -28,7 +28,13 @@ pub struct Ingested<'a> {
     pub commit: &'a str,
 }
 
-pub async fn record_ingest(lake: &Arc<Lake>, i: &Ingested<'_>, committer: &str) -> Result<()> {
+/// `tenant` is the repository's: the event is in its lineage graph.
+pub async fn record_ingest(
+    lake: &Arc<Lake>,
+    i: &Ingested<'_>,
+    committer: &str,
+    tenant: &str,
+) -> Result<()> {
     let repo = lake.repo(i.repo)?;
     let t = TableRef::new(&repo, i.commit, i.table)?;
     let schema: Vec<(String, String)> = match t.load().await? {
@@ -87,9 +93,10 @@ pub async fn record_ingest(lake: &Arc<Lake>, i: &Ingested<'_>, committer: &str) 
     }]);
     let commit = i.commit.to_string();
     let ns = namespace(i.repo);
-    let row = EventRow::from_event(&event, &|n, name| {
+    let mut row = EventRow::from_event(&event, &|n, name| {
         (n == ns && name == i.table).then(|| commit.clone())
     })?;
+    row.tenant = Some(tenant.to_string());
     crate::store::append(
         lake,
         &[row],

@@ -38,6 +38,9 @@ pub struct Query {
     pub column: Option<String>,
     pub direction: Direction,
     pub depth: usize,
+    /// Whose events make the graph: the repository's tenant (every
+    /// tenant's with None, as the lake's owner sees them).
+    pub tenant: Option<String>,
 }
 
 /// The history of `reference` as the graph's filter.
@@ -79,7 +82,7 @@ pub async fn query_with_producer(
         .clone()
         .unwrap_or_else(|| repo.record().default_branch.clone());
     let filter = as_of(lake, &q.repo, &reference)?;
-    let events = load(lake).await?;
+    let events = load(lake, q.tenant.as_deref()).await?;
     let g = Graph::build(&events, Some(&filter));
     let key = (namespace(&q.repo), q.table.clone());
     let edges = g.query(&key, q.column.as_deref(), q.direction, q.depth);

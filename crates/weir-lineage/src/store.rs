@@ -6,10 +6,10 @@
 use std::sync::Arc;
 
 use deltalake::arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
-use deltalake::datafusion::prelude::SessionContext;
+use deltalake::datafusion::prelude::{SessionContext, col, lit};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use weir_core::names::SYSTEM_REPO;
+use weir_core::names::{DEFAULT_TENANT, SYSTEM_REPO};
 use weir_store::Lake;
 use weir_tables::{CommitSpec, TableRef};
 
@@ -41,6 +41,11 @@ pub struct EventRow {
     pub outputs: Vec<EventDataset>,
     /// The event as received or produced (OpenLineage JSON).
     pub event: String,
+    /// Whose event it is: the tenant of the repository a run wrote, or of
+    /// the key that posted it. Events stored before tenants have none and
+    /// are the default tenant's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
 }
 
 impl EventRow {
@@ -85,6 +90,7 @@ impl EventRow {
             inputs: datasets("inputs", false),
             outputs: datasets("outputs", true),
             event: event.to_string(),
+            tenant: None,
         })
     }
 }
@@ -115,6 +121,7 @@ pub fn schema() -> SchemaRef {
         Field::new("inputs", dataset_list(), true),
         Field::new("outputs", dataset_list(), true),
         Field::new("event", DataType::Utf8, false),
+        Field::new("tenant", DataType::Utf8, true),
     ]))
 }
 
@@ -134,8 +141,10 @@ pub async fn append(
     Ok(())
 }
 
-/// Every stored event, oldest first.
-pub async fn load(lake: &Arc<Lake>) -> Result<Vec<EventRow>> {
+/// The stored events of `tenant` (of every tenant with None), oldest
+/// first. A tenant's graph is made only of its own events, so another
+/// tenant cannot post events that claim to have written its datasets.
+pub async fn load(lake: &Arc<Lake>, tenant: Option<&str>) -> Result<Vec<EventRow>> {
     let Ok(repo) = lake.repo(SYSTEM_REPO) else {
         return Ok(Vec::new());
     };
@@ -145,11 +154,25 @@ pub async fn load(lake: &Arc<Lake>) -> Result<Vec<EventRow>> {
     };
     let ctx = SessionContext::new();
     let provider = table.table_provider().await?;
-    let batches = ctx
-        .read_table(provider)?
-        .sort(vec![
-            deltalake::datafusion::prelude::col("event_time").sort(true, true),
-        ])?
+    let mut df = ctx.read_table(provider)?;
+    if let Some(t) = tenant {
+        // Tables written before tenants have no such column: all theirs
+        // is the default tenant's.
+        let has_column = df.schema().has_column_with_unqualified_name("tenant");
+        let mine = if has_column {
+            let own = col("tenant").eq(lit(t));
+            if t == DEFAULT_TENANT {
+                own.or(col("tenant").is_null())
+            } else {
+                own
+            }
+        } else {
+            lit(t == DEFAULT_TENANT)
+        };
+        df = df.filter(mine)?;
+    }
+    let batches = df
+        .sort(vec![col("event_time").sort(true, true)])?
         .collect()
         .await?;
     Ok(weir_tables::read_rows(&batches, &["inputs", "outputs"])?)

@@ -4,7 +4,9 @@
 //! ingest events, so one graph holds both. Reads follow Marquez's shapes
 //! (`GET /api/v1/lineage?nodeId=dataset:NS:NAME&depth=N`, namespaces,
 //! datasets, jobs, runs), plus what Marquez lacks: `asOf`, a ref (the graph
-//! that made the data at that ref) or a time.
+//! that made the data at that ref) or a time. Each tenant has its own
+//! graph: an event belongs to the tenant of the key that posted it (or of
+//! the repository a run wrote), and a caller reads only its tenant's.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::Read;
@@ -19,6 +21,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use weir_lineage::{AsOf, Direction, EventRow, Graph};
 
+use crate::authz::{Principal, Resource};
 use crate::error::{Result, ServerError};
 use crate::{AppState, Caller};
 
@@ -109,7 +112,15 @@ fn to_row(event: &Value) -> Result<EventRow> {
     Ok(row)
 }
 
-async fn store(s: &AppState, rows: Vec<EventRow>, caller: &Caller) -> Result<()> {
+async fn store(
+    s: &AppState,
+    mut rows: Vec<EventRow>,
+    caller: &Caller,
+    who: &Principal,
+) -> Result<()> {
+    for r in &mut rows {
+        r.tenant = Some(who.tenant().to_string());
+    }
     let message = match rows.as_slice() {
         [one] => format!("lineage event from {}: {}", caller.0, one.job_name),
         many => format!("{} lineage events from {}", many.len(), caller.0),
@@ -120,6 +131,7 @@ async fn store(s: &AppState, rows: Vec<EventRow>, caller: &Caller) -> Result<()>
 async fn ingest(
     State(s): St,
     Extension(c): Extension<Caller>,
+    Extension(who): Extension<Principal>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<StatusCode> {
@@ -127,7 +139,7 @@ async fn ingest(
     let event: Value = serde_json::from_slice(&raw)
         .map_err(|e| ServerError::InvalidArgument(format!("the body is not JSON: {e}")))?;
     let row = to_row(&event)?;
-    store(&s, vec![row], &c).await?;
+    store(&s, vec![row], &c, &who).await?;
     // Marquez answers 201 with no body; emitters take any 2xx.
     Ok(StatusCode::CREATED)
 }
@@ -137,6 +149,7 @@ async fn ingest(
 async fn ingest_batch(
     State(s): St,
     Extension(c): Extension<Caller>,
+    Extension(who): Extension<Principal>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Value>> {
@@ -156,7 +169,7 @@ async fn ingest_batch(
     }
     let ok = rows.len();
     if ok > 0 {
-        store(&s, rows, &c).await?;
+        store(&s, rows, &c, &who).await?;
     }
     Ok(Json(json!({
         "status": if failed.is_empty() { "success" } else { "partial_success" },
@@ -205,7 +218,7 @@ struct GraphQuery {
 }
 
 /// `asOf` for a node: a ref of the dataset's weir repository, or a time.
-pub(crate) fn as_of(s: &AppState, ns: &str, spec: &str) -> Result<AsOf> {
+pub(crate) fn as_of(s: &AppState, who: &Principal, ns: &str, spec: &str) -> Result<AsOf> {
     if let Some(t) = normalize_time(spec) {
         return Ok(AsOf {
             namespace: String::new(),
@@ -218,14 +231,15 @@ pub(crate) fn as_of(s: &AppState, ns: &str, spec: &str) -> Result<AsOf> {
             "asOf {spec:?}: a ref applies to weir datasets (weir://REPO); for {ns} give a time"
         ))
     })?;
+    who.require("repo:Read", &Resource::repo(repo))?;
     weir_lineage::as_of(&s.lake, repo, spec).map_err(|e| match e.code() {
         weir_core::ErrorCode::NotFound => ServerError::NotFound(e.to_string()),
         _ => ServerError::InvalidArgument(e.to_string()),
     })
 }
 
-pub(crate) async fn load_events(s: &AppState) -> Result<Vec<EventRow>> {
-    Ok(weir_lineage::load(&s.lake).await?)
+pub(crate) async fn load_events(s: &AppState, who: &Principal) -> Result<Vec<EventRow>> {
+    Ok(weir_lineage::load(&s.lake, Some(who.tenant())).await?)
 }
 
 pub(crate) fn node_id(kind: &str, ns: &str, name: &str) -> String {
@@ -239,17 +253,21 @@ type JobIo = (
     String,
 );
 
-async fn graph(State(s): St, Query(q): Query<GraphQuery>) -> Result<Json<Value>> {
+async fn graph(
+    State(s): St,
+    Extension(who): Extension<Principal>,
+    Query(q): Query<GraphQuery>,
+) -> Result<Json<Value>> {
     let id = q.node_id.ok_or_else(|| {
         ServerError::InvalidArgument("the query parameter nodeId is required".into())
     })?;
     let (kind, ns, name) = parse_node(&id)?;
     let depth = q.depth.unwrap_or(20).clamp(1, 100);
     let filter = match &q.as_of {
-        Some(spec) => Some(as_of(&s, &ns, spec)?),
+        Some(spec) => Some(as_of(&s, &who, &ns, spec)?),
         None => None,
     };
-    let rows = load_events(&s).await?;
+    let rows = load_events(&s, &who).await?;
     let g = Graph::build(&rows, filter.as_ref());
     let starts: Vec<(String, String)> = match kind {
         "dataset" => vec![(ns.clone(), name.clone())],
@@ -379,8 +397,12 @@ pub(crate) fn event_datasets(r: &EventRow) -> Vec<(String, String)> {
     v
 }
 
-async fn namespaces(State(s): St, Query(p): Query<Paging>) -> Result<Json<Value>> {
-    let rows = load_events(&s).await?;
+async fn namespaces(
+    State(s): St,
+    Extension(who): Extension<Principal>,
+    Query(p): Query<Paging>,
+) -> Result<Json<Value>> {
+    let rows = load_events(&s, &who).await?;
     // name → (first seen, last seen)
     let mut seen: BTreeMap<String, (String, String)> = BTreeMap::new();
     let mut see = |ns: &str, t: &str| {
@@ -409,10 +431,11 @@ async fn namespaces(State(s): St, Query(p): Query<Paging>) -> Result<Json<Value>
 
 async fn datasets(
     State(s): St,
+    Extension(who): Extension<Principal>,
     Path(ns): Path<String>,
     Query(p): Query<Paging>,
 ) -> Result<Json<Value>> {
-    let rows = load_events(&s).await?;
+    let rows = load_events(&s, &who).await?;
     let mut seen: BTreeMap<String, (String, String)> = BTreeMap::new();
     for r in &rows {
         for (dns, name) in event_datasets(r) {
@@ -451,10 +474,11 @@ fn run_state(event_type: &str) -> &'static str {
 
 async fn jobs(
     State(s): St,
+    Extension(who): Extension<Principal>,
     Path(ns): Path<String>,
     Query(p): Query<Paging>,
 ) -> Result<Json<Value>> {
-    let rows = load_events(&s).await?;
+    let rows = load_events(&s, &who).await?;
     let mut seen: BTreeMap<String, Vec<&EventRow>> = BTreeMap::new();
     for r in rows
         .iter()
@@ -484,10 +508,11 @@ async fn jobs(
 
 async fn runs(
     State(s): St,
+    Extension(who): Extension<Principal>,
     Path((ns, job)): Path<(String, String)>,
     Query(p): Query<Paging>,
 ) -> Result<Json<Value>> {
-    let rows = load_events(&s).await?;
+    let rows = load_events(&s, &who).await?;
     let mut by_run: BTreeMap<String, Vec<&EventRow>> = BTreeMap::new();
     for r in rows
         .iter()

@@ -1,12 +1,13 @@
 //! More of Marquez's read endpoints, for tools and UIs written against
 //! it: the raw event log (`GET /api/v1/events/lineage`), name search
 //! (`GET /api/v1/search`) and column lineage (`GET /api/v1/column-lineage`).
-//! All read the same `lineage` table as the graph.
+//! All read the same `lineage` table as the graph, the caller's tenant's
+//! events only.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use axum::extract::{Query, State};
+use axum::extract::{Extension, Query, State};
 use axum::routing::get;
 use axum::{Json, Router};
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
@@ -14,6 +15,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::AppState;
+use crate::authz::Principal;
 use crate::error::{Result, ServerError};
 use crate::lineage::{as_of, event_datasets, load_events, node_id, parse_node};
 
@@ -56,7 +58,11 @@ fn strength(t: &str) -> Option<usize> {
 /// Marquez's column lineage of one field: the fields it is computed from
 /// (and, with `withDownstream=true`, the fields computed from it), each a
 /// DATASET_FIELD node with its edges and the inputs it is made of.
-async fn column_lineage(State(s): St, Query(q): Query<ColumnQuery>) -> Result<Json<Value>> {
+async fn column_lineage(
+    State(s): St,
+    Extension(who): Extension<Principal>,
+    Query(q): Query<ColumnQuery>,
+) -> Result<Json<Value>> {
     let id = q
         .node_id
         .ok_or_else(|| bad("the query parameter nodeId is required".into()))?;
@@ -73,10 +79,10 @@ async fn column_lineage(State(s): St, Query(q): Query<ColumnQuery>) -> Result<Js
     }
     let depth = q.depth.unwrap_or(20).clamp(1, 100);
     let filter = match &q.as_of {
-        Some(spec) => Some(as_of(&s, &ns, spec)?),
+        Some(spec) => Some(as_of(&s, &who, &ns, spec)?),
         None => None,
     };
-    let rows = load_events(&s).await?;
+    let rows = load_events(&s, &who).await?;
     let g = weir_lineage::Graph::build(&rows, filter.as_ref());
     let start = (ns, name);
     let mut dirs = vec![weir_lineage::Direction::Upstream];
@@ -151,7 +157,11 @@ struct EventsQuery {
 
 /// The events received or produced between `after` and `before`, as sent
 /// (unknown facets included), newest first unless `sortDirection=asc`.
-async fn events(State(s): St, Query(q): Query<EventsQuery>) -> Result<Json<Value>> {
+async fn events(
+    State(s): St,
+    Extension(who): Extension<Principal>,
+    Query(q): Query<EventsQuery>,
+) -> Result<Json<Value>> {
     let before = bound("before", &q.before, "2030-01-01T00:00:00Z")?;
     let after = bound("after", &q.after, "1970-01-01T00:00:00Z")?;
     let asc = match q.sort_direction.as_deref() {
@@ -159,7 +169,7 @@ async fn events(State(s): St, Query(q): Query<EventsQuery>) -> Result<Json<Value
         Some("asc") => true,
         Some(other) => return Err(bad(format!("sortDirection: {other:?} is not asc or desc"))),
     };
-    let mut rows: Vec<_> = load_events(&s)
+    let mut rows: Vec<_> = load_events(&s, &who)
         .await?
         .into_iter()
         .filter(|r| r.event_time >= after && r.event_time <= before)
@@ -191,7 +201,11 @@ struct SearchQuery {
 
 /// Datasets and jobs whose name contains `q` (case-insensitive, as
 /// Marquez's `ILIKE`), with the time of their latest event.
-async fn search(State(s): St, Query(q): Query<SearchQuery>) -> Result<Json<Value>> {
+async fn search(
+    State(s): St,
+    Extension(who): Extension<Principal>,
+    Query(q): Query<SearchQuery>,
+) -> Result<Json<Value>> {
     let needle = match q.q.as_deref() {
         Some(t) if !t.is_empty() => t.to_lowercase(),
         _ => return Err(bad("q is required: the text to look for in names".into())),
@@ -219,7 +233,7 @@ async fn search(State(s): St, Query(q): Query<SearchQuery>) -> Result<Json<Value
     let (before, after) = (day("before", &q.before)?, day("after", &q.after)?);
     // (type, namespace, name) -> latest event time
     let mut found: BTreeMap<(&'static str, String, String), String> = BTreeMap::new();
-    for r in load_events(&s).await? {
+    for r in load_events(&s, &who).await? {
         let mut hit = |kind: &'static str, ns: String, name: String| {
             if name.to_lowercase().contains(&needle)
                 && q.namespace.as_ref().is_none_or(|n| *n == ns)

@@ -199,10 +199,13 @@ async fn run(
         .map(|r| r.name)
         .filter(|n| who.decide("sql:Query", &Resource::repo(n)) == Decision::Allow)
         .collect();
-    // Lake-wide tables: lineage and run records for the default tenant's
-    // readers; every tenant's usage and costs for the lake's admins only.
+    // Lineage is the caller's tenant's; the lake-wide tables only for the
+    // default tenant: run records and audit for its readers, every
+    // tenant's usage and costs for the lake's admins.
+    let lineage = who.decide("lineage:Read", &Resource::Lineage) == Decision::Allow;
     let system = weir_sql::SystemTables {
-        records: who.decide("lineage:Read", &Resource::Lineage) == Decision::Allow,
+        records: lineage && who.tenant() == crate::authz::DEFAULT_TENANT,
+        lineage: lineage.then(|| Some(who.tenant().to_string())),
         usage: who.decide("admin:ReadUsage", &Resource::Lake) == Decision::Allow,
     };
     let session = weir_sql::scoped_session(s.lake.clone(), opts, repos, system)?;

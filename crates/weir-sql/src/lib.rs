@@ -88,11 +88,15 @@ pub fn read_only_session(lake: Arc<Lake>, opts: &SqlOptions) -> Result<ReadOnlyS
     })
 }
 
-/// Which of weir's own lake-wide tables a scoped session has.
-#[derive(Debug, Clone, Copy, Default)]
+/// Which of weir's own tables a scoped session has.
+#[derive(Debug, Clone, Default)]
 pub struct SystemTables {
-    /// Run records, lineage and the audit log.
+    /// Every repository's run records and audit log (`weir_runs()`,
+    /// `weir_audit()`).
     pub records: bool,
+    /// `weir_lineage()`, walking only this tenant's events (every
+    /// tenant's with `Some(None)`), and only over visible repositories.
+    pub lineage: Option<Option<String>>,
     /// Every tenant's usage and costs (`weir_usage()`, `weir_costs()`).
     pub usage: bool,
 }
@@ -221,12 +225,22 @@ fn build(
     let system = match visible {
         Visible::All => SystemTables {
             records: true,
+            lineage: Some(None),
             usage: true,
         },
-        Visible::Only(_, s) => *s,
+        Visible::Only(_, s) => s.clone(),
     };
     if system.records {
-        system::register(&ctx, lake_for_system.clone(), default);
+        system::register(&ctx, lake_for_system.clone());
+    }
+    if let Some(tenant) = system.lineage {
+        system::register_lineage(
+            &ctx,
+            lake_for_system.clone(),
+            default,
+            tenant,
+            visible.clone(),
+        );
     }
     if system.usage {
         system::register_usage(&ctx, lake_for_system);

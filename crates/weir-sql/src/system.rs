@@ -34,15 +34,8 @@ struct SystemTable {
     lake: Arc<Lake>,
 }
 
-pub fn register(ctx: &SessionContext, lake: Arc<Lake>, default: Option<(String, String)>) {
+pub fn register(ctx: &SessionContext, lake: Arc<Lake>) {
     ctx.register_udtf("weir_audit", Arc::new(AuditFn { lake: lake.clone() }));
-    ctx.register_udtf(
-        "weir_lineage",
-        Arc::new(LineageFn {
-            lake: lake.clone(),
-            default,
-        }),
-    );
     ctx.register_udtf(
         "weir_runs",
         Arc::new(SystemTable {
@@ -50,6 +43,25 @@ pub fn register(ctx: &SessionContext, lake: Arc<Lake>, default: Option<(String, 
             table: "runs",
             empty: "no pipeline has run in this lake yet (weir run PIPELINE.toml weir://REPO/BRANCH)",
             lake,
+        }),
+    );
+}
+
+/// `weir_lineage()` over `tenant`'s events (every tenant's with None).
+pub(crate) fn register_lineage(
+    ctx: &SessionContext,
+    lake: Arc<Lake>,
+    default: Option<(String, String)>,
+    tenant: Option<String>,
+    visible: crate::Visible,
+) {
+    ctx.register_udtf(
+        "weir_lineage",
+        Arc::new(LineageFn {
+            lake,
+            default,
+            tenant,
+            visible,
         }),
     );
 }
@@ -96,6 +108,8 @@ impl TableFunctionImpl for SystemTable {
 struct LineageFn {
     lake: Arc<Lake>,
     default: Option<(String, String)>,
+    tenant: Option<String>,
+    visible: crate::Visible,
 }
 
 const LINEAGE_USAGE: &str =
@@ -137,6 +151,8 @@ impl TableFunctionImpl for LineageFn {
                     ScalarValue::Utf8(s) | ScalarValue::Utf8View(s) | ScalarValue::LargeUtf8(s),
                     _,
                 )) => Ok(s.clone()),
+                // NULL for "no column" when a ref follows.
+                Some(Expr::Literal(ScalarValue::Null, _)) => Ok(None),
                 Some(other) => Err(plan(format!(
                     "argument {} must be a string, got {other}",
                     i + 1
@@ -174,6 +190,11 @@ impl TableFunctionImpl for LineageFn {
                 ));
             }
         };
+        // A repository the session does not see is as absent as one the
+        // lake does not hold.
+        self.visible
+            .repo(&self.lake, &repo)
+            .map_err(|e| DataFusionError::Plan(format!("weir_lineage: {e}")))?;
         let q = weir_lineage::Query {
             repo,
             reference,
@@ -181,6 +202,7 @@ impl TableFunctionImpl for LineageFn {
             column,
             direction,
             depth,
+            tenant: self.tenant.clone(),
         };
         let edges = block_on(weir_lineage::query(&self.lake, &q))
             .map_err(|e| DataFusionError::Plan(format!("weir_lineage: {e}")))?;

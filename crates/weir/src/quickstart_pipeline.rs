@@ -114,6 +114,7 @@ pub async fn run(
         column: Some("mean".into()),
         direction: weir_lineage::Direction::Upstream,
         depth: 4,
+        tenant: None,
     };
     for e in weir_lineage::query(lake, &q).await? {
         t.say(format!(

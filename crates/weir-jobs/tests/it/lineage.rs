@@ -13,6 +13,7 @@ fn q(table: &str, column: Option<&str>, dir: Direction, reference: &str) -> Quer
         column: column.map(str::to_string),
         direction: dir,
         depth: 5,
+        tenant: Some("default".into()),
     }
 }
 
@@ -81,7 +82,22 @@ async fn column_lineage_follows_the_plan_through_stages() {
 
     // The stored events are OpenLineage RunEvents: START then COMPLETE per
     // stage, with the SQL, schema, version and column lineage facets.
-    let events = weir_lineage::load(&f.lake).await.unwrap();
+    let events = weir_lineage::load(&f.lake, None).await.unwrap();
+    // The run wrote a repository of the default tenant: its events are
+    // that tenant's, and no other's.
+    assert_eq!(
+        weir_lineage::load(&f.lake, Some("default"))
+            .await
+            .unwrap()
+            .len(),
+        events.len()
+    );
+    assert!(
+        weir_lineage::load(&f.lake, Some("acme"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let clean: Vec<serde_json::Value> = events
         .iter()
         .filter(|e| e.job_name == "demo.clean")

@@ -6,6 +6,7 @@
 mod change;
 pub mod model;
 pub mod routes;
+mod rules;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

@@ -16,10 +16,9 @@ use serde::{Deserialize, Serialize};
 
 pub use super::change::{Holder, ModelError, check_name};
 
-/// The tenant of lakes made before tenants existed, of the first key, and
-/// of the lake's operators: its Admins also hold the lake-wide actions
-/// (`admin:*` on `weir:lake`: metrics, tenants).
-pub const DEFAULT_TENANT: &str = "default";
+/// The default tenant's Admins also hold the lake-wide actions (`admin:*`
+/// on `weir:lake`: metrics, tenants).
+pub use weir_core::names::DEFAULT_TENANT;
 
 pub const BUILTIN_GROUPS: [&str; 3] = ["Admins", "Developers", "Viewers"];
 
@@ -103,6 +102,11 @@ pub struct Model {
     /// without tenants) is the default tenant's.
     #[serde(default)]
     pub repos: BTreeMap<String, String>,
+    /// Every user's statements, gathered at the first decision. Change a
+    /// model only before deciding with it, or change a clone (which
+    /// gathers anew): debug builds check every decision against the walk.
+    #[serde(skip)]
+    pub rules: super::rules::Rules,
 }
 
 /// What a request touches.
@@ -110,8 +114,7 @@ pub struct Model {
 pub enum Resource {
     /// The lake itself: metrics, tenants.
     Lake,
-    /// The lineage graph, kept lake-wide: only the default tenant's users
-    /// reach it (events are not yet scoped per tenant).
+    /// The caller's tenant's lineage graph (each tenant has its own).
     Lineage,
     /// A tenant's users, groups and policies.
     Tenant(String),
@@ -141,17 +144,38 @@ impl Resource {
 
     /// The resource string policies match, lakeFS-style.
     pub fn arn(&self) -> String {
+        let mut out = String::new();
+        for part in self.arn_parts() {
+            out.push_str(part);
+        }
+        out
+    }
+
+    fn arn_parts(&self) -> [&str; 4] {
         match self {
-            Resource::Lake => "weir:lake".into(),
-            Resource::Lineage => "weir:lineage".into(),
-            Resource::Tenant(t) => format!("weir:tenant/{t}"),
-            Resource::AnyRepo => "weir:repository/*".into(),
-            Resource::Repo { name, branch: None } => format!("weir:repository/{name}"),
+            Resource::Lake => ["weir:lake", "", "", ""],
+            Resource::Lineage => ["weir:lineage", "", "", ""],
+            Resource::Tenant(t) => ["weir:tenant/", t, "", ""],
+            Resource::AnyRepo => ["weir:repository/*", "", "", ""],
+            Resource::Repo { name, branch: None } => ["weir:repository/", name, "", ""],
             Resource::Repo {
                 name,
                 branch: Some(b),
-            } => format!("weir:repository/{name}/branch/{b}"),
+            } => ["weir:repository/", name, "/branch/", b],
         }
+    }
+
+    /// [`Resource::arn`] written into `buf` when it fits: deciding on a
+    /// request's path allocates nothing (every request decides once or
+    /// twice, and an allocation was a fifth of a decision).
+    fn arn_in<'b>(&self, buf: &'b mut [u8; 256]) -> Option<&'b [u8]> {
+        let mut n = 0;
+        for part in self.arn_parts() {
+            buf.get_mut(n..n + part.len())?
+                .copy_from_slice(part.as_bytes());
+            n += part.len();
+        }
+        Some(&buf[..n])
     }
 }
 
@@ -166,7 +190,20 @@ pub enum Decision {
 
 /// `*` matches any run of characters, including none and `/`.
 pub fn glob(pattern: &str, text: &str) -> bool {
-    let (p, t) = (pattern.as_bytes(), text.as_bytes());
+    glob_bytes(pattern.as_bytes(), text.as_bytes())
+}
+
+pub(crate) fn glob_bytes(p: &[u8], t: &[u8]) -> bool {
+    // Policies are nearly all `*`, `prefix*` or exact: those need no walk
+    // over the text (an admin's `*` walked every byte of every resource).
+    if p == b"*" {
+        return true;
+    }
+    match p.iter().position(|&c| c == b'*') {
+        None => return p == t,
+        Some(i) if i + 1 == p.len() => return t.starts_with(&p[..i]),
+        Some(_) => {}
+    }
     let (mut pi, mut ti) = (0, 0);
     let (mut star, mut mark) = (None, 0);
     while ti < t.len() {
@@ -256,7 +293,7 @@ fn builtin_statements(id: &str) -> Vec<Statement> {
 }
 
 /// The built-in group's policy.
-pub(super) fn builtin_group(name: &str) -> Option<&'static str> {
+pub(crate) fn builtin_group(name: &str) -> Option<&'static str> {
     match name {
         "Admins" => Some("AdminAccess"),
         "Developers" => Some("DeveloperAccess"),
@@ -352,20 +389,68 @@ impl Model {
 
     /// Whether `user` may do `action` on `resource`.
     pub fn decide(&self, user: &str, action: &str, resource: &Resource) -> Decision {
-        let Some(tenant) = self.user_tenant(user) else {
+        let d = self.decide_gathered(user, action, resource);
+        debug_assert_eq!(
+            d,
+            self.decide_walking(user, action, resource),
+            "{user} {action} {resource:?}: the gathered rules disagree with the policies \
+             (a model changed after a decision?)"
+        );
+        d
+    }
+
+    fn decide_gathered(&self, user: &str, action: &str, resource: &Resource) -> Decision {
+        let Some(r) = self.rules.of(self, user) else {
             return Decision::Deny;
         };
-        if let Some(d) = self.across_tenants(tenant, resource) {
+        if let Some(d) = self.across_tenants(&r.tenant, resource) {
+            return d;
+        }
+        let mut buf = [0u8; 256];
+        let long;
+        let arn = match resource.arn_in(&mut buf) {
+            Some(a) => a,
+            None => {
+                long = resource.arn();
+                long.as_bytes()
+            }
+        };
+        let action = action.as_bytes();
+        let mut allowed = false;
+        for s in &r.statements {
+            if !s.resource.matches(arn) || !s.actions.iter().any(|a| a.matches(action)) {
+                continue;
+            }
+            match s.effect {
+                Effect::Deny => return Decision::Deny,
+                Effect::Allow => allowed = true,
+            }
+        }
+        if allowed {
+            Decision::Allow
+        } else {
+            Decision::Deny
+        }
+    }
+
+    /// The decision from the policies themselves: what the gathered rules
+    /// must agree with.
+    fn decide_walking(&self, user: &str, action: &str, resource: &Resource) -> Decision {
+        let Some(u) = self.users.get(user) else {
+            return Decision::Deny;
+        };
+        if let Some(d) = self.across_tenants(&u.tenant, resource) {
             return d;
         }
         let arn = resource.arn();
         let mut allowed = false;
         // The user's policies and their groups', read in place: a policy
         // reached twice decides the same twice, so no set is built.
-        let Some(u) = self.users.get(user) else {
-            return Decision::Deny;
-        };
         let t = self.tenants.get(&u.tenant);
+        let policy = |id: &str| {
+            t.and_then(|t| t.policies.get(id))
+                .or_else(|| builtin_policy(id))
+        };
         let ids = u
             .policies
             .iter()
@@ -378,7 +463,7 @@ impl Model {
                         .map(String::as_str),
                 )
             }));
-        for p in ids.filter_map(|id| self.policy(&u.tenant, id)) {
+        for p in ids.filter_map(policy) {
             for s in &p.statement {
                 if !glob(&s.resource, &arn) || !s.action.iter().any(|a| glob(a, action)) {
                     continue;
@@ -411,7 +496,7 @@ impl Model {
                 return Some(Decision::Hidden);
             }
             Resource::Tenant(t) if t != tenant => return Some(Decision::Hidden),
-            Resource::Lake | Resource::Lineage if tenant != DEFAULT_TENANT => {
+            Resource::Lake if tenant != DEFAULT_TENANT => {
                 return Some(Decision::Deny);
             }
             _ => {}

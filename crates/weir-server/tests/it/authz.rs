@@ -39,11 +39,15 @@ fn globs() {
     ));
     assert!(!glob("weir:repository/demand", "weir:repository/demand2"));
     assert!(glob("a*b*c", "aXbYbZc"));
+    assert!(glob("weir:lake", "weir:lake") && !glob("weir:lake", "weir:lakes"));
+    assert!(glob("weir:*", "weir:") && !glob("weir:*", "weir"));
+    assert!(glob("**", "x") && glob("a**", "a") && !glob("a**", "b"));
+    assert!(glob("*main", "weir:repository/d/branch/main") && !glob("*main", "mainx"));
 }
 
 #[test]
 fn tenants_roles_and_deny_beating_allow() {
-    let mut m = model();
+    let m = model();
     let demand = Resource::repo("demand");
     assert_eq!(m.decide("alice", "repo:Delete", &demand), Decision::Allow);
     assert_eq!(m.decide("bob", "repo:Delete", &demand), Decision::Deny);
@@ -64,9 +68,10 @@ fn tenants_roles_and_deny_beating_allow() {
         m.decide("eve", "admin:ReadMetrics", &Resource::Lake),
         Decision::Deny
     );
+    // Lineage is each tenant's own graph.
     assert_eq!(
         m.decide("eve", "lineage:Read", &Resource::Lineage),
-        Decision::Deny
+        Decision::Allow
     );
     assert_eq!(
         m.decide("alice", "admin:ReadMetrics", &Resource::Lake),
@@ -77,7 +82,10 @@ fn tenants_roles_and_deny_beating_allow() {
         Decision::Deny
     );
     assert_eq!(m.decide("nobody", "repo:Read", &demand), Decision::Deny);
-    // A deny beats the Developers' allow.
+    // A deny beats the Developers' allow. (A model decides by the rules it
+    // gathered at its first decision: changes go to a copy, as the server
+    // makes them.)
+    let mut m = m.clone();
     m.tenants.get_mut(DEFAULT_TENANT).unwrap().policies.insert(
         "NoProd".into(),
         Policy {
@@ -101,6 +109,44 @@ fn tenants_roles_and_deny_beating_allow() {
     assert_eq!(
         m.decide("bob", "fs:WriteObject", &Resource::branch("demand", "dev")),
         Decision::Allow
+    );
+}
+
+/// A resource whose name is longer than a decision's buffer is decided
+/// the same as a short one.
+#[test]
+fn long_names_are_decided_alike() {
+    let mut m = model();
+    let long = "b".repeat(300);
+    let bob = m.users.get_mut("bob").unwrap();
+    bob.policies.insert("NoLong".into());
+    m.tenants.get_mut(DEFAULT_TENANT).unwrap().policies.insert(
+        "NoLong".into(),
+        Policy {
+            id: "NoLong".into(),
+            statement: vec![Statement {
+                effect: Effect::Deny,
+                action: vec!["fs:WriteObject".into()],
+                resource: format!("weir:repository/demand/branch/{long}"),
+            }],
+        },
+    );
+    let on = |b: &str| Resource::branch("demand", b);
+    assert_eq!(
+        m.decide("bob", "fs:WriteObject", &on(&long)),
+        Decision::Deny
+    );
+    assert_eq!(
+        m.decide("bob", "fs:ReadObject", &on(&long)),
+        Decision::Allow
+    );
+    assert_eq!(
+        m.decide("bob", "fs:WriteObject", &on("main")),
+        Decision::Allow
+    );
+    assert_eq!(
+        on(&long).arn(),
+        format!("weir:repository/demand/branch/{long}")
     );
 }
 
@@ -201,6 +247,97 @@ async fn sql_sees_only_the_callers_tenant() {
             .0,
         404
     );
+}
+
+/// Each tenant has its own lineage graph: events another tenant posts,
+/// even naming the first one's datasets, are not in the first one's
+/// graph, and a ref of the first one's repository is not there for it.
+#[tokio::test(flavor = "multi_thread")]
+async fn lineage_is_each_tenants_own() {
+    let f = crate::matrix::fixture().await;
+    let event = |job: &str, output: &str| {
+        serde_json::json!({
+            "eventType": "COMPLETE", "eventTime": "2026-01-01T00:00:00Z",
+            "run": {"runId": "01890000-0000-7000-8000-000000000001"},
+            "job": {"namespace": "airflow", "name": job},
+            "inputs": [], "outputs": [{"namespace": "weir://demand", "name": output}],
+            "producer": "test", "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json",
+        })
+    };
+    let post = |who: &'static str, body: serde_json::Value| {
+        let f = &f;
+        async move { f.send(who, "POST", "/api/v1/lineage", Some(body)).await.0 }
+    };
+    assert_eq!(post("admin", event("alice_load", "sales")).await, 201);
+    // Acme's admin claims to have written the default tenant's table.
+    assert_eq!(post("eve", event("eve_forgery", "sales")).await, 201);
+
+    let read = |who: &'static str, uri: &'static str| {
+        let f = &f;
+        async move { f.send(who, "GET", uri, None).await }
+    };
+    let graph = "/api/v1/lineage?nodeId=dataset:weir://demand:sales&depth=5";
+    let (st, alice) = read("admin", graph).await;
+    assert_eq!(st, 200, "{alice}");
+    assert!(
+        alice.contains("alice_load") && !alice.contains("eve_forgery"),
+        "{alice}"
+    );
+    let (_, events) = read("viewer", "/api/v1/events/lineage").await;
+    assert!(
+        events.contains("alice_load") && !events.contains("eve_forgery"),
+        "{events}"
+    );
+    let (st, eve) = read("eve", "/api/v1/events/lineage").await;
+    assert_eq!(st, 200, "{eve}");
+    assert!(
+        eve.contains("eve_forgery") && !eve.contains("alice_load"),
+        "{eve}"
+    );
+    for uri in ["/api/v1/namespaces", "/api/v1/search?q=load"] {
+        let (st, text) = read("eve", uri).await;
+        assert_eq!(st, 200, "{uri}: {text}");
+        assert!(!text.contains("alice_load"), "{uri}: {text}");
+    }
+    // asOf a ref of a repository acme cannot see: not there, as a missing one.
+    let (st, text) = read(
+        "eve",
+        "/api/v1/lineage?nodeId=dataset:weir://demand:sales&asOf=main",
+    )
+    .await;
+    assert_eq!(st, 404, "{text}");
+    let (st, _) = read(
+        "eve",
+        "/api/v1/lineage?nodeId=dataset:weir://nosuchrepo:sales&asOf=main",
+    )
+    .await;
+    assert_eq!(st, 404);
+
+    // In SQL, weir_lineage() walks the caller's tenant's events over the
+    // repositories it sees; the lake-wide run records stay the default
+    // tenant's.
+    let sql = |who: &'static str, q: &'static str| {
+        let f = &f;
+        async move {
+            f.send_raw(who, "POST", "/api/v1/sql", Some(("text/plain", q.into())))
+                .await
+        }
+    };
+    let (st, text) = sql(
+        "eve",
+        "SELECT * FROM weir_lineage('orders', 'upstream', 2, NULL, 'acmerepo/main')",
+    )
+    .await;
+    assert_eq!(st, 200, "{text}");
+    let (st, text) = sql(
+        "eve",
+        "SELECT * FROM weir_lineage('sales', 'upstream', 2, NULL, 'demand/main')",
+    )
+    .await;
+    assert!((400..500).contains(&st) && st != 403, "{st} {text}");
+    assert!(text.contains("not found"), "{text}");
+    let (st, text) = sql("eve", "SELECT * FROM weir_audit()").await;
+    assert!((400..500).contains(&st), "{st} {text}");
 }
 
 /// A tenant over its requests per second gets 429 with Retry-After and

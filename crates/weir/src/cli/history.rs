@@ -42,7 +42,13 @@ pub async fn commit(ctx: &Ctx, a: CommitArgs) -> anyhow::Result<ExitCode> {
         )
         .await?;
     // Tables changed by hand: their lineage now starts at this commit.
-    if let Err(e) = weir_lineage::record_commit(&lake, repo.name(), branch, &c).await {
+    let recorded = match super::run::repo_tenant(&lake, repo.name()) {
+        Ok(tenant) => weir_lineage::record_commit(&lake, repo.name(), branch, &c, &tenant)
+            .await
+            .map_err(anyhow::Error::from),
+        Err(e) => Err(e),
+    };
+    if let Err(e) = recorded {
         eprintln!("warning: the commit is done but its lineage event was not saved: {e}");
     }
     match ctx.format {

@@ -71,6 +71,7 @@ pub async fn lineage(ctx: &Ctx, a: LineageArgs) -> anyhow::Result<ExitCode> {
         column: a.column.clone(),
         direction,
         depth: a.depth,
+        tenant: Some(super::run::repo_tenant(&lake, &uri.repo)?),
     };
     let (edges, producer) = weir_lineage::query_with_producer(&lake, &q).await?;
     match ctx.format {

@@ -150,7 +150,7 @@ pub(crate) fn print_report(r: &RunReport) {
 }
 
 /// The tenant whose usage a run on `repo` is.
-fn repo_tenant(lake: &weir_store::Lake, repo: &str) -> anyhow::Result<String> {
+pub(crate) fn repo_tenant(lake: &weir_store::Lake, repo: &str) -> anyhow::Result<String> {
     Ok(weir_server::authz::tenant_of_repo(
         lake.meta_store().as_ref(),
         repo,

@@ -127,7 +127,8 @@ pub async fn record_lineage(
             version: r.version,
             commit,
         };
-        weir_lineage::record_ingest(lake, &i, committer).await?;
+        let tenant = super::run::repo_tenant(lake, repo)?;
+        weir_lineage::record_ingest(lake, &i, committer, &tenant).await?;
         anyhow::Ok(())
     };
     if let Err(e) = done.await {

@@ -73,8 +73,21 @@ pub fn a_second_tenant_sees_nothing_of_the_first(e: &Env) {
             "{q}: {body}"
         );
     }
-    // Lineage and metrics are the lake operators'.
-    assert_eq!(http(port, &eve, "GET", "/api/v1/namespaces", "").0, 403);
+    // Each tenant has its own lineage graph: the quickstart's runs are the
+    // default tenant's.
+    let (st, body) = http(port, &eve, "GET", "/api/v1/namespaces", "");
+    assert_eq!(st, 200, "{body}");
+    assert!(!body.contains("demand"), "{body}");
+    let (st, body) = http(port, &alice, "GET", "/api/v1/namespaces", "");
+    assert_eq!(st, 200, "{body}");
+    assert!(body.contains("weir://demand"), "{body}");
+    let q = "SELECT * FROM weir_lineage('base_forecast', 'upstream', 2, NULL, 'demand/main')";
+    let (st, body) = http(port, &eve, "POST", "/api/v1/sql", q);
+    assert!((400..500).contains(&st) && st != 403, "{st} {body}");
+    let (st, body) = http(port, &alice, "POST", "/api/v1/sql", q);
+    assert_eq!(st, 200, "{body}");
+    assert!(body.contains("panel"), "{body}");
+    // Metrics are the lake operators'.
     assert_eq!(http(port, &eve, "GET", "/metrics", "").0, 403);
     assert_eq!(http(port, &alice, "GET", "/metrics", "").0, 200);
     // And the first tenant still has everything.
