@@ -11,6 +11,7 @@
 //! bench/serve.sh                  (weir serve under wrk: S3 GET, lakeFS stat, /recommend_qty beside FastAPI)
 //! bench/backends.sh               (local + SQLite beside S3 + PostgreSQL; the S3 gateway over S3 beside S3 itself)
 //! cargo run --release -p weir-bench -- session [100]      (a tenant's SQL session opening beside the whole lake's)
+//! cargo run --release -p weir-bench -- schedule [1000]    (a scheduler's look at 1,000 triggers, nothing due)
 //! bench/gc.sh [OBJECTS]           (weir gc plan over a lake of 1M objects: time and peak memory)
 //! ```
 
@@ -20,6 +21,7 @@ mod forecast;
 mod lineage;
 mod m1;
 mod pipeline;
+mod schedule;
 mod session;
 mod store;
 mod tables;
@@ -44,9 +46,10 @@ fn main() {
         Some("pipeline") => pipeline::run(&args[1..]),
         Some("files") => files::run(&args[1..]),
         Some("session") => session::run(&args[1..]),
+        Some("schedule") => schedule::run(&args[1..]),
         _ => {
             eprintln!(
-                "usage: weir-bench store [SIZES] | backends | gc-build DIR N GARBAGE | forecast gen N FILE | forecast run FILE | forecast m1 TSF | tables gen ROWS FILE | tables query LAKE DIR | lineage [DATASETS] | pipeline [RUNS] | session [REPOS] | files DIR ADDR"
+                "usage: weir-bench store [SIZES] | backends | gc-build DIR N GARBAGE | forecast gen N FILE | forecast run FILE | forecast m1 TSF | tables gen ROWS FILE | tables query LAKE DIR | lineage [DATASETS] | pipeline [RUNS] | session [REPOS] | schedule [TRIGGERS] | files DIR ADDR"
             );
             std::process::exit(2);
         }

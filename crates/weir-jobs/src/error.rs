@@ -31,6 +31,8 @@ pub enum JobsError {
     InvalidArgument(String),
     #[error("{0}")]
     NotFound(String),
+    #[error("{0}")]
+    AlreadyExists(String),
     /// A stage or gate failed; the run stopped and its branch was kept.
     #[error("{message}")]
     RunFailed { code: ErrorCode, message: String },
@@ -52,6 +54,7 @@ impl JobsError {
             | JobsError::Param(_)
             | JobsError::InvalidArgument(_) => ErrorCode::InvalidArgument,
             JobsError::NotFound(_) => ErrorCode::NotFound,
+            JobsError::AlreadyExists(_) => ErrorCode::AlreadyExists,
             JobsError::RunFailed { code, .. } => *code,
             JobsError::Io(_) => ErrorCode::Storage,
         }

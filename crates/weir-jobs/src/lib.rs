@@ -21,6 +21,7 @@ pub mod plan;
 pub mod records;
 pub mod reproduce;
 pub mod runner;
+pub mod schedule;
 mod stage;
 
 pub use error::{JobsError, Result};
@@ -30,3 +31,4 @@ pub use params::{Param, Params, parse_assignment};
 pub use records::{RunRecord, TablePin};
 pub use reproduce::{ReproduceReport, StageCheck, reproduce};
 pub use runner::{RunOptions, RunReport, StageReport, StageStatus, run};
+pub use stage::process_cpu_seconds;

@@ -4,6 +4,7 @@
 //! `weir_lineage(table, direction, depth [, column [, ref]])` walks the
 //! lineage graph as of a ref, one row per edge; `weir_audit()` is the
 //! hash-chained audit log of every change to refs and repositories;
+//! `weir_schedule_runs()` is every firing of a trigger (`schedule_runs`);
 //! `weir_usage()` is the `usage` table: requests, queries, pipeline stages
 //! and stored bytes by tenant (what billing reads); `weir_costs()` prices
 //! it by the lake's price sheet in the columns of FinOps FOCUS 1.0.
@@ -42,6 +43,15 @@ pub fn register(ctx: &SessionContext, lake: Arc<Lake>) {
             function: "weir_runs",
             table: "runs",
             empty: "no pipeline has run in this lake yet (weir run PIPELINE.toml weir://REPO/BRANCH)",
+            lake: lake.clone(),
+        }),
+    );
+    ctx.register_udtf(
+        "weir_schedule_runs",
+        Arc::new(SystemTable {
+            function: "weir_schedule_runs",
+            table: "schedule_runs",
+            empty: "no trigger has fired in this lake yet (weir schedule add, then weir serve or weir scheduler)",
             lake,
         }),
     );

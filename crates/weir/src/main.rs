@@ -104,6 +104,11 @@ enum Command {
     Runs(cli::run::RunsArgs),
     /// Run a recorded run's stages again at their pinned inputs and compare the outputs
     Reproduce(cli::run::ReproduceArgs),
+    /// Triggers that start pipeline runs by themselves: on a timetable or on new commits
+    #[command(subcommand)]
+    Schedule(cli::schedule::ScheduleCmd),
+    /// Fire the lake's triggers as they come due (weir serve does this too)
+    Scheduler(cli::schedule::SchedulerArgs),
     /// Show where a table or column comes from (or what it feeds), as of a ref
     Lineage(cli::lineage::LineageArgs),
     /// Show the hash-chained audit log of changes to refs and repositories
@@ -199,6 +204,8 @@ async fn run(ctx: Ctx, command: Command) -> anyhow::Result<ExitCode> {
         Command::Run(a) => cli::run::run(&ctx, a).await,
         Command::Runs(a) => cli::run::runs(&ctx, a).await,
         Command::Reproduce(a) => cli::run::reproduce(&ctx, a).await,
+        Command::Schedule(c) => cli::schedule::schedule(&ctx, c).await,
+        Command::Scheduler(a) => cli::schedule::run_scheduler(&ctx, a).await,
         Command::Lineage(a) => cli::lineage::lineage(&ctx, a).await,
         Command::Audit(a) => cli::history::audit(&ctx, a).await,
         Command::Generate(c) => cli::generate::generate(&ctx, c).await,

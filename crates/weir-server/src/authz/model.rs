@@ -188,6 +188,23 @@ pub enum Decision {
     Hidden,
 }
 
+/// The decision of the statements that match: a deny beats any allow,
+/// and nothing allowed is denied.
+fn verdict(effects: impl Iterator<Item = Effect>) -> Decision {
+    let mut allowed = false;
+    for e in effects {
+        match e {
+            Effect::Deny => return Decision::Deny,
+            Effect::Allow => allowed = true,
+        }
+    }
+    if allowed {
+        Decision::Allow
+    } else {
+        Decision::Deny
+    }
+}
+
 /// `*` matches any run of characters, including none and `/`.
 pub fn glob(pattern: &str, text: &str) -> bool {
     glob_bytes(pattern.as_bytes(), text.as_bytes())
@@ -416,21 +433,12 @@ impl Model {
             }
         };
         let action = action.as_bytes();
-        let mut allowed = false;
-        for s in &r.statements {
-            if !s.resource.matches(arn) || !s.actions.iter().any(|a| a.matches(action)) {
-                continue;
-            }
-            match s.effect {
-                Effect::Deny => return Decision::Deny,
-                Effect::Allow => allowed = true,
-            }
-        }
-        if allowed {
-            Decision::Allow
-        } else {
-            Decision::Deny
-        }
+        verdict(
+            r.statements
+                .iter()
+                .filter(|s| s.resource.matches(arn) && s.actions.iter().any(|a| a.matches(action)))
+                .map(|s| s.effect),
+        )
     }
 
     /// The decision from the policies themselves: what the gathered rules
@@ -443,7 +451,6 @@ impl Model {
             return d;
         }
         let arn = resource.arn();
-        let mut allowed = false;
         // The user's policies and their groups', read in place: a policy
         // reached twice decides the same twice, so no set is built.
         let t = self.tenants.get(&u.tenant);
@@ -463,22 +470,12 @@ impl Model {
                         .map(String::as_str),
                 )
             }));
-        for p in ids.filter_map(policy) {
-            for s in &p.statement {
-                if !glob(&s.resource, &arn) || !s.action.iter().any(|a| glob(a, action)) {
-                    continue;
-                }
-                match s.effect {
-                    Effect::Deny => return Decision::Deny,
-                    Effect::Allow => allowed = true,
-                }
-            }
-        }
-        if allowed {
-            Decision::Allow
-        } else {
-            Decision::Deny
-        }
+        verdict(
+            ids.filter_map(policy)
+                .flat_map(|p| &p.statement)
+                .filter(|s| glob(&s.resource, &arn) && s.action.iter().any(|a| glob(a, action)))
+                .map(|s| s.effect),
+        )
     }
 
     /// What an admin of `tenant` may do: anything within it.

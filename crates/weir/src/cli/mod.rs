@@ -11,6 +11,7 @@ pub mod lake;
 pub mod lineage;
 pub mod repo;
 pub mod run;
+pub mod schedule;
 pub mod serve;
 pub mod tables;
 pub mod usage;

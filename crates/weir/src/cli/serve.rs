@@ -36,6 +36,10 @@ pub struct ServeArgs {
     /// shared lake does it)
     #[arg(long, default_value_t = 3600, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
     storage_sample_secs: u64,
+    /// Look at the lake's triggers (weir schedule) this often and fire the
+    /// due ones; 0: this server fires none (run weir scheduler elsewhere)
+    #[arg(long, default_value_t = 10, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(0..=3600))]
+    schedule_secs: u64,
     /// Print the OpenAPI document of the HTTP API and exit
     #[arg(long)]
     openapi: bool,
@@ -56,6 +60,9 @@ pub async fn serve(ctx: &Ctx, a: ServeArgs) -> anyhow::Result<ExitCode> {
             "no access keys yet: create one with `weir auth create-key --lake {}` (or pass --allow-anonymous)",
             ctx.config.lake.display()
         );
+    }
+    if a.schedule_secs > 0 {
+        super::schedule::spawn_in_server(lake.clone(), Duration::from_secs(a.schedule_secs));
     }
     let state = AppState::new(
         lake,

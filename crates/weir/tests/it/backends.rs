@@ -281,12 +281,18 @@ fn second_view(e: &Env) -> Env {
 /// `weir serve` on a port the system picks (a port found free first
 /// could be taken by another test's server before this one binds it).
 pub(crate) fn serve(e: &Env) -> (Served, u16) {
+    serve_with(e, &[])
+}
+
+/// [`serve`] with more flags.
+pub(crate) fn serve_with(e: &Env, flags: &[&str]) -> (Served, u16) {
     static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let log = e.dir.path().join(format!("serve-{n}.log"));
     let child = e
         .cmd()
         .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(flags)
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()

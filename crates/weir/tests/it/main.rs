@@ -7,6 +7,7 @@ mod cli;
 mod crash;
 mod flagship;
 mod pipeline;
+mod schedule;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};

@@ -1,0 +1,330 @@
+//! One pass of the scheduler: which triggers are due at a given time, the
+//! claim that makes each firing happen once, the run, and its record.
+//!
+//! A trigger's cursor (the last tick or commit it handled) only saves
+//! work: what makes a firing happen once is its claim, a setting that
+//! only one compare-and-swap can create. A scheduler that dies after
+//! claiming leaves the firing claimed (its run, if it started, is in
+//! `weir runs`), so a restart never repeats it.
+
+use std::str::FromStr;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use deltalake::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use serde::{Deserialize, Serialize};
+use weir_store::{DiffMode, DiffScope, Lake};
+use weir_tables::CommitSpec;
+
+use super::{CatchUp, Trigger, When, path_glob};
+use crate::error::{JobsError, Result};
+use crate::{Manifest, RunOptions};
+
+pub const SCHEDULE_RUNS_TABLE: &str = "schedule_runs";
+
+/// The most ticks one pass fires for one trigger with `--catch-up all`.
+const MAX_CATCH_UP: usize = 1000;
+
+/// A firing, as recorded in `schedule_runs`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Firing {
+    pub trigger: String,
+    /// cron, on-commit or manual (`weir schedule run`).
+    pub kind: String,
+    /// The tick it fired for (timetables).
+    pub due_at: Option<String>,
+    /// The commit that fired it (on-commit), or the target's head when
+    /// the run started.
+    pub commit: Option<String>,
+    pub run_id: Option<String>,
+    /// succeeded, failed (a stage or gate failed; nothing merged) or error
+    /// (the run could not start).
+    pub outcome: String,
+    pub error: Option<String>,
+    pub fired_at: String,
+    pub finished_at: String,
+    /// The process that claimed it (`host:pid`).
+    pub claimant: String,
+}
+
+pub fn schedule_runs_schema() -> SchemaRef {
+    let ts = || DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
+    Arc::new(Schema::new(vec![
+        Field::new("trigger", DataType::Utf8, false),
+        Field::new("kind", DataType::Utf8, false),
+        Field::new("due_at", ts(), true),
+        Field::new("commit", DataType::Utf8, true),
+        Field::new("run_id", DataType::Utf8, true),
+        Field::new("outcome", DataType::Utf8, false),
+        Field::new("error", DataType::Utf8, true),
+        Field::new("fired_at", ts(), false),
+        Field::new("finished_at", ts(), false),
+        Field::new("claimant", DataType::Utf8, false),
+    ]))
+}
+
+/// The ticks of `cron` in `timezone` after `after` and up to `until`,
+/// oldest first (at most `limit`).
+fn ticks(
+    cron: &str,
+    timezone: &str,
+    after: DateTime<Utc>,
+    until: DateTime<Utc>,
+    limit: usize,
+) -> Result<Vec<DateTime<Utc>>> {
+    let (c, tz) = parse_cron(cron, timezone)?;
+    let mut out = Vec::new();
+    let mut t = after.with_timezone(&tz);
+    while out.len() < limit {
+        let next = c
+            .find_next_occurrence(&t, false)
+            .map_err(|e| JobsError::InvalidArgument(format!("cron {cron:?}: {e}")))?;
+        if next.with_timezone(&Utc) > until {
+            break;
+        }
+        out.push(next.with_timezone(&Utc));
+        t = next;
+    }
+    Ok(out)
+}
+
+fn parse_cron(cron: &str, timezone: &str) -> Result<(croner::Cron, chrono_tz::Tz)> {
+    let c = croner::Cron::from_str(cron).map_err(|e| {
+        JobsError::InvalidArgument(format!(
+            "--cron {cron:?}: {e} (5 fields: minute hour day-of-month month day-of-week, or @daily ...)"
+        ))
+    })?;
+    let tz = chrono_tz::Tz::from_str(timezone).map_err(|_| {
+        JobsError::InvalidArgument(format!(
+            "--timezone {timezone:?}: not an IANA time zone (Europe/Paris, UTC, ...)"
+        ))
+    })?;
+    Ok((c, tz))
+}
+
+/// The first tick of `cron` after `after`.
+pub fn cron_after(cron: &str, timezone: &str, after: DateTime<Utc>) -> Result<DateTime<Utc>> {
+    let (c, tz) = parse_cron(cron, timezone)?;
+    c.find_next_occurrence(&after.with_timezone(&tz), false)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| JobsError::InvalidArgument(format!("--cron {cron:?}: {e}")))
+}
+
+fn cursor_key(name: &str) -> String {
+    format!("schedule.cursor/{name}")
+}
+
+pub(super) fn set_cursor(lake: &Lake, name: &str, value: &str) -> Result<()> {
+    Ok(lake
+        .meta_store()
+        .put_setting("", &cursor_key(name), value)?)
+}
+
+/// Runs triggers: each pass looks at every trigger as of a time (the
+/// clock, or a time given by a test replaying days in seconds).
+pub struct Scheduler {
+    pub lake: Arc<Lake>,
+    /// The tenant a repository belongs to (its runs are metered to it).
+    pub tenant_of: Arc<dyn Fn(&str) -> String + Send + Sync>,
+    pub claimant: String,
+}
+
+impl Scheduler {
+    pub fn new(lake: Arc<Lake>, tenant_of: Arc<dyn Fn(&str) -> String + Send + Sync>) -> Self {
+        let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "localhost".into());
+        Scheduler {
+            lake,
+            tenant_of,
+            claimant: format!("{host}:{}", std::process::id()),
+        }
+    }
+
+    /// Fires every trigger due at `now` that no one has claimed yet.
+    pub async fn tick(&self, now: DateTime<Utc>) -> Result<Vec<Firing>> {
+        let mut fired = Vec::new();
+        for t in super::list(&self.lake)?.into_values().filter(|t| !t.paused) {
+            let result = match &t.when {
+                When::Cron { cron, timezone } => self.due_ticks(&t, cron, timezone, now).await,
+                When::OnCommit {
+                    repo,
+                    branch,
+                    paths,
+                } => self.new_commit(&t, repo, branch, paths, now).await,
+            };
+            match result {
+                Ok(f) => fired.extend(f),
+                // One broken trigger (its branch deleted, say) must not
+                // stop the others.
+                Err(e) => tracing::warn!(trigger = t.name, "schedule: {e}"),
+            }
+        }
+        Ok(fired)
+    }
+
+    async fn due_ticks(
+        &self,
+        t: &Trigger,
+        cron: &str,
+        timezone: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Firing>> {
+        let meta = self.lake.meta_store();
+        let cursor = meta.get_setting("", &cursor_key(&t.name))?;
+        let after = cursor
+            .as_deref()
+            .and_then(|c| DateTime::parse_from_rfc3339(c).ok())
+            .map_or(t.created, |c| c.with_timezone(&Utc));
+        let limit = match t.catch_up {
+            CatchUp::All => MAX_CATCH_UP,
+            CatchUp::Latest => usize::MAX,
+        };
+        let mut due = ticks(cron, timezone, after, now, limit)?;
+        let Some(last) = due.last().copied() else {
+            return Ok(Vec::new());
+        };
+        if t.catch_up == CatchUp::Latest {
+            due = vec![last];
+        }
+        let mut fired = Vec::new();
+        for tick in due {
+            let key = tick.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+            if self.claim(&t.name, &key)? {
+                fired.push(self.fire(t, "cron", Some(tick), None).await?);
+            }
+        }
+        // Lost to another scheduler that moved it first: theirs holds.
+        meta.swap_setting(
+            "",
+            &cursor_key(&t.name),
+            cursor.as_deref(),
+            &last.to_rfc3339(),
+        )?;
+        Ok(fired)
+    }
+
+    async fn new_commit(
+        &self,
+        t: &Trigger,
+        repo: &str,
+        branch: &str,
+        paths: &[String],
+        _now: DateTime<Utc>,
+    ) -> Result<Vec<Firing>> {
+        let meta = self.lake.meta_store();
+        let r = self.lake.repo(repo)?;
+        let head = r.resolve_id(branch)?;
+        let cursor = meta.get_setting("", &cursor_key(&t.name))?;
+        if cursor.as_deref() == Some(head.as_str()) {
+            return Ok(Vec::new());
+        }
+        let touched = match &cursor {
+            None => true,
+            Some(_) if paths.is_empty() => true,
+            Some(old) => r
+                .diff(old, &head, DiffMode::TwoDot, &DiffScope::all())
+                .await?
+                .iter()
+                .any(|d| paths.iter().any(|g| path_glob(g, &d.path))),
+        };
+        let mut fired = Vec::new();
+        if touched && self.claim(&t.name, &head)? {
+            fired.push(self.fire(t, "on-commit", None, Some(head.clone())).await?);
+        }
+        meta.swap_setting("", &cursor_key(&t.name), cursor.as_deref(), &head)?;
+        Ok(fired)
+    }
+
+    /// Whether this process won the firing `key` of `trigger`.
+    fn claim(&self, trigger: &str, key: &str) -> Result<bool> {
+        let value = serde_json::json!({
+            "claimant": self.claimant,
+            "at": Utc::now().to_rfc3339(),
+        })
+        .to_string();
+        Ok(self.lake.meta_store().swap_setting(
+            "",
+            &format!("schedule.claim/{trigger}/{key}"),
+            None,
+            &value,
+        )?)
+    }
+
+    /// Fires `t` now, by hand: no claim, a record of kind `manual`.
+    pub async fn fire_now(&self, t: &Trigger) -> Result<Firing> {
+        self.fire(t, "manual", None, None).await
+    }
+
+    /// Starts the trigger's run and records the firing, whatever the
+    /// run's outcome: only failing to record is an error here.
+    async fn fire(
+        &self,
+        t: &Trigger,
+        kind: &str,
+        due: Option<DateTime<Utc>>,
+        commit: Option<String>,
+    ) -> Result<Firing> {
+        let fired_at = Utc::now();
+        let outcome = self.start(t).await;
+        let mut f = Firing {
+            trigger: t.name.clone(),
+            kind: kind.into(),
+            due_at: due.map(|d| d.to_rfc3339()),
+            commit,
+            run_id: None,
+            outcome: "error".into(),
+            error: None,
+            fired_at: fired_at.to_rfc3339(),
+            finished_at: Utc::now().to_rfc3339(),
+            claimant: self.claimant.clone(),
+        };
+        match outcome {
+            Ok((report, head)) => {
+                f.run_id = Some(report.run_id.clone());
+                f.commit = f.commit.or(head);
+                match report.failure {
+                    None => f.outcome = "succeeded".into(),
+                    Some((_, m)) => {
+                        f.outcome = "failed".into();
+                        f.error = Some(m);
+                    }
+                }
+            }
+            Err(e) => f.error = Some(e.to_string()),
+        }
+        tracing::info!(
+            trigger = f.trigger,
+            kind = f.kind,
+            outcome = f.outcome,
+            run = f.run_id.as_deref().unwrap_or(""),
+            "schedule fired"
+        );
+        weir_tables::append_rows(
+            &self.lake,
+            SCHEDULE_RUNS_TABLE,
+            schedule_runs_schema(),
+            std::slice::from_ref(&f),
+            CommitSpec {
+                message: format!("Firing of trigger {} ({kind})", t.name),
+                committer: "weir-scheduler".into(),
+                metadata: Default::default(),
+            },
+        )
+        .await?;
+        Ok(f)
+    }
+
+    async fn start(&self, t: &Trigger) -> Result<(crate::RunReport, Option<String>)> {
+        let uri = weir_core::uri::WeirUri::parse(&t.target)?;
+        let branch = uri.require_ref()?.to_string();
+        let manifest = Manifest::load(std::path::Path::new(&t.pipeline))?;
+        let head = self.lake.repo(&uri.repo)?.resolve_id(&branch).ok();
+        let opts = RunOptions {
+            params: t.params.clone(),
+            force: false,
+            committer: t.created_by.clone(),
+            tenant: (self.tenant_of)(&uri.repo),
+        };
+        let report = crate::run(self.lake.clone(), &manifest, &uri.repo, &branch, &opts).await?;
+        Ok((report, head))
+    }
+}

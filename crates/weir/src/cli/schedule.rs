@@ -1,0 +1,340 @@
+//! `weir schedule`: triggers that start pipeline runs by themselves, and
+//! `weir scheduler`: the loop that fires them (also inside `weir serve`).
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use clap::{Args, Subcommand};
+use serde_json::json;
+use weir_jobs::JobsError;
+use weir_jobs::schedule::{self, CatchUp, Firing, Scheduler, Trigger, When};
+use weir_store::Lake;
+
+use super::parse_uri;
+use crate::Ctx;
+use crate::output::{Format, print_json};
+
+#[derive(Subcommand)]
+pub enum ScheduleCmd {
+    /// Add a trigger: a timetable (--cron) or new commits on a branch (--on-commit)
+    Add(AddArgs),
+    /// List the triggers, with when each fires next
+    List,
+    /// Stop a trigger firing until it is resumed
+    Pause { name: String },
+    /// Let a paused trigger fire again (from now: the ticks it slept through do not fire)
+    Resume { name: String },
+    /// Delete a trigger (its firings stay in weir_schedule_runs())
+    Rm { name: String },
+    /// Fire a trigger now, by hand
+    Run { name: String },
+    /// A trigger's firings, newest first
+    History {
+        name: String,
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
+}
+
+#[derive(Args)]
+pub struct AddArgs {
+    /// The trigger's name (letters, digits, '_' and '-')
+    name: String,
+    /// Fire on this timetable: 5 fields (minute hour day-of-month month
+    /// day-of-week), or @hourly, @daily, @weekly, @monthly
+    #[arg(
+        long,
+        value_name = "EXPR",
+        conflicts_with = "on_commit",
+        required_unless_present = "on_commit"
+    )]
+    cron: Option<String>,
+    /// The time zone the timetable is read in (IANA name)
+    #[arg(long, default_value = "UTC", value_name = "TZ", requires = "cron")]
+    timezone: String,
+    /// Fire when a new commit lands on this branch (weir://REPO/BRANCH)
+    #[arg(long, value_name = "URI")]
+    on_commit: Option<String>,
+    /// Only when the new commits change paths matching these globs
+    /// ('raw/**', 'demand/*.csv'); any change when absent
+    #[arg(long, num_args = 1.., value_name = "GLOB", requires = "on_commit")]
+    paths: Vec<String>,
+    /// The pipeline the trigger runs
+    #[arg(long, value_name = "PIPELINE.toml")]
+    pipeline: std::path::PathBuf,
+    /// The branch its runs merge into (weir://REPO/BRANCH; for --on-commit,
+    /// the watched branch when absent)
+    #[arg(long, value_name = "URI")]
+    target: Option<String>,
+    /// A parameter of every run it starts (repeatable)
+    #[arg(long = "param", value_name = "K=V")]
+    params: Vec<String>,
+    /// Ticks missed while no scheduler ran: fire once for the latest, or all
+    #[arg(long, default_value = "latest", value_name = "latest|all")]
+    catch_up: String,
+}
+
+#[derive(Args)]
+pub struct SchedulerArgs {
+    /// Seconds between looks at the triggers
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    interval_secs: u64,
+    /// Look once and exit
+    #[arg(long)]
+    once: bool,
+    /// Look as if the clock read this time (RFC 3339): replays and tests
+    #[arg(long, value_name = "TIME", requires = "once")]
+    at: Option<String>,
+}
+
+fn scheduler(lake: &Arc<Lake>) -> Scheduler {
+    let l = lake.clone();
+    Scheduler::new(
+        lake.clone(),
+        Arc::new(move |repo: &str| {
+            super::run::repo_tenant(&l, repo)
+                .unwrap_or_else(|_| weir_core::names::DEFAULT_TENANT.to_string())
+        }),
+    )
+}
+
+pub async fn schedule(ctx: &Ctx, cmd: ScheduleCmd) -> anyhow::Result<ExitCode> {
+    let lake = ctx.open_lake()?;
+    let json = ctx.format == Format::Json;
+    match cmd {
+        ScheduleCmd::Add(a) => {
+            let t = trigger(ctx, &lake, a)?;
+            schedule::add(&lake, t.clone())?;
+            if json {
+                print_json(&trigger_json(&t)?);
+            } else {
+                println!("Added trigger {}: {}", t.name, t.when.describe());
+                if let Some(next) = next_fire(&t) {
+                    println!("It fires next at {next} (when weir serve or weir scheduler runs).");
+                }
+            }
+        }
+        ScheduleCmd::List => {
+            let all = schedule::list(&lake)?;
+            if json {
+                let v = all
+                    .values()
+                    .map(trigger_json)
+                    .collect::<anyhow::Result<Vec<_>>>()?;
+                print_json(&json!(v));
+            } else if all.is_empty() {
+                println!(
+                    "No triggers. Add one with: weir schedule add NAME --cron \"0 6 * * *\" --pipeline P.toml --target weir://REPO/BRANCH"
+                );
+            } else {
+                for t in all.values() {
+                    let next = next_fire(t).map_or(String::new(), |n| format!("  next {n}"));
+                    let state = if t.paused { "  (paused)" } else { "" };
+                    println!(
+                        "{:<20} {:<50} {} -> {}{next}{state}",
+                        t.name,
+                        t.when.describe(),
+                        t.pipeline,
+                        t.target
+                    );
+                }
+            }
+        }
+        ScheduleCmd::Pause { name } => {
+            schedule::set_paused(&lake, &name, true, Utc::now())?;
+            say(json, &name, "paused");
+        }
+        ScheduleCmd::Resume { name } => {
+            schedule::set_paused(&lake, &name, false, Utc::now())?;
+            say(json, &name, "resumed");
+        }
+        ScheduleCmd::Rm { name } => {
+            schedule::remove(&lake, &name)?;
+            say(json, &name, "removed");
+        }
+        ScheduleCmd::Run { name } => {
+            let t = schedule::get(&lake, &name)?;
+            let f = scheduler(&lake).fire_now(&t).await?;
+            print_firings(json, std::slice::from_ref(&f));
+            if f.outcome != "succeeded" {
+                return Ok(ExitCode::from(1));
+            }
+        }
+        ScheduleCmd::History { name, limit } => {
+            schedule::get(&lake, &name)?;
+            let rows = history(&lake, &name, limit).await?;
+            if json {
+                print_json(&json!(rows));
+            } else if rows.is_empty() {
+                println!("{name} has not fired yet");
+            } else {
+                print_firings(false, &rows);
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `weir scheduler`: fires due triggers until stopped (or once).
+pub async fn run_scheduler(ctx: &Ctx, a: SchedulerArgs) -> anyhow::Result<ExitCode> {
+    let lake = ctx.open_lake()?;
+    let s = scheduler(&lake);
+    if a.once {
+        let now = match &a.at {
+            Some(t) => DateTime::parse_from_rfc3339(t)
+                .map_err(|e| JobsError::InvalidArgument(format!("--at {t:?}: {e} (RFC 3339)")))?
+                .with_timezone(&Utc),
+            None => Utc::now(),
+        };
+        let fired = s.tick(now).await?;
+        print_firings(ctx.format == Format::Json, &fired);
+        return Ok(ExitCode::SUCCESS);
+    }
+    eprintln!(
+        "weir scheduler: looking at the triggers every {} s (Ctrl-C stops)",
+        a.interval_secs
+    );
+    let stop = tokio::signal::ctrl_c();
+    tokio::pin!(stop);
+    loop {
+        if let Err(e) = s.tick(Utc::now()).await {
+            tracing::warn!("scheduler: {e}");
+        }
+        tokio::select! {
+            _ = &mut stop => return Ok(ExitCode::SUCCESS),
+            _ = tokio::time::sleep(Duration::from_secs(a.interval_secs)) => {}
+        }
+    }
+}
+
+/// The scheduler inside `weir serve`: every `every`, until the process ends.
+pub fn spawn_in_server(lake: Arc<Lake>, every: Duration) {
+    let s = scheduler(&lake);
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(every).await;
+            if let Err(e) = s.tick(Utc::now()).await {
+                tracing::warn!("scheduler: {e}");
+            }
+        }
+    });
+}
+
+fn trigger(ctx: &Ctx, lake: &Arc<Lake>, a: AddArgs) -> anyhow::Result<Trigger> {
+    let when = match (&a.cron, &a.on_commit) {
+        (Some(c), _) => When::Cron {
+            cron: c.clone(),
+            timezone: a.timezone.clone(),
+        },
+        (None, Some(u)) => {
+            let uri = parse_uri(u)?;
+            let branch = uri.require_ref()?.to_string();
+            lake.repo(&uri.repo)?.resolve_id(&branch)?;
+            When::OnCommit {
+                repo: uri.repo,
+                branch,
+                paths: a.paths.clone(),
+            }
+        }
+        (None, None) => unreachable!("clap requires --cron or --on-commit"),
+    };
+    let target = match (&a.target, &a.on_commit) {
+        (Some(t), _) => t.clone(),
+        (None, Some(u)) => u.clone(),
+        (None, None) => {
+            return Err(JobsError::InvalidArgument(
+                "--target weir://REPO/BRANCH: the branch the runs merge into".into(),
+            )
+            .into());
+        }
+    };
+    let uri = parse_uri(&target)?;
+    uri.require_ref()?;
+    lake.repo(&uri.repo)?;
+    let params = a
+        .params
+        .iter()
+        .map(|p| weir_jobs::parse_assignment(p))
+        .collect::<Result<Vec<_>, _>>()?;
+    let pipeline = std::fs::canonicalize(&a.pipeline).map_err(|e| {
+        JobsError::InvalidArgument(format!("--pipeline {}: {e}", a.pipeline.display()))
+    })?;
+    Ok(Trigger {
+        name: a.name,
+        when,
+        pipeline: pipeline.display().to_string(),
+        target: format!("weir://{}/{}", uri.repo, uri.require_ref()?),
+        params,
+        catch_up: a.catch_up.parse::<CatchUp>()?,
+        paused: false,
+        created: Utc::now(),
+        created_by: ctx.config.committer.clone(),
+    })
+}
+
+fn next_fire(t: &Trigger) -> Option<String> {
+    match &t.when {
+        When::Cron { cron, timezone } if !t.paused => {
+            schedule::cron_after(cron, timezone, Utc::now().max(t.created))
+                .ok()
+                .map(|n| n.to_rfc3339())
+        }
+        _ => None,
+    }
+}
+
+fn trigger_json(t: &Trigger) -> anyhow::Result<serde_json::Value> {
+    let mut v = serde_json::to_value(t)?;
+    v["next"] = json!(next_fire(t));
+    Ok(v)
+}
+
+fn say(json: bool, name: &str, what: &str) {
+    if json {
+        print_json(&json!({"trigger": name, "state": what}));
+    } else {
+        println!("Trigger {name} {what}");
+    }
+}
+
+fn print_firings(json: bool, fired: &[Firing]) {
+    if json {
+        print_json(&json!(fired));
+        return;
+    }
+    if fired.is_empty() {
+        println!("Nothing was due.");
+    }
+    for f in fired {
+        let when = f.due_at.as_deref().unwrap_or(&f.fired_at);
+        println!(
+            "{}  {:<9}  {:<10}  run {}  {}{}",
+            when.get(..19).unwrap_or(when).replace('T', " "),
+            f.kind,
+            f.outcome,
+            f.run_id.as_deref().unwrap_or("-"),
+            f.commit.as_deref().map_or("", |c| c.get(..12).unwrap_or(c)),
+            f.error
+                .as_deref()
+                .map_or(String::new(), |e| format!("  ({e})")),
+        );
+    }
+}
+
+async fn history(lake: &Arc<Lake>, name: &str, limit: usize) -> anyhow::Result<Vec<Firing>> {
+    let session = weir_sql::read_only_session(lake.clone(), &Default::default())?;
+    let q = format!(
+        "SELECT * FROM weir_schedule_runs() WHERE trigger = '{}' ORDER BY fired_at DESC LIMIT {limit}",
+        name.replace('\'', "''")
+    );
+    let df = match session.query(&q).await {
+        Ok(df) => df,
+        // No firing anywhere in the lake yet: no table.
+        Err(e) if e.to_string().contains("no trigger has fired") => return Ok(Vec::new()),
+        Err(e) => return Err(e.into()),
+    };
+    let batches = df.collect().await?;
+    Ok(weir_tables::read_rows(&batches, &[])?)
+}
