@@ -64,6 +64,22 @@ pub enum When {
         #[serde(default)]
         paths: Vec<String>,
     },
+    /// A query over the target's branch that fires when it returns a row
+    /// (its values become the run's parameters), asked after each
+    /// successful run of the trigger `after`, or at each tick of `cron`.
+    Condition {
+        query: String,
+        #[serde(default)]
+        after: Option<String>,
+        #[serde(default)]
+        cron: Option<String>,
+        #[serde(default = "utc")]
+        timezone: String,
+    },
+}
+
+fn utc() -> String {
+    "UTC".into()
 }
 
 impl When {
@@ -71,6 +87,7 @@ impl When {
         match self {
             When::Cron { .. } => "cron",
             When::OnCommit { .. } => "on-commit",
+            When::Condition { .. } => "condition",
         }
     }
 
@@ -90,6 +107,20 @@ impl When {
             } => format!(
                 "commit on weir://{repo}/{branch} touching {}",
                 paths.join(" ")
+            ),
+            When::Condition {
+                query,
+                after: Some(a),
+                ..
+            } => format!("after {a}: when {query}"),
+            When::Condition {
+                query,
+                cron,
+                timezone,
+                ..
+            } => format!(
+                "cron \"{}\" ({timezone}): when {query}",
+                cron.as_deref().unwrap_or("")
             ),
         }
     }
@@ -131,6 +162,32 @@ pub fn validate(t: &Trigger) -> Result<()> {
     match &t.when {
         When::Cron { cron, timezone } => {
             cron_after(cron, timezone, t.created)?;
+        }
+        When::Condition {
+            query,
+            after,
+            cron,
+            timezone,
+        } => {
+            match (after, cron) {
+                (Some(_), None) => {}
+                (None, Some(c)) => {
+                    cron_after(c, timezone, t.created)?;
+                }
+                _ => {
+                    return Err(JobsError::InvalidArgument(
+                        "--when: ask it --after a trigger or on a --cron timetable (one of them)"
+                            .into(),
+                    ));
+                }
+            }
+            let statements = deltalake::datafusion::sql::parser::DFParser::parse_sql(query)
+                .map_err(|e| JobsError::InvalidArgument(format!("--when: {e}")))?;
+            if statements.len() != 1 {
+                return Err(JobsError::InvalidArgument(
+                    "--when: one query (SELECT ...), fired when it returns a row".into(),
+                ));
+            }
         }
         When::OnCommit { paths, .. } => {
             for p in paths {
@@ -203,14 +260,15 @@ pub fn add(lake: &Arc<Lake>, t: Trigger) -> Result<()> {
 }
 
 /// Pauses or resumes a trigger. A resumed timetable does not fire the
-/// ticks it slept through: it starts again from now.
+/// ticks it slept through, nor a condition the runs it slept through: they
+/// start again from now.
 pub fn set_paused(lake: &Lake, name: &str, paused: bool, now: DateTime<Utc>) -> Result<()> {
     let t = update(lake, |m| {
         let t = m.get_mut(name).ok_or_else(|| not_found(name))?;
         t.paused = paused;
         Ok(t.clone())
     })?;
-    if !paused && matches!(t.when, When::Cron { .. }) {
+    if !paused && !matches!(t.when, When::OnCommit { .. }) {
         tick::set_cursor(lake, name, &now.to_rfc3339())?;
     }
     Ok(())
@@ -224,6 +282,15 @@ pub fn remove(lake: &Lake, name: &str) -> Result<()> {
 
 pub fn get(lake: &Lake, name: &str) -> Result<Trigger> {
     list(lake)?.remove(name).ok_or_else(|| not_found(name))
+}
+
+/// Whether any trigger of the lake has fired (its records table exists).
+pub async fn has_fired(lake: &Arc<Lake>) -> Result<bool> {
+    let Ok(repo) = lake.repo(weir_core::names::SYSTEM_REPO) else {
+        return Ok(false);
+    };
+    let t = weir_tables::TableRef::new(&repo, "main", SCHEDULE_RUNS_TABLE)?;
+    Ok(t.load().await?.is_some())
 }
 
 fn not_found(name: &str) -> JobsError {

@@ -41,6 +41,9 @@ pub struct Firing {
     /// (the run could not start).
     pub outcome: String,
     pub error: Option<String>,
+    /// The row a condition returned (JSON): the finding that fired it.
+    #[serde(default)]
+    pub cause: Option<String>,
     pub fired_at: String,
     pub finished_at: String,
     /// The process that claimed it (`host:pid`).
@@ -57,6 +60,7 @@ pub fn schedule_runs_schema() -> SchemaRef {
         Field::new("run_id", DataType::Utf8, true),
         Field::new("outcome", DataType::Utf8, false),
         Field::new("error", DataType::Utf8, true),
+        Field::new("cause", DataType::Utf8, true),
         Field::new("fired_at", ts(), false),
         Field::new("finished_at", ts(), false),
         Field::new("claimant", DataType::Utf8, false),
@@ -142,7 +146,14 @@ impl Scheduler {
     /// Fires every trigger due at `now` that no one has claimed yet.
     pub async fn tick(&self, now: DateTime<Utc>) -> Result<Vec<Firing>> {
         let mut fired = Vec::new();
-        for t in super::list(&self.lake)?.into_values().filter(|t| !t.paused) {
+        let mut triggers: Vec<Trigger> = super::list(&self.lake)?
+            .into_values()
+            .filter(|t| !t.paused)
+            .collect();
+        // Conditions last: one asked after another trigger's run sees the
+        // run that trigger started in this same look.
+        triggers.sort_by_key(|t| matches!(t.when, When::Condition { .. }));
+        for t in triggers {
             let result = match &t.when {
                 When::Cron { cron, timezone } => self.due_ticks(&t, cron, timezone, now).await,
                 When::OnCommit {
@@ -150,6 +161,15 @@ impl Scheduler {
                     branch,
                     paths,
                 } => self.new_commit(&t, repo, branch, paths, now).await,
+                When::Condition {
+                    query,
+                    after,
+                    cron,
+                    timezone,
+                } => {
+                    self.condition(&t, query, after.as_deref(), cron.as_deref(), timezone, now)
+                        .await
+                }
             };
             match result {
                 Ok(f) => fired.extend(f),
@@ -189,7 +209,7 @@ impl Scheduler {
         for tick in due {
             let key = tick.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
             if self.claim(&t.name, &key)? {
-                fired.push(self.fire(t, "cron", Some(tick), None).await?);
+                fired.push(self.fire(t, "cron", Some(tick), None, None).await?);
             }
         }
         // Lost to another scheduler that moved it first: theirs holds.
@@ -228,7 +248,10 @@ impl Scheduler {
         };
         let mut fired = Vec::new();
         if touched && self.claim(&t.name, &head)? {
-            fired.push(self.fire(t, "on-commit", None, Some(head.clone())).await?);
+            fired.push(
+                self.fire(t, "on-commit", None, Some(head.clone()), None)
+                    .await?,
+            );
         }
         meta.swap_setting("", &cursor_key(&t.name), cursor.as_deref(), &head)?;
         Ok(fired)
@@ -249,9 +272,124 @@ impl Scheduler {
         )?)
     }
 
-    /// Fires `t` now, by hand: no claim, a record of kind `manual`.
+    /// Fires `t` now, by hand: no claim, a record of kind `manual`. A
+    /// condition's row, if it returns one now, still gives the parameters.
     pub async fn fire_now(&self, t: &Trigger) -> Result<Firing> {
-        self.fire(t, "manual", None, None).await
+        let row = match &t.when {
+            When::Condition { query, .. } => self.ask(t, query).await?,
+            _ => None,
+        };
+        self.fire(t, "manual", None, None, row).await
+    }
+
+    async fn condition(
+        &self,
+        t: &Trigger,
+        query: &str,
+        after: Option<&str>,
+        cron: Option<&str>,
+        timezone: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Firing>> {
+        let meta = self.lake.meta_store();
+        let cursor = meta.get_setting("", &cursor_key(&t.name))?;
+        let since = cursor
+            .as_deref()
+            .and_then(|c| DateTime::parse_from_rfc3339(c).ok())
+            .map_or(t.created, |c| c.with_timezone(&Utc));
+        // The moment to ask, once however many passed since the last look
+        // (asked now, they would all get the same answer): the latest
+        // successful run of `after`, or the latest tick.
+        let (key, moment, due) = match (after, cron) {
+            (Some(source), _) => match self.last_run_of(source, since).await? {
+                Some((run, at)) => (format!("after/{run}"), at, None),
+                None => return Ok(Vec::new()),
+            },
+            (None, Some(c)) => match ticks(c, timezone, since, now, usize::MAX)?.last() {
+                Some(tick) => (
+                    tick.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                    *tick,
+                    Some(*tick),
+                ),
+                None => return Ok(Vec::new()),
+            },
+            (None, None) => return Ok(Vec::new()),
+        };
+        let mut fired = Vec::new();
+        if let Some(row) = self.ask(t, query).await?
+            && self.claim(&t.name, &key)?
+        {
+            fired.push(self.fire(t, "condition", due, None, Some(row)).await?);
+        }
+        meta.swap_setting(
+            "",
+            &cursor_key(&t.name),
+            cursor.as_deref(),
+            &moment.to_rfc3339(),
+        )?;
+        Ok(fired)
+    }
+
+    /// The latest successful run `source` started after `since`.
+    async fn last_run_of(
+        &self,
+        source: &str,
+        since: DateTime<Utc>,
+    ) -> Result<Option<(String, DateTime<Utc>)>> {
+        #[derive(Deserialize)]
+        struct Row {
+            run_id: String,
+            fired_at: String,
+        }
+        let session = weir_sql::read_only_session(self.lake.clone(), &Default::default())?;
+        let q = format!(
+            "SELECT run_id, fired_at FROM weir_schedule_runs() \
+             WHERE trigger = '{}' AND outcome = 'succeeded' AND run_id IS NOT NULL",
+            source.replace('\'', "''")
+        );
+        let df = match session.query(&q).await {
+            Ok(df) => df,
+            // Nothing has fired in the lake yet: no table.
+            Err(_) if !super::has_fired(&self.lake).await? => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let rows: Vec<Row> = weir_tables::read_rows(&df.collect().await?, &[])?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|r| {
+                let at = DateTime::parse_from_rfc3339(&r.fired_at).ok()?;
+                Some((r.run_id, at.with_timezone(&Utc)))
+            })
+            .filter(|(_, at)| *at > since)
+            .max_by_key(|(_, at)| *at))
+    }
+
+    /// The first row `query` returns on the trigger's target branch, as
+    /// (column, value) pairs; None when it returns none.
+    async fn ask(&self, t: &Trigger, query: &str) -> Result<Option<Vec<(String, String)>>> {
+        let uri = weir_core::uri::WeirUri::parse(&t.target)?;
+        let opts = weir_sql::SqlOptions {
+            repo: Some(uri.repo.clone()),
+            reference: Some(uri.require_ref()?.to_string()),
+        };
+        let session = weir_sql::read_only_session(self.lake.clone(), &opts)?;
+        let batches = session
+            .query(query)
+            .await?
+            .limit(0, Some(1))?
+            .collect()
+            .await?;
+        let Some(b) = batches.iter().find(|b| b.num_rows() > 0) else {
+            return Ok(None);
+        };
+        let mut row = Vec::new();
+        for (field, col) in b.schema().fields().iter().zip(b.columns()) {
+            if col.is_valid(0) {
+                let v = deltalake::arrow::util::display::array_value_to_string(col, 0)?;
+                row.push((field.name().clone(), v));
+            }
+        }
+        Ok(Some(row))
     }
 
     /// Starts the trigger's run and records the firing, whatever the
@@ -262,9 +400,10 @@ impl Scheduler {
         kind: &str,
         due: Option<DateTime<Utc>>,
         commit: Option<String>,
+        row: Option<Vec<(String, String)>>,
     ) -> Result<Firing> {
         let fired_at = Utc::now();
-        let outcome = self.start(t).await;
+        let outcome = self.start(t, row.as_deref().unwrap_or_default()).await;
         let mut f = Firing {
             trigger: t.name.clone(),
             kind: kind.into(),
@@ -273,6 +412,14 @@ impl Scheduler {
             run_id: None,
             outcome: "error".into(),
             error: None,
+            cause: row.map(|r| {
+                serde_json::Value::Object(
+                    r.into_iter()
+                        .map(|(k, v)| (k, serde_json::Value::String(v)))
+                        .collect(),
+                )
+                .to_string()
+            }),
             fired_at: fired_at.to_rfc3339(),
             finished_at: Utc::now().to_rfc3339(),
             claimant: self.claimant.clone(),
@@ -313,13 +460,25 @@ impl Scheduler {
         Ok(f)
     }
 
-    async fn start(&self, t: &Trigger) -> Result<(crate::RunReport, Option<String>)> {
+    /// Starts the run; a condition's row sets the parameters the pipeline
+    /// declares under the same names (after the trigger's own).
+    async fn start(
+        &self,
+        t: &Trigger,
+        row: &[(String, String)],
+    ) -> Result<(crate::RunReport, Option<String>)> {
         let uri = weir_core::uri::WeirUri::parse(&t.target)?;
         let branch = uri.require_ref()?.to_string();
         let manifest = Manifest::load(std::path::Path::new(&t.pipeline))?;
         let head = self.lake.repo(&uri.repo)?.resolve_id(&branch).ok();
+        let mut params = t.params.clone();
+        params.extend(
+            row.iter()
+                .filter(|(k, _)| manifest.params.0.contains_key(k))
+                .cloned(),
+        );
         let opts = RunOptions {
-            params: t.params.clone(),
+            params,
             force: false,
             committer: t.created_by.clone(),
             tenant: (self.tenant_of)(&uri.repo),

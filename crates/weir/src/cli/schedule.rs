@@ -18,8 +18,9 @@ use crate::output::{Format, print_json};
 
 #[derive(Subcommand)]
 pub enum ScheduleCmd {
-    /// Add a trigger: a timetable (--cron) or new commits on a branch (--on-commit)
-    Add(AddArgs),
+    /// Add a trigger: a timetable (--cron), new commits on a branch
+    /// (--on-commit), or a query that returns a row (--when)
+    Add(Box<AddArgs>),
     /// List the triggers, with when each fires next
     List,
     /// Stop a trigger firing until it is resumed
@@ -48,15 +49,28 @@ pub struct AddArgs {
         long,
         value_name = "EXPR",
         conflicts_with = "on_commit",
-        required_unless_present = "on_commit"
+        required_unless_present_any = ["on_commit", "when"]
     )]
     cron: Option<String>,
     /// The time zone the timetable is read in (IANA name)
-    #[arg(long, default_value = "UTC", value_name = "TZ", requires = "cron")]
+    #[arg(long, default_value = "UTC", value_name = "TZ")]
     timezone: String,
     /// Fire when a new commit lands on this branch (weir://REPO/BRANCH)
-    #[arg(long, value_name = "URI")]
+    #[arg(long, value_name = "URI", conflicts_with = "when")]
     on_commit: Option<String>,
+    /// Fire when this query over the target branch returns a row (its
+    /// columns set the run's parameters of the same names); asked --after
+    /// a trigger's runs or at each --cron tick
+    #[arg(long, value_name = "SQL")]
+    when: Option<String>,
+    /// Ask --when after each successful run of this trigger
+    #[arg(
+        long,
+        value_name = "TRIGGER",
+        requires = "when",
+        conflicts_with = "cron"
+    )]
+    after: Option<String>,
     /// Only when the new commits change paths matching these globs
     /// ('raw/**', 'demand/*.csv'); any change when absent
     #[arg(long, num_args = 1.., value_name = "GLOB", requires = "on_commit")]
@@ -105,7 +119,7 @@ pub async fn schedule(ctx: &Ctx, cmd: ScheduleCmd) -> anyhow::Result<ExitCode> {
     let json = ctx.format == Format::Json;
     match cmd {
         ScheduleCmd::Add(a) => {
-            let t = trigger(ctx, &lake, a)?;
+            let t = trigger(ctx, &lake, *a)?;
             schedule::add(&lake, t.clone())?;
             if json {
                 print_json(&trigger_json(&t)?);
@@ -223,12 +237,21 @@ pub fn spawn_in_server(lake: Arc<Lake>, every: Duration) {
 }
 
 fn trigger(ctx: &Ctx, lake: &Arc<Lake>, a: AddArgs) -> anyhow::Result<Trigger> {
-    let when = match (&a.cron, &a.on_commit) {
-        (Some(c), _) => When::Cron {
+    if let Some(source) = &a.after {
+        schedule::get(lake, source)?;
+    }
+    let when = match (&a.when, &a.cron, &a.on_commit) {
+        (Some(q), cron, _) => When::Condition {
+            query: q.clone(),
+            after: a.after.clone(),
+            cron: cron.clone(),
+            timezone: a.timezone.clone(),
+        },
+        (None, Some(c), _) => When::Cron {
             cron: c.clone(),
             timezone: a.timezone.clone(),
         },
-        (None, Some(u)) => {
+        (None, None, Some(u)) => {
             let uri = parse_uri(u)?;
             let branch = uri.require_ref()?.to_string();
             lake.repo(&uri.repo)?.resolve_id(&branch)?;
@@ -238,7 +261,7 @@ fn trigger(ctx: &Ctx, lake: &Arc<Lake>, a: AddArgs) -> anyhow::Result<Trigger> {
                 paths: a.paths.clone(),
             }
         }
-        (None, None) => unreachable!("clap requires --cron or --on-commit"),
+        (None, None, None) => unreachable!("clap requires --cron, --on-commit or --when"),
     };
     let target = match (&a.target, &a.on_commit) {
         (Some(t), _) => t.clone(),
@@ -276,11 +299,14 @@ fn trigger(ctx: &Ctx, lake: &Arc<Lake>, a: AddArgs) -> anyhow::Result<Trigger> {
 
 fn next_fire(t: &Trigger) -> Option<String> {
     match &t.when {
-        When::Cron { cron, timezone } if !t.paused => {
-            schedule::cron_after(cron, timezone, Utc::now().max(t.created))
-                .ok()
-                .map(|n| n.to_rfc3339())
-        }
+        When::Cron { cron, timezone }
+        | When::Condition {
+            cron: Some(cron),
+            timezone,
+            ..
+        } if !t.paused => schedule::cron_after(cron, timezone, Utc::now().max(t.created))
+            .ok()
+            .map(|n| n.to_rfc3339()),
         _ => None,
     }
 }

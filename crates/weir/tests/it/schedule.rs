@@ -195,6 +195,60 @@ fn a_commit_fires_only_when_it_touches_the_watched_paths() {
     assert_eq!(firings(&e).len(), 1);
 }
 
+/// A condition asked after another trigger's run fires when its query
+/// returns a row, with the row's values as the run's parameters, once per
+/// run it follows; a timetable condition whose query returns nothing
+/// does not fire.
+#[test]
+fn a_condition_after_a_run_fires_with_its_row_as_parameters() {
+    let e = crate::pipeline::setup();
+    watch_sales(&e);
+    e.ok(&[
+        "schedule",
+        "add",
+        "big-sale",
+        "--after",
+        "on-sales",
+        "--when",
+        "SELECT 2 AS min_qty, max(qty) AS biggest FROM sales HAVING max(qty) > 5",
+        "--pipeline",
+        "p/weir.toml",
+        "--target",
+        "weir://shop/main",
+    ]);
+    e.ok(&[
+        "schedule",
+        "add",
+        "never",
+        "--cron",
+        "*/5 * * * *",
+        "--when",
+        "SELECT 1 AS x FROM sales WHERE qty > 1000",
+        "--pipeline",
+        "p/weir.toml",
+        "--target",
+        "weir://shop/main",
+    ]);
+    let now = Utc::now();
+    assert!(tick(&e, now + Duration::minutes(11)).is_empty());
+    more_sales(&e); // a sale of 7
+    let fired = tick(&e, now + Duration::minutes(12));
+    let kinds: Vec<&str> = fired.iter().map(|f| f["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["on-commit", "condition"], "{fired:?}");
+    let cond = &fired[1];
+    assert_eq!(cond["trigger"], "big-sale");
+    assert_eq!(cond["outcome"], "succeeded", "{cond}");
+    let cause: Value = serde_json::from_str(cond["cause"].as_str().unwrap()).unwrap();
+    assert_eq!(cause["biggest"], "7", "{cause}");
+    // The row's min_qty is the run's parameter (biggest is not one of the
+    // pipeline's: left out).
+    let run = e.json(&["runs", cond["run_id"].as_str().unwrap()]);
+    let params: Value = serde_json::from_str(run[0]["params"].as_str().unwrap()).unwrap();
+    assert_eq!(params["min_qty"], 2, "{params}");
+    // Asked once per run it follows: nothing new, nothing fired.
+    assert!(tick(&e, now + Duration::minutes(13)).is_empty());
+}
+
 #[test]
 fn bad_triggers_get_one_line_and_store_nothing() {
     let e = crate::pipeline::setup();
