@@ -50,12 +50,17 @@ pub fn run(args: &[String]) {
             params: Vec::new(),
             catch_up: CatchUp::Latest,
             paused: false,
+            notify: None,
             created: Utc::now(),
             created_by: "bench".into(),
         };
         schedule::add(&lake, t).expect("trigger");
     }
-    let s = Scheduler::new(lake.clone(), Arc::new(|_: &str| "default".to_string()));
+    let s = Scheduler::new(
+        lake.clone(),
+        Arc::new(|_: &str| "default".to_string()),
+        Default::default(),
+    );
     let mut cpu = Vec::new();
     let mut wall = Vec::new();
     for _ in 0..7 {

@@ -21,6 +21,65 @@ pub struct Config {
     pub log: String,
     /// Where usage is billed (`weir billing`).
     pub billing: Billing,
+    /// How triggers' webhooks are called (`weir schedule add --notify`).
+    pub alerts: Alerts,
+}
+
+/// Webhook alerts of triggers.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Alerts {
+    /// Signs each body (`X-Weir-Signature: sha256=HMAC`); best set
+    /// through `WEIR_WEBHOOK_SECRET`, not a file. Unsigned without it.
+    #[serde(default)]
+    pub webhook_secret: Option<String>,
+    /// Tries per alert before it is recorded as a dead letter.
+    #[serde(default = "default_alert_attempts")]
+    pub attempts: u32,
+    /// The wait after the first failed try; it doubles after each.
+    #[serde(default = "default_alert_backoff")]
+    pub backoff_ms: u64,
+    /// How long one try may take.
+    #[serde(default = "default_alert_timeout")]
+    pub timeout_secs: u64,
+}
+
+fn default_alert_attempts() -> u32 {
+    4
+}
+
+fn default_alert_backoff() -> u64 {
+    1000
+}
+
+fn default_alert_timeout() -> u64 {
+    10
+}
+
+impl Default for Alerts {
+    fn default() -> Self {
+        Alerts {
+            webhook_secret: None,
+            attempts: default_alert_attempts(),
+            backoff_ms: default_alert_backoff(),
+            timeout_secs: default_alert_timeout(),
+        }
+    }
+}
+
+/// The secret is never printed.
+impl std::fmt::Debug for Alerts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Alerts")
+            .field(
+                "webhook_secret",
+                &self.webhook_secret.as_ref().map(|_| "(set)"),
+            )
+            .field("attempts", &self.attempts)
+            .field("backoff_ms", &self.backoff_ms)
+            .field("timeout_secs", &self.timeout_secs)
+            .finish()
+    }
 }
 
 /// Stripe, for `weir billing export`.
@@ -77,6 +136,7 @@ impl Default for Config {
             committer: "weir".to_string(),
             log: "warn".to_string(),
             billing: Billing::default(),
+            alerts: Alerts::default(),
         }
     }
 }
@@ -88,6 +148,7 @@ struct FileConfig {
     committer: Option<String>,
     log: Option<String>,
     billing: Option<Billing>,
+    alerts: Option<Alerts>,
 }
 
 impl Config {
@@ -119,6 +180,9 @@ impl Config {
             if let Some(v) = f.billing {
                 cfg.billing = v;
             }
+            if let Some(v) = f.alerts {
+                cfg.alerts = v;
+            }
         }
         for (k, v) in env {
             match k.as_str() {
@@ -127,11 +191,10 @@ impl Config {
                 "WEIR_LOG" => cfg.log = v,
                 "WEIR_STRIPE_API_BASE" => cfg.billing.stripe_api_base = v,
                 "WEIR_STRIPE_SECRET_KEY" => cfg.billing.stripe_secret_key = Some(v),
-                "WEIR_STRIPE_TIMEOUT_SECS" => {
-                    cfg.billing.stripe_timeout_secs = v.parse().map_err(|_| {
-                        CoreError::Config(format!("WEIR_STRIPE_TIMEOUT_SECS={v}: not a number"))
-                    })?
-                }
+                "WEIR_STRIPE_TIMEOUT_SECS" => cfg.billing.stripe_timeout_secs = number(&k, &v)?,
+                "WEIR_WEBHOOK_SECRET" => cfg.alerts.webhook_secret = Some(v),
+                "WEIR_ALERT_ATTEMPTS" => cfg.alerts.attempts = number(&k, &v)?,
+                "WEIR_ALERT_BACKOFF_MS" => cfg.alerts.backoff_ms = number(&k, &v)?,
                 _ => {}
             }
         }
@@ -140,6 +203,12 @@ impl Config {
         }
         Ok(cfg)
     }
+}
+
+fn number<T: std::str::FromStr>(key: &str, value: &str) -> Result<T, CoreError> {
+    value
+        .parse()
+        .map_err(|_| CoreError::Config(format!("{key}={value}: not a number")))
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@
 //! whenever they restart. Every firing is a row of the Delta table
 //! `schedule_runs` in the system repository (`weir_schedule_runs()`).
 
+mod alert;
 mod paths;
 mod tick;
 
@@ -24,6 +25,7 @@ use weir_store::Lake;
 
 use crate::error::{JobsError, Result};
 
+pub use alert::{Notify, NotifyOn, hmac_sha256};
 pub use paths::path_glob;
 pub use tick::{Firing, SCHEDULE_RUNS_TABLE, Scheduler, cron_after, schedule_runs_schema};
 
@@ -45,6 +47,9 @@ pub struct Trigger {
     pub catch_up: CatchUp,
     #[serde(default)]
     pub paused: bool,
+    /// The webhook told of its firings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify: Option<Notify>,
     /// When the trigger was added: a timetable's first tick is after it.
     pub created: DateTime<Utc>,
     /// Who added it: the runs it starts are committed as them.
@@ -200,6 +205,14 @@ pub fn validate(t: &Trigger) -> Result<()> {
         }
     }
     crate::Manifest::load(std::path::Path::new(&t.pipeline))?;
+    if let Some(n) = &t.notify
+        && !(n.url.starts_with("http://") || n.url.starts_with("https://"))
+    {
+        return Err(JobsError::InvalidArgument(format!(
+            "--notify {:?}: an http:// or https:// URL",
+            n.url
+        )));
+    }
     Ok(())
 }
 

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use deltalake::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use serde::{Deserialize, Serialize};
+use weir_core::config::Alerts;
 use weir_store::{DiffMode, DiffScope, Lake};
 use weir_tables::CommitSpec;
 
@@ -48,6 +49,14 @@ pub struct Firing {
     pub finished_at: String,
     /// The process that claimed it (`host:pid`).
     pub claimant: String,
+    /// The trigger's webhook: `delivered`, or `dead-letter` after its
+    /// last try (none when it has no webhook or was not to be told).
+    #[serde(default)]
+    pub alert: Option<String>,
+    #[serde(default)]
+    pub alert_attempts: Option<u32>,
+    #[serde(default)]
+    pub alert_error: Option<String>,
 }
 
 pub fn schedule_runs_schema() -> SchemaRef {
@@ -64,6 +73,9 @@ pub fn schedule_runs_schema() -> SchemaRef {
         Field::new("fired_at", ts(), false),
         Field::new("finished_at", ts(), false),
         Field::new("claimant", DataType::Utf8, false),
+        Field::new("alert", DataType::Utf8, true),
+        Field::new("alert_attempts", DataType::Int64, true),
+        Field::new("alert_error", DataType::Utf8, true),
     ]))
 }
 
@@ -131,15 +143,21 @@ pub struct Scheduler {
     /// The tenant a repository belongs to (its runs are metered to it).
     pub tenant_of: Arc<dyn Fn(&str) -> String + Send + Sync>,
     pub claimant: String,
+    pub alerts: Alerts,
 }
 
 impl Scheduler {
-    pub fn new(lake: Arc<Lake>, tenant_of: Arc<dyn Fn(&str) -> String + Send + Sync>) -> Self {
+    pub fn new(
+        lake: Arc<Lake>,
+        tenant_of: Arc<dyn Fn(&str) -> String + Send + Sync>,
+        alerts: Alerts,
+    ) -> Self {
         let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "localhost".into());
         Scheduler {
             lake,
             tenant_of,
             claimant: format!("{host}:{}", std::process::id()),
+            alerts,
         }
     }
 
@@ -423,6 +441,9 @@ impl Scheduler {
             fired_at: fired_at.to_rfc3339(),
             finished_at: Utc::now().to_rfc3339(),
             claimant: self.claimant.clone(),
+            alert: None,
+            alert_attempts: None,
+            alert_error: None,
         };
         match outcome {
             Ok((report, head)) => {
@@ -437,6 +458,18 @@ impl Scheduler {
                 }
             }
             Err(e) => f.error = Some(e.to_string()),
+        }
+        if let Some(n) = &t.notify
+            && (n.on == super::NotifyOn::Always || f.outcome != "succeeded")
+        {
+            let mut body = serde_json::to_value(&f).unwrap_or_default();
+            body["event"] = "weir.schedule.fired".into();
+            body["target"] = t.target.clone().into();
+            body["pipeline"] = t.pipeline.clone().into();
+            let d = super::alert::deliver(&self.alerts, &n.url, body.to_string()).await;
+            f.alert = Some(d.status.into());
+            f.alert_attempts = Some(d.attempts);
+            f.alert_error = d.error;
         }
         tracing::info!(
             trigger = f.trigger,

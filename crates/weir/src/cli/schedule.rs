@@ -88,6 +88,18 @@ pub struct AddArgs {
     /// Ticks missed while no scheduler ran: fire once for the latest, or all
     #[arg(long, default_value = "latest", value_name = "latest|all")]
     catch_up: String,
+    /// Post each firing's outcome to this webhook (JSON; signed with
+    /// WEIR_WEBHOOK_SECRET when set)
+    #[arg(long, value_name = "URL")]
+    notify: Option<String>,
+    /// Which firings the webhook hears of
+    #[arg(
+        long,
+        default_value = "failure",
+        value_name = "failure|always",
+        requires = "notify"
+    )]
+    notify_on: String,
 }
 
 #[derive(Args)]
@@ -103,7 +115,7 @@ pub struct SchedulerArgs {
     at: Option<String>,
 }
 
-fn scheduler(lake: &Arc<Lake>) -> Scheduler {
+fn scheduler(lake: &Arc<Lake>, alerts: &weir_core::config::Alerts) -> Scheduler {
     let l = lake.clone();
     Scheduler::new(
         lake.clone(),
@@ -111,6 +123,7 @@ fn scheduler(lake: &Arc<Lake>) -> Scheduler {
             super::run::repo_tenant(&l, repo)
                 .unwrap_or_else(|_| weir_core::names::DEFAULT_TENANT.to_string())
         }),
+        alerts.clone(),
     )
 }
 
@@ -170,7 +183,7 @@ pub async fn schedule(ctx: &Ctx, cmd: ScheduleCmd) -> anyhow::Result<ExitCode> {
         }
         ScheduleCmd::Run { name } => {
             let t = schedule::get(&lake, &name)?;
-            let f = scheduler(&lake).fire_now(&t).await?;
+            let f = scheduler(&lake, &ctx.config.alerts).fire_now(&t).await?;
             print_firings(json, std::slice::from_ref(&f));
             if f.outcome != "succeeded" {
                 return Ok(ExitCode::from(1));
@@ -194,7 +207,7 @@ pub async fn schedule(ctx: &Ctx, cmd: ScheduleCmd) -> anyhow::Result<ExitCode> {
 /// `weir scheduler`: fires due triggers until stopped (or once).
 pub async fn run_scheduler(ctx: &Ctx, a: SchedulerArgs) -> anyhow::Result<ExitCode> {
     let lake = ctx.open_lake()?;
-    let s = scheduler(&lake);
+    let s = scheduler(&lake, &ctx.config.alerts);
     if a.once {
         let now = match &a.at {
             Some(t) => DateTime::parse_from_rfc3339(t)
@@ -224,8 +237,8 @@ pub async fn run_scheduler(ctx: &Ctx, a: SchedulerArgs) -> anyhow::Result<ExitCo
 }
 
 /// The scheduler inside `weir serve`: every `every`, until the process ends.
-pub fn spawn_in_server(lake: Arc<Lake>, every: Duration) {
-    let s = scheduler(&lake);
+pub fn spawn_in_server(lake: Arc<Lake>, every: Duration, alerts: &weir_core::config::Alerts) {
+    let s = scheduler(&lake, alerts);
     tokio::spawn(async move {
         loop {
             tokio::time::sleep(every).await;
@@ -292,6 +305,13 @@ fn trigger(ctx: &Ctx, lake: &Arc<Lake>, a: AddArgs) -> anyhow::Result<Trigger> {
         params,
         catch_up: a.catch_up.parse::<CatchUp>()?,
         paused: false,
+        notify: match a.notify {
+            Some(url) => Some(schedule::Notify {
+                url,
+                on: a.notify_on.parse()?,
+            }),
+            None => None,
+        },
         created: Utc::now(),
         created_by: ctx.config.committer.clone(),
     })

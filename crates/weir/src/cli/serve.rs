@@ -62,7 +62,11 @@ pub async fn serve(ctx: &Ctx, a: ServeArgs) -> anyhow::Result<ExitCode> {
         );
     }
     if a.schedule_secs > 0 {
-        super::schedule::spawn_in_server(lake.clone(), Duration::from_secs(a.schedule_secs));
+        super::schedule::spawn_in_server(
+            lake.clone(),
+            Duration::from_secs(a.schedule_secs),
+            &ctx.config.alerts,
+        );
     }
     let state = AppState::new(
         lake,

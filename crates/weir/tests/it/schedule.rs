@@ -2,6 +2,9 @@
 //! --at`, two schedulers racing for the same tick, new commits that do or
 //! do not touch the watched paths, and bad input that stores nothing.
 
+use std::io::{BufRead, BufReader, Read, Write};
+use std::sync::{Arc, Mutex};
+
 use chrono::{DateTime, Duration, Timelike, Utc};
 use serde_json::Value;
 
@@ -247,6 +250,151 @@ fn a_condition_after_a_run_fires_with_its_row_as_parameters() {
     assert_eq!(params["min_qty"], 2, "{params}");
     // Asked once per run it follows: nothing new, nothing fired.
     assert!(tick(&e, now + Duration::minutes(13)).is_empty());
+}
+
+/// What a receiver was sent: (signature header, body) per request.
+type Received = Arc<Mutex<Vec<(String, String)>>>;
+
+/// A webhook receiver on a port of its own: answers each request with the
+/// next of `statuses` (the last one repeats) and keeps what it was sent.
+fn receiver(statuses: Vec<u16>) -> (u16, Received) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let kept = seen.clone();
+    std::thread::spawn(move || {
+        for (i, conn) in listener.incoming().enumerate() {
+            let Ok(mut c) = conn else { continue };
+            let mut reader = BufReader::new(c.try_clone().unwrap());
+            let (mut signature, mut length) = (String::new(), 0);
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                let (k, v) = line.split_once(':').unwrap_or_default();
+                match k.to_ascii_lowercase().as_str() {
+                    "x-weir-signature" => signature = v.trim().to_string(),
+                    "content-length" => length = v.trim().parse().unwrap_or(0),
+                    _ => {}
+                }
+            }
+            let mut body = vec![0; length];
+            reader.read_exact(&mut body).unwrap();
+            kept.lock()
+                .unwrap()
+                .push((signature, String::from_utf8(body).unwrap()));
+            let status = statuses[i.min(statuses.len() - 1)];
+            let _ = write!(
+                c,
+                "HTTP/1.1 {status} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+            );
+        }
+    });
+    (port, seen)
+}
+
+/// A run that fails its gate is told to the trigger's webhook, signed,
+/// through a first 500; a webhook that never answers 2xx leaves a dead
+/// letter on the firing's record.
+#[test]
+fn a_failed_run_is_told_to_the_webhook_and_a_dead_one_is_recorded() {
+    // RFC 4231, test case 2.
+    assert_eq!(
+        hex(&weir_jobs::schedule::hmac_sha256(
+            b"Jefe",
+            b"what do ya want for nothing?"
+        )),
+        "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+    );
+    let mut e = crate::pipeline::setup();
+    for (k, v) in [
+        ("WEIR_WEBHOOK_SECRET", "s3cret"),
+        ("WEIR_ALERT_BACKOFF_MS", "50"),
+        ("WEIR_ALERT_ATTEMPTS", "3"),
+    ] {
+        e.vars.push((k.into(), v.into()));
+    }
+    let (flaky, seen) = receiver(vec![500, 200]);
+    let (dead, dead_seen) = receiver(vec![503]);
+    for (name, port) in [("nightly", flaky), ("doomed", dead)] {
+        // min_qty=-5 lets the -1 sale through: the no_negative gate fails.
+        e.ok(&[
+            "schedule",
+            "add",
+            name,
+            "--cron",
+            "0 3 * * *",
+            "--pipeline",
+            "p/weir.toml",
+            "--target",
+            "weir://shop/main",
+            "--param",
+            "min_qty=-5",
+            "--notify",
+            &format!("http://127.0.0.1:{port}/hook"),
+        ]);
+    }
+    e.ok(&[
+        "schedule",
+        "add",
+        "quiet",
+        "--cron",
+        "0 3 * * *",
+        "--pipeline",
+        "p/weir.toml",
+        "--target",
+        "weir://shop/main",
+        "--notify",
+        &format!("http://127.0.0.1:{flaky}/hook"),
+    ]);
+    let fired = tick(&e, Utc::now() + Duration::days(1));
+    let by = |name: &str| fired.iter().find(|f| f["trigger"] == name).unwrap().clone();
+    let nightly = by("nightly");
+    assert_eq!(nightly["outcome"], "failed", "{nightly}");
+    assert_eq!(nightly["alert"], "delivered", "{nightly}");
+    assert_eq!(nightly["alert_attempts"], 2, "{nightly}");
+    let doomed = by("doomed");
+    assert_eq!(doomed["alert"], "dead-letter", "{doomed}");
+    assert_eq!(doomed["alert_attempts"], 3, "{doomed}");
+    assert!(
+        doomed["alert_error"].as_str().unwrap().contains("503"),
+        "{doomed}"
+    );
+    assert_eq!(dead_seen.lock().unwrap().len(), 3);
+    // A run that succeeded is not told (--notify-on failure, the default).
+    assert_eq!(by("quiet")["outcome"], "succeeded");
+    assert!(by("quiet")["alert"].is_null());
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 2, "the 500, then the delivery");
+    for (signature, body) in seen.iter() {
+        let want = format!(
+            "sha256={}",
+            hex(&weir_jobs::schedule::hmac_sha256(
+                b"s3cret",
+                body.as_bytes()
+            ))
+        );
+        assert_eq!(signature, &want);
+        let v: Value = serde_json::from_str(body).unwrap();
+        assert_eq!(v["event"], "weir.schedule.fired");
+        assert_eq!(v["trigger"], "nightly");
+        assert_eq!(v["outcome"], "failed");
+        assert!(v["error"].as_str().unwrap().contains("no_negative"), "{v}");
+    }
+    // The dead letter is on record.
+    let (code, out, err) = e.run(&[
+        "sql",
+        "SELECT trigger, alert, alert_attempts FROM weir_schedule_runs() WHERE alert = 'dead-letter'",
+        "--format",
+        "csv",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "trigger,alert,alert_attempts\ndoomed,dead-letter,3\n");
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[test]
