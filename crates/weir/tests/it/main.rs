@@ -6,6 +6,7 @@ mod billing;
 mod cli;
 mod crash;
 mod flagship;
+mod monitoring;
 mod pipeline;
 mod schedule;
 
