@@ -52,7 +52,7 @@ struct Cli {
     /// Output format: text for people, json for scripts
     #[arg(long, short = 'o', global = true, value_enum, default_value_t = Format::Text)]
     output: Format,
-    /// Configuration file (TOML: lake, committer, log) [env: WEIR_CONFIG]
+    /// Configuration file (TOML: lake, committer, log, [billing], [alerts]) [env: WEIR_CONFIG]
     #[arg(long, global = true, value_name = "FILE")]
     config: Option<PathBuf>,
     #[command(subcommand)]
@@ -104,7 +104,7 @@ enum Command {
     Runs(cli::run::RunsArgs),
     /// Run a recorded run's stages again at their pinned inputs and compare the outputs
     Reproduce(cli::run::ReproduceArgs),
-    /// Triggers that start pipeline runs by themselves: on a timetable or on new commits
+    /// Triggers that start pipeline runs by themselves: a timetable, new commits, a query
     #[command(subcommand)]
     Schedule(cli::schedule::ScheduleCmd),
     /// Fire the lake's triggers as they come due (weir serve does this too)

@@ -194,7 +194,17 @@ pub fn validate(t: &Trigger) -> Result<()> {
                 ));
             }
         }
-        When::OnCommit { paths, .. } => {
+        When::OnCommit {
+            repo,
+            branch,
+            paths,
+        } => {
+            if paths.is_empty() && t.target == format!("weir://{repo}/{branch}") {
+                return Err(JobsError::InvalidArgument(format!(
+                    "{}: its runs merge into the branch it watches, so every run would fire it again; give --paths for the data it should react to",
+                    t.name
+                )));
+            }
             for p in paths {
                 if p.is_empty() || p.starts_with('/') {
                     return Err(JobsError::InvalidArgument(format!(

@@ -264,6 +264,13 @@ impl Scheduler {
                 .iter()
                 .any(|d| paths.iter().any(|g| path_glob(g, &d.path))),
         };
+        // Whoever moves the cursor owns the commits in between. Moved
+        // after the run instead, a second scheduler that read the old
+        // cursor would see the run's own merge as the new head, with the
+        // watched change still in its range, and fire again.
+        if !meta.swap_setting("", &cursor_key(&t.name), cursor.as_deref(), &head)? {
+            return Ok(Vec::new());
+        }
         let mut fired = Vec::new();
         if touched && self.claim(&t.name, &head)? {
             fired.push(
@@ -271,7 +278,6 @@ impl Scheduler {
                     .await?,
             );
         }
-        meta.swap_setting("", &cursor_key(&t.name), cursor.as_deref(), &head)?;
         Ok(fired)
     }
 
