@@ -430,6 +430,7 @@ fn bad_triggers_get_one_line_and_store_nothing() {
             &["--on-commit", "weir://shop/nosuchbranch"][..],
             "nosuchbranch",
         ),
+        (&["--on-commit", "weir://shop/main"][..], "--paths"),
         (
             &[
                 "--cron",
