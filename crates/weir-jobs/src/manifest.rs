@@ -20,6 +20,11 @@
 //! [[stage.gate]]
 //! name = "no_negative_demand"
 //! query = "SELECT * FROM sales_clean WHERE y < 0"   # must return no rows
+//!
+//! [[trigger]]                  # installed by `weir schedule apply`
+//! name = "on-sales"
+//! on_commit = "main"
+//! paths = ["sales/**"]
 //! ```
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -41,6 +46,8 @@ struct RawManifest {
     params: BTreeMap<String, toml::Value>,
     #[serde(default, rename = "stage")]
     stages: Vec<RawStage>,
+    #[serde(default, rename = "trigger")]
+    triggers: Vec<crate::schedule::Spec>,
 }
 
 #[derive(Deserialize)]
@@ -139,6 +146,8 @@ pub struct Manifest {
     pub path: PathBuf,
     pub params: Params,
     pub stages: Vec<Stage>,
+    /// The triggers the pipeline declares (`weir schedule apply`).
+    pub triggers: Vec<crate::schedule::Spec>,
 }
 
 fn is_ident(s: &str) -> bool {
@@ -303,6 +312,7 @@ impl Manifest {
             path: path.to_path_buf(),
             params: Params(params),
             stages,
+            triggers: raw.triggers,
         })
     }
 }

@@ -13,6 +13,7 @@
 
 mod alert;
 mod paths;
+mod spec;
 mod tick;
 
 use std::collections::BTreeMap;
@@ -27,6 +28,7 @@ use crate::error::{JobsError, Result};
 
 pub use alert::{Notify, NotifyOn, hmac_sha256};
 pub use paths::path_glob;
+pub use spec::{Spec, apply};
 pub use tick::{Firing, SCHEDULE_RUNS_TABLE, Scheduler, cron_after, schedule_runs_schema};
 
 /// Where the triggers are kept: one lake-wide setting.

@@ -9,10 +9,9 @@ use chrono::{DateTime, Utc};
 use clap::{Args, Subcommand};
 use serde_json::json;
 use weir_jobs::JobsError;
-use weir_jobs::schedule::{self, CatchUp, Firing, Scheduler, Trigger, When};
+use weir_jobs::schedule::{self, Firing, Scheduler, Spec, Trigger, When};
 use weir_store::Lake;
 
-use super::parse_uri;
 use crate::Ctx;
 use crate::output::{Format, print_json};
 
@@ -21,6 +20,17 @@ pub enum ScheduleCmd {
     /// Add a trigger: a timetable (--cron), new commits on a branch
     /// (--on-commit), or a query that returns a row (--when)
     Add(Box<AddArgs>),
+    /// Install the triggers a pipeline manifest declares ([[trigger]]):
+    /// new ones added, changed ones replaced, the same left as they are
+    Apply {
+        /// The pipeline manifest
+        #[arg(value_name = "PIPELINE.toml")]
+        pipeline: std::path::PathBuf,
+        /// The branch its runs merge into (weir://REPO/BRANCH), and the
+        /// repository of branches the manifest names alone
+        #[arg(long, value_name = "URI")]
+        target: String,
+    },
     /// List the triggers, with when each fires next
     List,
     /// Stop a trigger firing until it is resumed
@@ -143,6 +153,33 @@ pub async fn schedule(ctx: &Ctx, cmd: ScheduleCmd) -> anyhow::Result<ExitCode> {
                 }
             }
         }
+        ScheduleCmd::Apply { pipeline, target } => {
+            let path = canonical(&pipeline)?;
+            let manifest = weir_jobs::Manifest::load(std::path::Path::new(&path))?;
+            if manifest.triggers.is_empty() {
+                return Err(
+                    JobsError::InvalidArgument(format!("{path} declares no [[trigger]]")).into(),
+                );
+            }
+            let now = Utc::now();
+            let triggers = manifest
+                .triggers
+                .iter()
+                .map(|s| s.build(&lake, &path, Some(&target), &ctx.config.committer, now))
+                .collect::<Result<Vec<_>, _>>()?;
+            let done = schedule::apply(&lake, triggers)?;
+            if json {
+                let v: Vec<_> = done
+                    .iter()
+                    .map(|(n, w)| json!({"trigger": n, "state": w}))
+                    .collect();
+                print_json(&json!(v));
+            } else {
+                for (n, w) in &done {
+                    println!("Trigger {n} {w}");
+                }
+            }
+        }
         ScheduleCmd::List => {
             let all = schedule::list(&lake)?;
             if json {
@@ -253,68 +290,33 @@ fn trigger(ctx: &Ctx, lake: &Arc<Lake>, a: AddArgs) -> anyhow::Result<Trigger> {
     if let Some(source) = &a.after {
         schedule::get(lake, source)?;
     }
-    let when = match (&a.when, &a.cron, &a.on_commit) {
-        (Some(q), cron, _) => When::Condition {
-            query: q.clone(),
-            after: a.after.clone(),
-            cron: cron.clone(),
-            timezone: a.timezone.clone(),
-        },
-        (None, Some(c), _) => When::Cron {
-            cron: c.clone(),
-            timezone: a.timezone.clone(),
-        },
-        (None, None, Some(u)) => {
-            let uri = parse_uri(u)?;
-            let branch = uri.require_ref()?.to_string();
-            lake.repo(&uri.repo)?.resolve_id(&branch)?;
-            When::OnCommit {
-                repo: uri.repo,
-                branch,
-                paths: a.paths.clone(),
-            }
-        }
-        (None, None, None) => unreachable!("clap requires --cron, --on-commit or --when"),
-    };
-    let target = match (&a.target, &a.on_commit) {
-        (Some(t), _) => t.clone(),
-        (None, Some(u)) => u.clone(),
-        (None, None) => {
-            return Err(JobsError::InvalidArgument(
-                "--target weir://REPO/BRANCH: the branch the runs merge into".into(),
-            )
-            .into());
-        }
-    };
-    let uri = parse_uri(&target)?;
-    uri.require_ref()?;
-    lake.repo(&uri.repo)?;
-    let params = a
-        .params
-        .iter()
-        .map(|p| weir_jobs::parse_assignment(p))
-        .collect::<Result<Vec<_>, _>>()?;
-    let pipeline = std::fs::canonicalize(&a.pipeline).map_err(|e| {
-        JobsError::InvalidArgument(format!("--pipeline {}: {e}", a.pipeline.display()))
-    })?;
-    Ok(Trigger {
+    let mut spec = Spec {
         name: a.name,
-        when,
-        pipeline: pipeline.display().to_string(),
-        target: format!("weir://{}/{}", uri.repo, uri.require_ref()?),
-        params,
-        catch_up: a.catch_up.parse::<CatchUp>()?,
-        paused: false,
-        notify: match a.notify {
-            Some(url) => Some(schedule::Notify {
-                url,
-                on: a.notify_on.parse()?,
-            }),
-            None => None,
-        },
-        created: Utc::now(),
-        created_by: ctx.config.committer.clone(),
-    })
+        cron: a.cron,
+        timezone: Some(a.timezone),
+        on_commit: a.on_commit,
+        paths: a.paths,
+        when: a.when,
+        after: a.after,
+        target: a.target,
+        params: Default::default(),
+        catch_up: Some(a.catch_up),
+        notify: a.notify,
+        notify_on: Some(a.notify_on),
+    };
+    for p in &a.params {
+        let (k, v) = weir_jobs::parse_assignment(p)?;
+        spec.set_param(k, v);
+    }
+    let pipeline = canonical(&a.pipeline)?;
+    Ok(spec.build(lake, &pipeline, None, &ctx.config.committer, Utc::now())?)
+}
+
+/// The manifest's path as every later look reads it, from any directory.
+fn canonical(p: &std::path::Path) -> anyhow::Result<String> {
+    let full = std::fs::canonicalize(p)
+        .map_err(|e| JobsError::InvalidArgument(format!("--pipeline {}: {e}", p.display())))?;
+    Ok(full.display().to_string())
 }
 
 fn next_fire(t: &Trigger) -> Option<String> {

@@ -397,6 +397,107 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// A pipeline declares its triggers; `weir schedule apply` installs them,
+/// leaves the same ones as they are and replaces changed ones.
+#[test]
+fn a_manifest_declares_its_triggers_and_apply_installs_them() {
+    let e = crate::pipeline::setup();
+    let base = std::fs::read_to_string(e.dir.path().join("p/weir.toml")).unwrap();
+    let with = |cron: &str| {
+        e.write(
+            "p/weir.toml",
+            &format!(
+                "{base}\n[[trigger]]\nname = \"on-sales\"\non_commit = \"main\"\npaths = [\"sales/**\"]\n\n\
+                 [[trigger]]\nname = \"nightly\"\ncron = \"{cron}\"\ntimezone = \"Europe/Paris\"\nparams = {{ min_qty = 1 }}\n\n\
+                 [[trigger]]\nname = \"after-sales\"\nafter = \"on-sales\"\nwhen = \"SELECT 3 AS min_qty\"\n"
+            ),
+        );
+    };
+    with("0 3 * * *");
+    let apply = || {
+        e.json(&[
+            "schedule",
+            "apply",
+            "p/weir.toml",
+            "--target",
+            "weir://shop/main",
+        ])
+    };
+    let states = |v: Value| -> Vec<(String, String)> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|x| {
+                (
+                    x["trigger"].as_str().unwrap().into(),
+                    x["state"].as_str().unwrap().into(),
+                )
+            })
+            .collect()
+    };
+    let mut first = states(apply());
+    first.sort();
+    assert_eq!(
+        first,
+        [
+            ("after-sales", "added"),
+            ("nightly", "added"),
+            ("on-sales", "added")
+        ]
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+    );
+    assert!(states(apply()).iter().all(|(_, s)| s == "unchanged"));
+    with("0 4 * * *");
+    let mut again = states(apply());
+    again.sort();
+    assert_eq!(again[1], ("nightly".to_string(), "updated".to_string()));
+    assert_eq!(again[0].1, "unchanged");
+    let list = e.json(&["schedule", "list"]);
+    let nightly = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "nightly")
+        .unwrap();
+    assert_eq!(nightly["when"]["cron"], "0 4 * * *", "{nightly}");
+    assert_eq!(nightly["when"]["timezone"], "Europe/Paris");
+    assert_eq!(nightly["params"], serde_json::json!([["min_qty", "1"]]));
+    // Still a pipeline like any other.
+    e.ok(&["run", "p/weir.toml", "weir://shop/main"]);
+    // The declared triggers fire: new sales, then the condition after them.
+    more_sales(&e);
+    let fired = tick(&e, Utc::now());
+    let names: Vec<&str> = fired
+        .iter()
+        .map(|f| f["trigger"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["on-sales", "after-sales"], "{fired:?}");
+    // A manifest without triggers, or naming a branch that is not there.
+    e.write("p/weir.toml", &base);
+    let (code, _, err) = e.run(&[
+        "schedule",
+        "apply",
+        "p/weir.toml",
+        "--target",
+        "weir://shop/main",
+    ]);
+    assert_ne!(code, 0);
+    assert!(err.contains("declares no [[trigger]]"), "{err}");
+    e.write(
+        "p/weir.toml",
+        &format!("{base}\n[[trigger]]\nname = \"x\"\non_commit = \"nosuch\"\npaths = [\"a/**\"]\n"),
+    );
+    let (code, _, err) = e.run(&[
+        "schedule",
+        "apply",
+        "p/weir.toml",
+        "--target",
+        "weir://shop/main",
+    ]);
+    assert_ne!(code, 0);
+    assert!(err.contains("nosuch"), "{err}");
+}
+
 #[test]
 fn bad_triggers_get_one_line_and_store_nothing() {
     let e = crate::pipeline::setup();
