@@ -48,6 +48,7 @@ pub fn run(args: &[String]) {
             pipeline: manifest.display().to_string(),
             target: "weir://shop/main".into(),
             params: Vec::new(),
+            force: false,
             catch_up: CatchUp::Latest,
             paused: false,
             notify: None,

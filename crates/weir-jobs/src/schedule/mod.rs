@@ -45,6 +45,10 @@ pub struct Trigger {
     pub target: String,
     #[serde(default)]
     pub params: Vec<(String, String)>,
+    /// Run every stage, even those whose inputs did not change (a
+    /// retraining run).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub force: bool,
     #[serde(default)]
     pub catch_up: CatchUp,
     #[serde(default)]

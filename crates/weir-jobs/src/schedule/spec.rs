@@ -47,6 +47,8 @@ pub struct Spec {
     #[serde(default)]
     pub params: BTreeMap<String, toml::Value>,
     #[serde(default)]
+    pub force: bool,
+    #[serde(default)]
     pub catch_up: Option<String>,
     #[serde(default)]
     pub notify: Option<String>,
@@ -140,6 +142,7 @@ impl Spec {
             pipeline: pipeline.to_string(),
             target: format!("weir://{}/{}", target.repo, target.require_ref()?),
             params,
+            force: self.force,
             catch_up: match &self.catch_up {
                 Some(c) => c.parse::<CatchUp>()?,
                 None => CatchUp::default(),

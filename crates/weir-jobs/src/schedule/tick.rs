@@ -518,7 +518,7 @@ impl Scheduler {
         );
         let opts = RunOptions {
             params,
-            force: false,
+            force: t.force,
             committer: t.created_by.clone(),
             tenant: (self.tenant_of)(&uri.repo),
         };

@@ -95,6 +95,10 @@ pub struct AddArgs {
     /// A parameter of every run it starts (repeatable)
     #[arg(long = "param", value_name = "K=V")]
     params: Vec<String>,
+    /// Run every stage of each run, even those whose inputs did not change
+    /// (a retraining trigger)
+    #[arg(long)]
+    force: bool,
     /// Ticks missed while no scheduler ran: fire once for the latest, or all
     #[arg(long, default_value = "latest", value_name = "latest|all")]
     catch_up: String,
@@ -300,6 +304,7 @@ fn trigger(ctx: &Ctx, lake: &Arc<Lake>, a: AddArgs) -> anyhow::Result<Trigger> {
         after: a.after,
         target: a.target,
         params: Default::default(),
+        force: a.force,
         catch_up: Some(a.catch_up),
         notify: a.notify,
         notify_on: Some(a.notify_on),

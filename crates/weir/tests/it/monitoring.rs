@@ -140,4 +140,18 @@ fn a_new_batch_fires_monitoring_and_its_findings_accumulate() {
         "SELECT CAST(data_through AS VARCHAR) AS d, count(*) AS n FROM drift_history GROUP BY 1 ORDER BY 1",
     );
     assert_eq!(checks, [["2022-10-27", "24"], ["2022-10-28", "24"]]);
+
+    // The trigger the shipped manifest declares replaces this test's own
+    // (it differs: no window parameter).
+    let applied = e.json(&[
+        "schedule",
+        "apply",
+        &pipeline("monitoring"),
+        "--target",
+        "weir://demand/main",
+    ]);
+    assert_eq!(
+        applied,
+        serde_json::json!([{"trigger": "monitor", "state": "updated"}])
+    );
 }

@@ -498,6 +498,43 @@ fn a_manifest_declares_its_triggers_and_apply_installs_them() {
     assert!(err.contains("nosuch"), "{err}");
 }
 
+/// A trigger with --force runs every stage; without, unchanged stages
+/// are skipped as in `weir run`.
+#[test]
+fn a_forced_trigger_runs_every_stage() {
+    let e = crate::pipeline::setup();
+    for (name, force) in [("plain", false), ("forced", true)] {
+        let mut args = vec![
+            "schedule",
+            "add",
+            name,
+            "--cron",
+            "0 3 * * *",
+            "--pipeline",
+            "p/weir.toml",
+            "--target",
+            "weir://shop/main",
+        ];
+        if force {
+            args.push("--force");
+        }
+        e.ok(&args);
+    }
+    e.ok(&["run", "p/weir.toml", "weir://shop/main"]);
+    let statuses = |name: &str| -> Vec<String> {
+        let f = e.json(&["schedule", "run", name]);
+        let run = e.json(&["runs", f[0]["run_id"].as_str().unwrap()]);
+        run.as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| !r["stage"].is_null())
+            .map(|r| r["status"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(statuses("plain"), ["skipped", "skipped"]);
+    assert_eq!(statuses("forced"), ["succeeded", "succeeded"]);
+}
+
 #[test]
 fn bad_triggers_get_one_line_and_store_nothing() {
     let e = crate::pipeline::setup();
