@@ -53,7 +53,7 @@ pub fn parse_query(state: &SessionState, sql: &str, params: &Params, what: &str)
         Statement::Statement(s) if matches!(**s, ast::Statement::Query(_)) => s,
         _ => {
             return Err(JobsError::InvalidArgument(format!(
-                "{what}: must be one query (SELECT, WITH or VALUES), not a statement that writes"
+                "{what}: must be one query (SELECT, WITH or VALUES); weir writes its result itself"
             )));
         }
     };

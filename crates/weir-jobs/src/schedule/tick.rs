@@ -360,13 +360,29 @@ impl Scheduler {
         source: &str,
         since: DateTime<Utc>,
     ) -> Result<Option<(String, DateTime<Utc>)>> {
-        Ok(super::firings(&self.lake, source)
-            .await?
+        #[derive(Deserialize)]
+        struct Row {
+            run_id: String,
+            fired_at: String,
+        }
+        let session = weir_sql::read_only_session(self.lake.clone(), &Default::default())?;
+        let q = format!(
+            "SELECT run_id, fired_at FROM weir_schedule_runs() \
+             WHERE trigger = '{}' AND outcome = 'succeeded' AND run_id IS NOT NULL",
+            source.replace('\'', "''")
+        );
+        let df = match session.query(&q).await {
+            Ok(df) => df,
+            // Nothing has fired in the lake yet: no table.
+            Err(_) if !super::has_fired(&self.lake).await? => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let rows: Vec<Row> = weir_tables::read_rows(&df.collect().await?, &[])?;
+        Ok(rows
             .into_iter()
-            .filter(|f| f.outcome == "succeeded")
-            .filter_map(|f| {
-                let at = DateTime::parse_from_rfc3339(&f.fired_at).ok()?;
-                Some((f.run_id?, at.with_timezone(&Utc)))
+            .filter_map(|r| {
+                let at = DateTime::parse_from_rfc3339(&r.fired_at).ok()?;
+                Some((r.run_id, at.with_timezone(&Utc)))
             })
             .filter(|(_, at)| *at > since)
             .max_by_key(|(_, at)| *at))

@@ -232,8 +232,7 @@ pub async fn schedule(ctx: &Ctx, cmd: ScheduleCmd) -> anyhow::Result<ExitCode> {
         }
         ScheduleCmd::History { name, limit } => {
             schedule::get(&lake, &name)?;
-            let mut rows = schedule::firings(&lake, &name).await?;
-            rows.truncate(limit);
+            let rows = history(&lake, &name, limit).await?;
             if json {
                 print_json(&json!(rows));
             } else if rows.is_empty() {
@@ -375,4 +374,20 @@ fn print_firings(json: bool, fired: &[Firing]) {
                 .map_or(String::new(), |e| format!("  ({e})")),
         );
     }
+}
+
+async fn history(lake: &Arc<Lake>, name: &str, limit: usize) -> anyhow::Result<Vec<Firing>> {
+    let session = weir_sql::read_only_session(lake.clone(), &Default::default())?;
+    let q = format!(
+        "SELECT * FROM weir_schedule_runs() WHERE trigger = '{}' ORDER BY fired_at DESC LIMIT {limit}",
+        name.replace('\'', "''")
+    );
+    let df = match session.query(&q).await {
+        Ok(df) => df,
+        // No firing anywhere in the lake yet: no table.
+        Err(e) if e.to_string().contains("no trigger has fired") => return Ok(Vec::new()),
+        Err(e) => return Err(e.into()),
+    };
+    let batches = df.collect().await?;
+    Ok(weir_tables::read_rows(&batches, &[])?)
 }
