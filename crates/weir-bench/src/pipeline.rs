@@ -165,6 +165,7 @@ pub fn run(args: &[String]) {
             force: true,
             committer: "bench".into(),
             tenant: String::new(),
+            cause: None,
         };
         let repo = lake.repo("bench").expect("repo");
         let (mut pipeline, mut chained, mut manual) = (Vec::new(), Vec::new(), Vec::new());

@@ -75,7 +75,12 @@ struct RawStage {
 #[serde(deny_unknown_fields)]
 struct RawGate {
     name: String,
-    query: String,
+    /// The query inline, or
+    #[serde(default)]
+    query: Option<String>,
+    /// in a SQL file beside the manifest (a long one).
+    #[serde(default)]
+    sql: Option<PathBuf>,
 }
 
 /// How a stage's result lands in its output table.
@@ -286,12 +291,28 @@ impl Manifest {
                         g.name
                     )));
                 }
-                if g.query.trim().is_empty() {
+                let query = match (&g.query, &g.sql) {
+                    (Some(q), None) => q.clone(),
+                    (None, Some(f)) => read_sql(f).map_err(|e| {
+                        at(format!(
+                            "gate {}: cannot read SQL file {}: {e}",
+                            g.name,
+                            f.display()
+                        ))
+                    })?,
+                    _ => {
+                        return Err(at(format!(
+                            "gate {}: give either query = \"SELECT ...\" or sql = \"FILE.sql\"",
+                            g.name
+                        )));
+                    }
+                };
+                if query.trim().is_empty() {
                     return Err(at(format!("gate {}: the query is empty", g.name)));
                 }
                 gates.push(Gate {
                     name: g.name.clone(),
-                    query: g.query.clone(),
+                    query,
                 });
             }
             stages.push(Stage {

@@ -53,7 +53,7 @@ pub fn parse_query(state: &SessionState, sql: &str, params: &Params, what: &str)
         Statement::Statement(s) if matches!(**s, ast::Statement::Query(_)) => s,
         _ => {
             return Err(JobsError::InvalidArgument(format!(
-                "{what}: must be one query (SELECT, WITH or VALUES); weir writes its result itself"
+                "{what}: must be one query (SELECT, WITH or VALUES), not a statement that writes"
             )));
         }
     };
@@ -66,6 +66,38 @@ pub fn parse_query(state: &SessionState, sql: &str, params: &Params, what: &str)
         reads,
         params: used,
     })
+}
+
+/// The schema a stage reads the target branch with, as it was when the run
+/// started (`target.model_choice`): what the run would replace, to compare
+/// with. The run branch itself is where the stage's own outputs land.
+pub const TARGET_SCHEMA: &str = "target";
+
+/// True for the parts of a name that mean [`TARGET_SCHEMA`] (an unquoted
+/// name in any case, as SQL folds it, or quoted exactly).
+fn is_target(part: &ast::ObjectNamePart) -> bool {
+    match part {
+        ast::ObjectNamePart::Identifier(i) => match i.quote_style {
+            None => i.value.eq_ignore_ascii_case(TARGET_SCHEMA),
+            Some(_) => i.value == TARGET_SCHEMA,
+        },
+        _ => false,
+    }
+}
+
+/// `statement` with every `target.T` read as `"BASE".T`: the commit the
+/// run branch was made from.
+pub fn at_base(statement: &Statement, base: &str) -> Statement {
+    let mut statement = statement.clone();
+    if let Statement::Statement(inner) = &mut statement {
+        let _ = ast::visit_relations_mut(inner.as_mut(), |name| {
+            if name.0.len() == 2 && is_target(&name.0[0]) {
+                name.0[0] = ast::ObjectNamePart::Identifier(ast::Ident::with_quote('"', base));
+            }
+            std::ops::ControlFlow::<()>::Continue(())
+        });
+    }
+    statement
 }
 
 pub fn sha256_hex(text: &str) -> String {

@@ -31,6 +31,15 @@ pub struct TablePin {
     pub fingerprint: String,
 }
 
+/// What a stage's inputs contain, whatever commit each was pinned at: the
+/// set of (repository, table, fingerprint). Two runs that read the same
+/// contents have the same set, however often a table was pinned.
+pub fn input_contents(pins: &[TablePin]) -> std::collections::BTreeSet<(&str, &str, &str)> {
+    pins.iter()
+        .map(|p| (p.repo.as_str(), p.table.as_str(), p.fingerprint.as_str()))
+        .collect()
+}
+
 /// One row of the `runs` table. `stage` is null on the row that sums up
 /// the whole run.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -69,6 +78,10 @@ pub struct RunRecord {
     /// CPU seconds spent (the stage's; the run row sums its stages).
     #[serde(default)]
     pub cpu_seconds: Option<f64>,
+    /// On the run row: what started the run when no person did (the
+    /// finding of the trigger that fired it, as JSON).
+    #[serde(default)]
+    pub cause: Option<String>,
 }
 
 fn pin_fields() -> Fields {
@@ -111,6 +124,7 @@ pub fn schema() -> SchemaRef {
         Field::new("error", DataType::Utf8, true),
         Field::new("commit", DataType::Utf8, true),
         Field::new("cpu_seconds", DataType::Float64, true),
+        Field::new("cause", DataType::Utf8, true),
     ]))
 }
 
@@ -258,6 +272,7 @@ pub fn add_orphans(lake: &Arc<Lake>, rows: &mut Vec<RunRecord>) {
                 error: Some("no record: the run stopped before saving its start".into()),
                 commit: None,
                 cpu_seconds: None,
+                cause: None,
             });
         }
     }

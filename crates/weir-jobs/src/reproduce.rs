@@ -192,6 +192,7 @@ async fn reproduce_stage(
         repo: repo.clone(),
         run_id: format!("reproduce-{}", rec.run_id),
         run_branch: branch.clone(),
+        base: run_base(repo, &out.commit, &rec.run_id)?,
         pipeline: rec.pipeline.clone(),
         committer: committer.to_string(),
         previous: Vec::new(),
@@ -240,4 +241,21 @@ async fn reproduce_stage(
         check.branch = None;
     }
     Ok(check)
+}
+
+/// The commit a run's branch was made from (what its stages read as
+/// `target.T`): the first ancestor of a stage's commit that the run did
+/// not make.
+fn run_base(repo: &weir_store::Repo, commit: &str, run_id: &str) -> Result<String> {
+    let mut at = commit.to_string();
+    loop {
+        let c = repo.commit_record(&at)?;
+        if c.metadata.get("weir.run.id").map(String::as_str) != Some(run_id) {
+            return Ok(at);
+        }
+        match c.parents.first() {
+            Some(p) => at = p.clone(),
+            None => return Ok(at),
+        }
+    }
 }

@@ -30,6 +30,10 @@ pub struct RunOptions {
     /// The tenant the run's usage and lineage are recorded for (the
     /// target repository's; the lake's default tenant when empty).
     pub tenant: String,
+    /// Why the run started, when something other than a person started it:
+    /// the finding of the trigger that fired it (JSON). Kept on the run's
+    /// record and its merge commit (`weir.run.cause`).
+    pub cause: Option<String>,
 }
 
 impl RunOptions {
@@ -109,6 +113,8 @@ pub struct RunReport {
     pub failure: Option<(ErrorCode, String)>,
     /// Set when the run itself finished but its records could not be saved.
     pub records_error: Option<String>,
+    /// What started the run (a trigger's finding), when not a person.
+    pub cause: Option<String>,
 }
 
 fn now() -> String {
@@ -188,6 +194,7 @@ pub async fn run(
         params: params.to_json(),
         failure: None,
         records_error: None,
+        cause: opts.cause.clone(),
     };
     // Recorded before the run ends: a run killed midway shows as "running"
     // with its branch (and `weir runs` lists a branch whose start record
@@ -203,6 +210,7 @@ pub async fn run(
         repo: repo.clone(),
         run_id: run_id.clone(),
         run_branch: run_branch.clone(),
+        base: base.id.clone(),
         pipeline: manifest.name.clone(),
         committer: opts.committer.clone(),
         previous,
@@ -240,10 +248,15 @@ pub async fn run(
     } else {
         let merge = MergeOptions {
             message: Some(format!("Run {} {run_id}", manifest.name)),
-            metadata: BTreeMap::from([
-                ("weir.run.id".to_string(), run_id.clone()),
-                ("weir.run.pipeline".to_string(), manifest.name.clone()),
-            ]),
+            metadata: BTreeMap::from_iter(
+                [
+                    ("weir.run.id".to_string(), Some(run_id.clone())),
+                    ("weir.run.pipeline".to_string(), Some(manifest.name.clone())),
+                    ("weir.run.cause".to_string(), opts.cause.clone()),
+                ]
+                .into_iter()
+                .filter_map(|(k, v)| Some((k, v?))),
+            ),
             ..MergeOptions::default()
         };
         match repo
@@ -493,6 +506,7 @@ fn run_records(run: &RunReport, stages: &[StageReport], started_at: &str) -> Vec
         error: None,
         commit: None,
         cpu_seconds: None,
+        cause: None,
     };
     let mut out: Vec<RunRecord> = stages
         .iter()
@@ -520,6 +534,7 @@ fn run_records(run: &RunReport, stages: &[StageReport], started_at: &str) -> Vec
     total.cpu_seconds = Some(stages.iter().map(|s| s.cpu_seconds).sum());
     total.error = run.failure.as_ref().map(|(_, m)| m.clone());
     total.commit = run.merge_commit.clone();
+    total.cause = run.cause.clone();
     total.outputs = stages.iter().flat_map(|s| s.outputs.clone()).collect();
     out.push(total);
     out

@@ -17,7 +17,7 @@ use weir_tables::{CommitSpec, TableRef, WriteMode, WriteOptions};
 
 use crate::error::{JobsError, Result};
 use crate::manifest::OutputMode;
-use crate::plan::{PlannedStage, Query};
+use crate::plan::{PlannedStage, Query, TARGET_SCHEMA};
 use crate::records::{RunRecord, TablePin};
 use crate::runner::{StageReport, StageStatus};
 
@@ -27,6 +27,8 @@ pub struct StageCtx {
     pub repo: Repo,
     pub run_id: String,
     pub run_branch: String,
+    /// The commit the run branch was made from: what `target.T` reads.
+    pub base: String,
     pub pipeline: String,
     pub committer: String,
     pub previous: Vec<RunRecord>,
@@ -99,6 +101,14 @@ async fn execute(ctx: &StageCtx, s: &PlannedStage, report: &mut StageReport) -> 
             reference: Some(ctx.run_branch.clone()),
         },
     )?;
+    if let Some(table) = missing_at_target(ctx, &s.query).await? {
+        report.status = StageStatus::Skipped;
+        report.error = Some(format!(
+            "the target has no table {table} yet (the run started from {}): nothing to compare with",
+            short(&ctx.base)
+        ));
+        return Ok(());
+    }
     report.inputs = pin_inputs(ctx, s).await?;
     let out = TableRef::new(&ctx.repo, &ctx.run_branch, &s.stage.output)?;
     let current = pin(&out).await?;
@@ -120,7 +130,7 @@ async fn execute(ctx: &StageCtx, s: &PlannedStage, report: &mut StageReport) -> 
     }
     let plan = session
         .state()
-        .statement_to_plan(s.query.statement.clone())
+        .statement_to_plan(crate::plan::at_base(&s.query.statement, &ctx.base))
         .await?;
     report.lineage = Some(crate::lineage::of_plan(
         &session.state(),
@@ -183,7 +193,13 @@ async fn execute(ctx: &StageCtx, s: &PlannedStage, report: &mut StageReport) -> 
     }
 
     for (name, gate) in &s.gates {
-        check_gate(&session, &s.stage.name, name, gate, report).await?;
+        // A gate comparing with the target has nothing to compare with on
+        // the pipeline's first run.
+        if let Some(table) = missing_at_target(ctx, gate).await? {
+            tracing::info!(gate = %name, "gate not checked: the target has no {table} yet");
+            continue;
+        }
+        check_gate(&session, ctx, &s.stage.name, name, gate, report).await?;
     }
     Ok(())
 }
@@ -231,6 +247,7 @@ async fn merged(
 
 async fn check_gate(
     session: &SessionContext,
+    ctx: &StageCtx,
     stage: &str,
     name: &str,
     gate: &Query,
@@ -238,7 +255,7 @@ async fn check_gate(
 ) -> Result<()> {
     let plan = session
         .state()
-        .statement_to_plan(gate.statement.clone())
+        .statement_to_plan(crate::plan::at_base(&gate.statement, &ctx.base))
         .await?;
     let batches = DataFrame::new(session.state(), plan)
         .limit(0, Some(GATE_ROWS + 1))?
@@ -293,9 +310,19 @@ async fn pin_inputs(ctx: &StageCtx, s: &PlannedStage) -> Result<Vec<TablePin>> {
         .dep_outputs
         .iter()
         .map(|t| TableReference::bare(t.as_str()));
+    // A table both read and waited for is pinned once: pinned twice, the
+    // branch head may move between the two (a stage beside this one
+    // commits), and the two pins would differ only in their commit.
+    let mut seen = std::collections::HashSet::new();
     for r in s.query.reads.iter().cloned().chain(deps) {
+        if !seen.insert(r.clone()) {
+            continue;
+        }
         let (repo, reference, table) = match &r {
             TableReference::Bare { table } => (ctx.repo.clone(), ctx.run_branch.clone(), table),
+            TableReference::Partial { schema, table } if schema.as_ref() == TARGET_SCHEMA => {
+                (ctx.repo.clone(), ctx.base.clone(), table)
+            }
             TableReference::Partial { schema, table } => {
                 (ctx.repo.clone(), schema.to_string(), table)
             }
@@ -323,23 +350,36 @@ async fn pin_inputs(ctx: &StageCtx, s: &PlannedStage) -> Result<Vec<TablePin>> {
     Ok(pins)
 }
 
+/// The first `target.T` the query reads that the target did not have when
+/// the run started (the pipeline's first run).
+async fn missing_at_target(ctx: &StageCtx, q: &Query) -> Result<Option<String>> {
+    for r in &q.reads {
+        if let TableReference::Partial { schema, table } = r
+            && schema.as_ref() == TARGET_SCHEMA
+            && TableRef::new(&ctx.repo, &ctx.base, table)?
+                .log_state()
+                .await?
+                .is_none()
+        {
+            return Ok(Some(format!("{TARGET_SCHEMA}.{table}")));
+        }
+    }
+    Ok(None)
+}
+
+fn short(commit: &str) -> &str {
+    &commit[..commit.len().min(12)]
+}
+
 /// True when an earlier successful run of this stage had the same SQL,
 /// parameters and input contents, and the output still is what it wrote.
 fn unchanged(ctx: &StageCtx, s: &PlannedStage, inputs: &[TablePin], output: &TablePin) -> bool {
-    let key = |pins: &[TablePin]| {
-        let mut k: Vec<(String, String, String)> = pins
-            .iter()
-            .map(|p| (p.repo.clone(), p.table.clone(), p.fingerprint.clone()))
-            .collect();
-        k.sort();
-        k
-    };
-    let want = key(inputs);
+    let want = crate::records::input_contents(inputs);
     ctx.previous.iter().rev().any(|r| {
         r.stage.as_deref() == Some(s.stage.name.as_str())
             && r.sql_hash.as_deref() == Some(s.sql_hash.as_str())
             && r.params == s.params
-            && key(&r.inputs) == want
+            && crate::records::input_contents(&r.inputs) == want
             && r.outputs
                 .iter()
                 .any(|o| o.table == output.table && o.fingerprint == output.fingerprint)

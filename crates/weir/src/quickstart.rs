@@ -315,7 +315,7 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
         show(&t, &session, title, sql, &lk).await?;
     }
 
-    crate::quickstart_pipeline::run(&t, &lake, name, who, &lk).await?;
+    crate::quickstart_pipeline::run(&t, &lake, dir, name, who, &lk).await?;
 
     t.step(
         "History of main",

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use weir_store::Lake;
 
-use crate::builtin::{BuiltIn, FORECASTING, UNEMPLOYMENT_DEMAND};
+use crate::builtin::{BuiltIn, FORECASTING, MONITORING, UNEMPLOYMENT_DEMAND};
 use crate::quickstart::{Tour, show};
 
 /// Monthly data: a yearly season, a year ahead, two years against two.
@@ -34,6 +34,7 @@ async fn run_builtin(
             force: false,
             committer: who.to_string(),
             tenant: String::new(),
+            cause: None,
         },
     )
     .await?;
@@ -49,6 +50,7 @@ async fn run_builtin(
 pub async fn run(
     t: &Tour,
     lake: &Arc<Lake>,
+    dir: &std::path::Path,
     name: &str,
     who: &str,
     lk: &str,
@@ -128,5 +130,94 @@ pub async fn run(
             e.transformation.to_lowercase()
         ));
     }
-    Ok(())
+    monitor(t, lake, dir, name, who, lk).await
+}
+
+/// A commit trigger running the monitoring pipeline, and a new month of
+/// data that fires it. On a branch of its own, made afresh from main each
+/// time, so a second quickstart finds main as the first left it.
+async fn monitor(
+    t: &Tour,
+    lake: &Arc<Lake>,
+    dir: &std::path::Path,
+    name: &str,
+    who: &str,
+    lk: &str,
+) -> anyhow::Result<()> {
+    use weir_jobs::schedule;
+    let branch = "next-month";
+    let repo = lake.repo(name)?;
+    let _ = repo.delete_branch(branch);
+    repo.create_branch(branch, "main")?;
+    let manifest = MONITORING.write_to(&dir.join("pipelines").join("monitoring"))?;
+    t.step(
+        "A trigger: every commit that changes demand on a branch runs the monitoring pipeline",
+        &format!(
+            "weir schedule add monitor --on-commit weir://{name}/{branch} --paths 'demand/**' \\\n       --pipeline {} --param window=24 {lk}",
+            MONITORING.path
+        ),
+    );
+    let mut spec = schedule::Spec {
+        name: "monitor".into(),
+        on_commit: Some(format!("weir://{name}/{branch}")),
+        paths: vec!["demand/**".into()],
+        ..Default::default()
+    };
+    spec.set_param("window".into(), "24".into());
+    let now = chrono::Utc::now();
+    let trigger = spec.build(lake, &manifest.display().to_string(), None, who, now)?;
+    schedule::apply(lake, vec![trigger])?;
+
+    let insert = "INSERT INTO demand SELECT unique_id, category, ds + INTERVAL '1 month' AS ds, \
+                  round(y * 1.5) AS y, promo FROM demand WHERE ds = (SELECT max(ds) FROM demand)";
+    t.step(
+        "A new month arrives, half as much again as the last, and is committed",
+        &format!(
+            "weir sql --ref {branch} \"{insert}\" {lk}\n   $ weir commit weir://{name}/{branch} -m \"A new month of demand\" {lk}"
+        ),
+    );
+    let session = weir_sql::session(
+        lake.clone(),
+        &weir_sql::SqlOptions {
+            repo: Some(name.to_string()),
+            reference: Some(branch.into()),
+        },
+    )?;
+    session.sql(insert).await?.collect().await?;
+    repo.commit(
+        branch,
+        "A new month of demand",
+        who,
+        Default::default(),
+        false,
+    )
+    .await?;
+
+    t.step(
+        "The scheduler (in weir serve, or weir scheduler) sees the commit and fires the trigger",
+        &format!("weir scheduler --once {lk}"),
+    );
+    let scheduler = crate::cli::schedule::scheduler(lake, &Default::default());
+    for f in scheduler.tick(now).await? {
+        t.say(format!(
+            "trigger {} ({}) on commit {}: run {} {}",
+            f.trigger,
+            f.kind,
+            &f.commit.as_deref().unwrap_or_default()
+                [..12.min(f.commit.as_deref().unwrap_or_default().len())],
+            f.run_id.as_deref().unwrap_or("-"),
+            f.outcome
+        ));
+        if let Some(e) = f.error {
+            anyhow::bail!("the monitoring run failed: {e}");
+        }
+    }
+    show(
+        t,
+        &session,
+        "What it found, appended to drift_history (one row per check); every firing is in weir_schedule_runs()",
+        "SELECT CAST(data_through AS VARCHAR) AS data_through, series, drifted, round(share_drifted, 2) AS share, retrain FROM drift_summary",
+        &format!("--ref {branch} {lk}"),
+    )
+    .await
 }

@@ -13,6 +13,7 @@
 
 mod alert;
 mod paths;
+mod recover;
 mod spec;
 mod tick;
 
@@ -192,13 +193,10 @@ pub fn validate(t: &Trigger) -> Result<()> {
                     ));
                 }
             }
-            let statements = deltalake::datafusion::sql::parser::DFParser::parse_sql(query)
-                .map_err(|e| JobsError::InvalidArgument(format!("--when: {e}")))?;
-            if statements.len() != 1 {
-                return Err(JobsError::InvalidArgument(
-                    "--when: one query (SELECT ...), fired when it returns a row".into(),
-                ));
-            }
+            // One read-only query, as a stage's: a write, an EXPLAIN or a
+            // second statement is refused here, not at every look.
+            let state = deltalake::datafusion::prelude::SessionContext::new().state();
+            crate::plan::parse_query(&state, query, &Default::default(), "--when")?;
         }
         When::OnCommit {
             repo,
@@ -313,8 +311,22 @@ pub fn get(lake: &Lake, name: &str) -> Result<Trigger> {
     list(lake)?.remove(name).ok_or_else(|| not_found(name))
 }
 
+/// Every recorded firing of `trigger`, newest first.
+pub async fn firings(lake: &Arc<Lake>, trigger: &str) -> Result<Vec<Firing>> {
+    if !has_fired(lake).await? {
+        return Ok(Vec::new());
+    }
+    let session = weir_sql::read_only_session(lake.clone(), &Default::default())?;
+    let q = format!(
+        "SELECT * FROM weir_schedule_runs() WHERE trigger = '{}' ORDER BY fired_at DESC",
+        trigger.replace('\'', "''")
+    );
+    let batches = session.query(&q).await?.collect().await?;
+    Ok(weir_tables::read_rows(&batches, &[])?)
+}
+
 /// Whether any trigger of the lake has fired (its records table exists).
-pub async fn has_fired(lake: &Arc<Lake>) -> Result<bool> {
+async fn has_fired(lake: &Arc<Lake>) -> Result<bool> {
     let Ok(repo) = lake.repo(weir_core::names::SYSTEM_REPO) else {
         return Ok(false);
     };

@@ -4,8 +4,8 @@
 //! A trigger's cursor (the last tick or commit it handled) only saves
 //! work: what makes a firing happen once is its claim, a setting that
 //! only one compare-and-swap can create. A scheduler that dies after
-//! claiming leaves the firing claimed (its run, if it started, is in
-//! `weir runs`), so a restart never repeats it.
+//! claiming leaves the firing open; the next look finishes it
+//! (`recover.rs`), so a restart neither loses nor repeats it.
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -17,6 +17,7 @@ use weir_core::config::Alerts;
 use weir_store::{DiffMode, DiffScope, Lake};
 use weir_tables::CommitSpec;
 
+use super::recover::{Open, claim_setting, edit_open};
 use super::{CatchUp, Trigger, When, path_glob};
 use crate::error::{JobsError, Result};
 use crate::{Manifest, RunOptions};
@@ -172,6 +173,10 @@ impl Scheduler {
         // run that trigger started in this same look.
         triggers.sort_by_key(|t| matches!(t.when, When::Condition { .. }));
         for t in triggers {
+            match self.recover(&t).await {
+                Ok(f) => fired.extend(f),
+                Err(e) => tracing::warn!(trigger = t.name, "schedule: {e}"),
+            }
             let result = match &t.when {
                 When::Cron { cron, timezone } => self.due_ticks(&t, cron, timezone, now).await,
                 When::OnCommit {
@@ -226,8 +231,11 @@ impl Scheduler {
         let mut fired = Vec::new();
         for tick in due {
             let key = tick.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-            if self.claim(&t.name, &key)? {
-                fired.push(self.fire(t, "cron", Some(tick), None, None).await?);
+            if self.claim(t, &key, "cron", Some(tick), None)? {
+                fired.push(
+                    self.fire(t, "cron", Some(tick), None, None, Some(&key))
+                        .await?,
+                );
             }
         }
         // Lost to another scheduler that moved it first: theirs holds.
@@ -272,28 +280,52 @@ impl Scheduler {
             return Ok(Vec::new());
         }
         let mut fired = Vec::new();
-        if touched && self.claim(&t.name, &head)? {
+        if touched && self.claim(t, &head, "on-commit", None, Some(&head))? {
             fired.push(
-                self.fire(t, "on-commit", None, Some(head.clone()), None)
+                self.fire(t, "on-commit", None, Some(head.clone()), None, Some(&head))
                     .await?,
             );
         }
         Ok(fired)
     }
 
-    /// Whether this process won the firing `key` of `trigger`.
-    fn claim(&self, trigger: &str, key: &str) -> Result<bool> {
-        let value = serde_json::json!({
+    pub(super) fn claim_value(&self) -> String {
+        serde_json::json!({
             "claimant": self.claimant,
             "at": Utc::now().to_rfc3339(),
         })
-        .to_string();
-        Ok(self.lake.meta_store().swap_setting(
+        .to_string()
+    }
+
+    /// Whether this process won the firing `key` of `t`. It is listed as
+    /// open first, so a crash at any point after leaves a trace to finish.
+    fn claim(
+        &self,
+        t: &Trigger,
+        key: &str,
+        kind: &str,
+        due: Option<DateTime<Utc>>,
+        commit: Option<&str>,
+    ) -> Result<bool> {
+        let open = Open {
+            key: key.to_string(),
+            kind: kind.to_string(),
+            due: due.map(|d| d.to_rfc3339()),
+            commit: commit.map(str::to_string),
+            claimant: self.claimant.clone(),
+            at: Utc::now().to_rfc3339(),
+        };
+        edit_open(&self.lake, &t.name, |l| l.push(open.clone()))?;
+        let won = self.lake.meta_store().swap_setting(
             "",
-            &format!("schedule.claim/{trigger}/{key}"),
+            &claim_setting(&t.name, key),
             None,
-            &value,
-        )?)
+            &self.claim_value(),
+        )?;
+        if !won {
+            edit_open(&self.lake, &t.name, |l| l.retain(|x| *x != open))?;
+        }
+        Ok(won)
     }
 
     /// Fires `t` now, by hand: no claim, a record of kind `manual`. A
@@ -303,7 +335,7 @@ impl Scheduler {
             When::Condition { query, .. } => self.ask(t, query).await?,
             _ => None,
         };
-        self.fire(t, "manual", None, None, row).await
+        self.fire(t, "manual", None, None, row, None).await
     }
 
     async fn condition(
@@ -341,9 +373,12 @@ impl Scheduler {
         };
         let mut fired = Vec::new();
         if let Some(row) = self.ask(t, query).await?
-            && self.claim(&t.name, &key)?
+            && self.claim(t, &key, "condition", due, None)?
         {
-            fired.push(self.fire(t, "condition", due, None, Some(row)).await?);
+            fired.push(
+                self.fire(t, "condition", due, None, Some(row), Some(&key))
+                    .await?,
+            );
         }
         meta.swap_setting(
             "",
@@ -360,29 +395,13 @@ impl Scheduler {
         source: &str,
         since: DateTime<Utc>,
     ) -> Result<Option<(String, DateTime<Utc>)>> {
-        #[derive(Deserialize)]
-        struct Row {
-            run_id: String,
-            fired_at: String,
-        }
-        let session = weir_sql::read_only_session(self.lake.clone(), &Default::default())?;
-        let q = format!(
-            "SELECT run_id, fired_at FROM weir_schedule_runs() \
-             WHERE trigger = '{}' AND outcome = 'succeeded' AND run_id IS NOT NULL",
-            source.replace('\'', "''")
-        );
-        let df = match session.query(&q).await {
-            Ok(df) => df,
-            // Nothing has fired in the lake yet: no table.
-            Err(_) if !super::has_fired(&self.lake).await? => return Ok(None),
-            Err(e) => return Err(e.into()),
-        };
-        let rows: Vec<Row> = weir_tables::read_rows(&df.collect().await?, &[])?;
-        Ok(rows
+        Ok(super::firings(&self.lake, source)
+            .await?
             .into_iter()
-            .filter_map(|r| {
-                let at = DateTime::parse_from_rfc3339(&r.fired_at).ok()?;
-                Some((r.run_id, at.with_timezone(&Utc)))
+            .filter(|f| f.outcome == "succeeded")
+            .filter_map(|f| {
+                let at = DateTime::parse_from_rfc3339(&f.fired_at).ok()?;
+                Some((f.run_id?, at.with_timezone(&Utc)))
             })
             .filter(|(_, at)| *at > since)
             .max_by_key(|(_, at)| *at))
@@ -390,7 +409,11 @@ impl Scheduler {
 
     /// The first row `query` returns on the trigger's target branch, as
     /// (column, value) pairs; None when it returns none.
-    async fn ask(&self, t: &Trigger, query: &str) -> Result<Option<Vec<(String, String)>>> {
+    pub(super) async fn ask(
+        &self,
+        t: &Trigger,
+        query: &str,
+    ) -> Result<Option<Vec<(String, String)>>> {
         let uri = weir_core::uri::WeirUri::parse(&t.target)?;
         let opts = weir_sql::SqlOptions {
             repo: Some(uri.repo.clone()),
@@ -418,16 +441,36 @@ impl Scheduler {
 
     /// Starts the trigger's run and records the firing, whatever the
     /// run's outcome: only failing to record is an error here.
-    async fn fire(
+    pub(super) async fn fire(
         &self,
         t: &Trigger,
         kind: &str,
         due: Option<DateTime<Utc>>,
         commit: Option<String>,
         row: Option<Vec<(String, String)>>,
+        claim: Option<&str>,
     ) -> Result<Firing> {
         let fired_at = Utc::now();
-        let outcome = self.start(t, row.as_deref().unwrap_or_default()).await;
+        let finding = row.as_ref().map(|r| {
+            serde_json::Value::Object(
+                r.iter()
+                    .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+                    .collect(),
+            )
+        });
+        // The run's own record says which trigger started it, on what, and
+        // with which finding.
+        let why = serde_json::json!({
+            "trigger": t.name,
+            "kind": kind,
+            "due_at": due.map(|d| d.to_rfc3339()),
+            "commit": commit,
+            "claim": claim,
+            "finding": finding,
+        });
+        let outcome = self
+            .start(t, row.as_deref().unwrap_or_default(), why.to_string())
+            .await;
         let mut f = Firing {
             trigger: t.name.clone(),
             kind: kind.into(),
@@ -436,14 +479,7 @@ impl Scheduler {
             run_id: None,
             outcome: "error".into(),
             error: None,
-            cause: row.map(|r| {
-                serde_json::Value::Object(
-                    r.into_iter()
-                        .map(|(k, v)| (k, serde_json::Value::String(v)))
-                        .collect(),
-                )
-                .to_string()
-            }),
+            cause: finding.map(|v| v.to_string()),
             fired_at: fired_at.to_rfc3339(),
             finished_at: Utc::now().to_rfc3339(),
             claimant: self.claimant.clone(),
@@ -484,19 +520,30 @@ impl Scheduler {
             run = f.run_id.as_deref().unwrap_or(""),
             "schedule fired"
         );
+        self.record(t, claim, &f).await?;
+        Ok(f)
+    }
+
+    /// Writes the firing's record and takes it off the open list.
+    pub(super) async fn record(&self, t: &Trigger, claim: Option<&str>, f: &Firing) -> Result<()> {
         weir_tables::append_rows(
             &self.lake,
             SCHEDULE_RUNS_TABLE,
             schedule_runs_schema(),
-            std::slice::from_ref(&f),
+            std::slice::from_ref(f),
             CommitSpec {
-                message: format!("Firing of trigger {} ({kind})", t.name),
+                message: format!("Firing of trigger {} ({})", t.name, f.kind),
                 committer: "weir-scheduler".into(),
                 metadata: Default::default(),
             },
         )
         .await?;
-        Ok(f)
+        if let Some(key) = claim {
+            edit_open(&self.lake, &t.name, |l| {
+                l.retain(|x| !(x.key == key && x.claimant == self.claimant))
+            })?;
+        }
+        Ok(())
     }
 
     /// Starts the run; a condition's row sets the parameters the pipeline
@@ -505,6 +552,7 @@ impl Scheduler {
         &self,
         t: &Trigger,
         row: &[(String, String)],
+        cause: String,
     ) -> Result<(crate::RunReport, Option<String>)> {
         let uri = weir_core::uri::WeirUri::parse(&t.target)?;
         let branch = uri.require_ref()?.to_string();
@@ -521,6 +569,7 @@ impl Scheduler {
             force: t.force,
             committer: t.created_by.clone(),
             tenant: (self.tenant_of)(&uri.repo),
+            cause: Some(cause),
         };
         let report = crate::run(self.lake.clone(), &manifest, &uri.repo, &branch, &opts).await?;
         Ok((report, head))

@@ -111,6 +111,7 @@ pub fn opts(params: &[(&str, &str)]) -> RunOptions {
         force: false,
         committer: "test".into(),
         tenant: String::new(),
+        cause: None,
     }
 }
 
@@ -619,4 +620,109 @@ async fn a_stage_reading_through_a_table_function_reruns_when_its_input_changes(
     assert_ne!(v1, v2, "versions must see the new version of kept");
     let pins = &second.stages[1].inputs;
     assert!(pins.iter().any(|p| p.table == "kept"), "{pins:?}");
+}
+
+/// A stage that both reads a table and waits for the stage writing it used
+/// to pin that table twice; when a stage beside it committed in between,
+/// the two pins differed in their commit and an unchanged rerun ran again.
+#[test]
+fn inputs_pinned_at_different_commits_are_the_same_contents() {
+    use weir_jobs::records::{TablePin, input_contents};
+    let pin = |table: &str, commit: &str, fingerprint: &str| TablePin {
+        repo: "demand".into(),
+        reference: "run-1".into(),
+        table: table.into(),
+        commit: commit.into(),
+        version: 0,
+        fingerprint: fingerprint.into(),
+    };
+    let once = [
+        pin("panel", "c1", "f1"),
+        pin("preflight_report", "c1", "f2"),
+    ];
+    let twice = [
+        pin("preflight_report", "c2", "f2"),
+        pin("panel", "c1", "f1"),
+        pin("panel", "c2", "f1"),
+    ];
+    assert_eq!(input_contents(&once), input_contents(&twice));
+    let changed = [
+        pin("panel", "c1", "f3"),
+        pin("preflight_report", "c1", "f2"),
+    ];
+    assert_ne!(input_contents(&once), input_contents(&changed));
+    assert_ne!(input_contents(&once), input_contents(&once[..1]));
+}
+
+/// `target.T` reads T as the target had it when the run started, even
+/// after a stage of the run rewrote it; a stage reading a `target.T` the
+/// target does not have yet is skipped and says why, and a gate is not
+/// checked.
+#[tokio::test(flavor = "multi_thread")]
+async fn target_tables_read_what_the_run_started_from() {
+    let f = fixture().await;
+    let p = f.root.join("pipeline");
+    std::fs::write(
+        p.join("weir.toml"),
+        r#"
+name = "compare"
+[params]
+min_qty = 2
+[[stage]]
+name = "clean"
+sql = "clean.sql"
+output = "sales_clean"
+[[stage.gate]]
+name = "no_fewer"
+query = "SELECT * FROM (SELECT count(*) AS n FROM sales_clean) a, (SELECT count(*) AS n FROM target.sales_clean) b WHERE a.n < b.n"
+[[stage]]
+name = "changed"
+sql = "changed.sql"
+output = "changed"
+after = ["clean"]
+"#,
+    )
+    .unwrap();
+    std::fs::write(
+        p.join("changed.sql"),
+        "SELECT (SELECT count(*) FROM sales_clean) AS now, (SELECT count(*) FROM target.sales_clean) AS before",
+    )
+    .unwrap();
+    let m = Manifest::load(&p.join("weir.toml")).unwrap();
+    let first = run(f.lake.clone(), &m, "demand", "main", &opts(&[]))
+        .await
+        .unwrap();
+    assert_eq!(first.status, "merged", "{:?}", first.failure);
+    let changed = first.stages.iter().find(|s| s.name == "changed").unwrap();
+    assert_eq!(changed.status, StageStatus::Skipped);
+    let why = changed.error.as_deref().unwrap();
+    assert!(why.contains("target.sales_clean"), "{why}");
+
+    // Three rows kept before, four now: `target.` still sees three.
+    let again = run(
+        f.lake.clone(),
+        &m,
+        "demand",
+        "main",
+        &opts(&[("min_qty", "0")]),
+    )
+    .await
+    .unwrap();
+    assert_eq!(again.status, "merged", "{:?}", again.failure);
+    let out = sql(&f.lake, "main", "SELECT now, before FROM changed").await;
+    assert!(out.contains("| 4   | 3      |"), "{out}");
+
+    // Fewer rows than the target had: the gate compares and fails.
+    let fewer = run(
+        f.lake.clone(),
+        &m,
+        "demand",
+        "main",
+        &opts(&[("min_qty", "5")]),
+    )
+    .await
+    .unwrap();
+    assert_eq!(fewer.status, "failed");
+    let (_, message) = fewer.failure.unwrap();
+    assert!(message.contains("gate no_fewer"), "{message}");
 }

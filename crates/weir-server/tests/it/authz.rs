@@ -336,8 +336,13 @@ async fn lineage_is_each_tenants_own() {
     .await;
     assert!((400..500).contains(&st) && st != 403, "{st} {text}");
     assert!(text.contains("not found"), "{text}");
-    let (st, text) = sql("eve", "SELECT * FROM weir_audit()").await;
-    assert!((400..500).contains(&st), "{st} {text}");
+    for q in [
+        "SELECT * FROM weir_audit()",
+        "SELECT * FROM weir_schedule_runs()",
+    ] {
+        let (st, text) = sql("eve", q).await;
+        assert!((400..500).contains(&st), "{q}: {st} {text}");
+    }
 }
 
 /// A tenant over its requests per second gets 429 with Retry-After and

@@ -107,6 +107,12 @@ pub(crate) fn print_report(r: &RunReport) {
             s.output
         );
     }
+    // A stage skipped for a reason other than "nothing changed" says why.
+    for s in r.stages.iter().filter(|s| s.status == StageStatus::Skipped) {
+        if let Some(why) = &s.error {
+            println!("\nstage {} skipped: {why}", s.name);
+        }
+    }
     for s in r.stages.iter().filter(|s| s.status == StageStatus::Failed) {
         if let Some(e) = &s.error {
             println!("\nstage {} failed: {e}", s.name);
@@ -127,7 +133,7 @@ pub(crate) fn print_report(r: &RunReport) {
         .count();
     match r.status.as_str() {
         "merged" => println!(
-            "Merged into {} as commit {} ({ran} {} ran, {skipped} skipped as unchanged) in {}",
+            "Merged into {} as commit {} ({ran} {} ran, {skipped} skipped) in {}",
             r.target,
             r.merge_commit.as_deref().unwrap_or(""),
             if ran == 1 { "stage" } else { "stages" },
@@ -179,6 +185,7 @@ pub async fn run(ctx: &Ctx, a: RunArgs) -> anyhow::Result<ExitCode> {
         force: a.force,
         committer: ctx.config.committer.clone(),
         tenant: repo_tenant(&lake, &uri.repo)?,
+        cause: None,
     };
     let report = weir_jobs::run(lake, &manifest, &uri.repo, &branch, &opts).await?;
     match ctx.format {

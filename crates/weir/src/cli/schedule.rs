@@ -129,7 +129,7 @@ pub struct SchedulerArgs {
     at: Option<String>,
 }
 
-fn scheduler(lake: &Arc<Lake>, alerts: &weir_core::config::Alerts) -> Scheduler {
+pub(crate) fn scheduler(lake: &Arc<Lake>, alerts: &weir_core::config::Alerts) -> Scheduler {
     let l = lake.clone();
     Scheduler::new(
         lake.clone(),
@@ -227,12 +227,22 @@ pub async fn schedule(ctx: &Ctx, cmd: ScheduleCmd) -> anyhow::Result<ExitCode> {
             let f = scheduler(&lake, &ctx.config.alerts).fire_now(&t).await?;
             print_firings(json, std::slice::from_ref(&f));
             if f.outcome != "succeeded" {
+                eprintln!(
+                    "error: trigger {name} fired, and its run {}: {}",
+                    if f.outcome == "failed" {
+                        "failed"
+                    } else {
+                        "did not start"
+                    },
+                    f.error.as_deref().unwrap_or("no reason recorded")
+                );
                 return Ok(ExitCode::from(1));
             }
         }
         ScheduleCmd::History { name, limit } => {
             schedule::get(&lake, &name)?;
-            let rows = history(&lake, &name, limit).await?;
+            let mut rows = schedule::firings(&lake, &name).await?;
+            rows.truncate(limit);
             if json {
                 print_json(&json!(rows));
             } else if rows.is_empty() {
@@ -374,20 +384,4 @@ fn print_firings(json: bool, fired: &[Firing]) {
                 .map_or(String::new(), |e| format!("  ({e})")),
         );
     }
-}
-
-async fn history(lake: &Arc<Lake>, name: &str, limit: usize) -> anyhow::Result<Vec<Firing>> {
-    let session = weir_sql::read_only_session(lake.clone(), &Default::default())?;
-    let q = format!(
-        "SELECT * FROM weir_schedule_runs() WHERE trigger = '{}' ORDER BY fired_at DESC LIMIT {limit}",
-        name.replace('\'', "''")
-    );
-    let df = match session.query(&q).await {
-        Ok(df) => df,
-        // No firing anywhere in the lake yet: no table.
-        Err(e) if e.to_string().contains("no trigger has fired") => return Ok(Vec::new()),
-        Err(e) => return Err(e.into()),
-    };
-    let batches = df.collect().await?;
-    Ok(weir_tables::read_rows(&batches, &[])?)
 }

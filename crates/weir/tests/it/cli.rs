@@ -293,6 +293,13 @@ fn quickstart_runs_twice_and_verifies() {
     assert!(out.contains("| rain    | 641  | 13.5      |"), "{out}");
     assert!(out.contains("1 stage ran"), "{out}");
     assert!(out.contains("14 stages ran"), "{out}");
+    // A commit trigger fired the monitoring pipeline on the new month.
+    assert!(
+        out.contains("trigger monitor (on-commit) on commit"),
+        "{out}"
+    );
+    assert!(out.contains("succeeded\n"), "{out}");
+    assert!(out.contains("| data_through | series |"), "{out}");
     // The tour's forecast, back-test winners and drift tables were printed.
     assert!(out.contains("| Construction                 |"), "{out}");
     assert!(out.contains("K-S p_value"), "{out}");
@@ -314,6 +321,11 @@ fn quickstart_runs_twice_and_verifies() {
     assert!(out.contains("nothing to commit"), "{out}");
     assert!(out.contains("weather       already loaded"), "{out}");
     assert!(out.contains("main already contains everything"), "{out}");
+    // The branch is made afresh, and its new commit fires the trigger again.
+    assert!(
+        out.contains("trigger monitor (on-commit) on commit"),
+        "{out}"
+    );
     assert_eq!(
         e.ok(&["fs", "cat", "weir://demand/main/curated/airline_yearly.csv"])
             .lines()

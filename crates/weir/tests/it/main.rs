@@ -8,6 +8,7 @@ mod crash;
 mod flagship;
 mod monitoring;
 mod pipeline;
+mod retrain;
 mod schedule;
 
 use std::io::Read;

@@ -30,6 +30,21 @@ fn firings(e: &Env) -> Vec<Value> {
     v.as_array().unwrap().clone()
 }
 
+/// `weir schedule add NAME ARGS` running the test pipeline into main.
+fn trigger<'a>(name: &'a str, args: &[&'a str]) -> Vec<&'a str> {
+    let mut a = vec![
+        "schedule",
+        "add",
+        name,
+        "--pipeline",
+        "p/weir.toml",
+        "--target",
+        "weir://shop/main",
+    ];
+    a.extend_from_slice(args);
+    a
+}
+
 /// A trigger on new sales committed to main.
 fn watch_sales(e: &Env) {
     e.ok(&[
@@ -53,19 +68,10 @@ fn more_sales(e: &Env) {
 #[test]
 fn a_timetable_fires_each_tick_once_whoever_looks() {
     let e = crate::pipeline::setup();
-    let added = e.json(&[
-        "schedule",
-        "add",
+    let added = e.json(&trigger(
         "hourly",
-        "--cron",
-        "0 * * * *",
-        "--pipeline",
-        "p/weir.toml",
-        "--target",
-        "weir://shop/main",
-        "--param",
-        "min_qty=1",
-    ]);
+        &["--cron", "0 * * * *", "--param", "min_qty=1"],
+    ));
     assert_eq!(added["when"]["kind"], "cron", "{added}");
     assert!(added["next"].as_str().is_some(), "{added}");
     let now = Utc::now();
@@ -145,19 +151,10 @@ fn a_timetable_fires_each_tick_once_whoever_looks() {
 #[test]
 fn catch_up_all_fires_every_missed_tick_in_order() {
     let e = crate::pipeline::setup();
-    e.ok(&[
-        "schedule",
-        "add",
+    e.ok(&trigger(
         "every-15",
-        "--cron",
-        "*/15 * * * *",
-        "--pipeline",
-        "p/weir.toml",
-        "--target",
-        "weir://shop/main",
-        "--catch-up",
-        "all",
-    ]);
+        &["--cron", "*/15 * * * *", "--catch-up", "all"],
+    ));
     let now = Utc::now();
     let f = tick(&e, now + Duration::minutes(61));
     assert!((4..=5).contains(&f.len()), "{f:?}");
@@ -166,6 +163,98 @@ fn catch_up_all_fires_every_missed_tick_in_order() {
     sorted.sort();
     assert_eq!(dues, sorted);
     assert!(tick(&e, now + Duration::minutes(61)).is_empty());
+}
+
+/// `kill -9` lands between a firing's claim and its record (the process
+/// is killed while the third of twelve forced runs works): the restarted
+/// scheduler finishes that firing, and every tick has exactly one firing
+/// and one merged run.
+#[test]
+fn a_scheduler_killed_mid_replay_fires_every_tick_once_after_restart() {
+    let e = crate::pipeline::setup();
+    let added = Utc::now();
+    e.ok(&trigger(
+        "hourly",
+        &["--cron", "0 * * * *", "--catch-up", "all", "--force"],
+    ));
+    let at = added + Duration::hours(12);
+    let mut child = e
+        .cmd()
+        .args(["scheduler", "--once", "--at", &at.to_rfc3339()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while firings(&e).len() < 2 {
+        assert!(std::time::Instant::now() < deadline, "no firing recorded");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    assert!(firings(&e).len() < 12, "killed too late to test anything");
+    tick(&e, at);
+    let mut want: Vec<String> = Vec::new();
+    let mut hour = added
+        .with_minute(0)
+        .unwrap()
+        .with_second(0)
+        .unwrap()
+        .with_nanosecond(0)
+        .unwrap();
+    while hour + Duration::hours(1) <= at {
+        hour += Duration::hours(1);
+        want.push(hour.to_rfc3339());
+    }
+    let got: Vec<String> = firings(&e)
+        .iter()
+        .map(|f| {
+            assert_eq!(f["outcome"], "succeeded", "{f}");
+            let due = f["due_at"].as_str().unwrap();
+            DateTime::parse_from_rfc3339(due)
+                .unwrap()
+                .to_utc()
+                .to_rfc3339()
+        })
+        .collect();
+    let mut sorted = got.clone();
+    sorted.sort();
+    assert_eq!(sorted, want, "each tick fired once");
+    // One merged run per tick. A run cut short before merging ran again;
+    // one killed after its merge (its record still says running) was
+    // recorded as the firing, not run again.
+    let runs: Vec<String> = firings(&e)
+        .iter()
+        .map(|f| f["run_id"].as_str().unwrap().to_string())
+        .collect();
+    for id in &runs {
+        let rows = e.json(&["runs", id]);
+        let run = rows
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["stage"].is_null());
+        assert_eq!(run.unwrap()["status"], "merged", "{rows}");
+    }
+    let merged = e.json(&[
+        "sql",
+        "SELECT run_id, cause FROM weir_runs() WHERE stage IS NULL AND status = 'merged'",
+    ]);
+    let mut claims: Vec<String> = merged
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            assert!(runs.iter().any(|id| r["run_id"] == id.as_str()), "{r}");
+            let c: Value = serde_json::from_str(r["cause"].as_str().unwrap()).unwrap();
+            assert_eq!(c["trigger"], "hourly");
+            c["claim"].as_str().unwrap().to_string()
+        })
+        .collect();
+    claims.sort();
+    let before = claims.len();
+    claims.dedup();
+    assert_eq!(claims.len(), before, "a tick merged twice: {claims:?}");
 }
 
 #[test]
@@ -206,32 +295,24 @@ fn a_commit_fires_only_when_it_touches_the_watched_paths() {
 fn a_condition_after_a_run_fires_with_its_row_as_parameters() {
     let e = crate::pipeline::setup();
     watch_sales(&e);
-    e.ok(&[
-        "schedule",
-        "add",
+    e.ok(&trigger(
         "big-sale",
-        "--after",
-        "on-sales",
-        "--when",
-        "SELECT 2 AS min_qty, max(qty) AS biggest FROM sales HAVING max(qty) > 5",
-        "--pipeline",
-        "p/weir.toml",
-        "--target",
-        "weir://shop/main",
-    ]);
-    e.ok(&[
-        "schedule",
-        "add",
+        &[
+            "--after",
+            "on-sales",
+            "--when",
+            "SELECT 2 AS min_qty, max(qty) AS biggest FROM sales HAVING max(qty) > 5",
+        ],
+    ));
+    e.ok(&trigger(
         "never",
-        "--cron",
-        "*/5 * * * *",
-        "--when",
-        "SELECT 1 AS x FROM sales WHERE qty > 1000",
-        "--pipeline",
-        "p/weir.toml",
-        "--target",
-        "weir://shop/main",
-    ]);
+        &[
+            "--cron",
+            "*/5 * * * *",
+            "--when",
+            "SELECT 1 AS x FROM sales WHERE qty > 1000",
+        ],
+    ));
     let now = Utc::now();
     assert!(tick(&e, now + Duration::minutes(11)).is_empty());
     more_sales(&e); // a sale of 7
@@ -253,11 +334,11 @@ fn a_condition_after_a_run_fires_with_its_row_as_parameters() {
 }
 
 /// What a receiver was sent: (signature header, body) per request.
-type Received = Arc<Mutex<Vec<(String, String)>>>;
+pub(crate) type Received = Arc<Mutex<Vec<(String, String)>>>;
 
 /// A webhook receiver on a port of its own: answers each request with the
 /// next of `statuses` (the last one repeats) and keeps what it was sent.
-fn receiver(statuses: Vec<u16>) -> (u16, Received) {
+pub(crate) fn receiver(statuses: Vec<u16>) -> (u16, Received) {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let seen = Arc::new(Mutex::new(Vec::new()));
@@ -319,35 +400,27 @@ fn a_failed_run_is_told_to_the_webhook_and_a_dead_one_is_recorded() {
     let (dead, dead_seen) = receiver(vec![503]);
     for (name, port) in [("nightly", flaky), ("doomed", dead)] {
         // min_qty=-5 lets the -1 sale through: the no_negative gate fails.
-        e.ok(&[
-            "schedule",
-            "add",
+        e.ok(&trigger(
             name,
+            &[
+                "--cron",
+                "0 3 * * *",
+                "--param",
+                "min_qty=-5",
+                "--notify",
+                &format!("http://127.0.0.1:{port}/hook"),
+            ],
+        ));
+    }
+    e.ok(&trigger(
+        "quiet",
+        &[
             "--cron",
             "0 3 * * *",
-            "--pipeline",
-            "p/weir.toml",
-            "--target",
-            "weir://shop/main",
-            "--param",
-            "min_qty=-5",
             "--notify",
-            &format!("http://127.0.0.1:{port}/hook"),
-        ]);
-    }
-    e.ok(&[
-        "schedule",
-        "add",
-        "quiet",
-        "--cron",
-        "0 3 * * *",
-        "--pipeline",
-        "p/weir.toml",
-        "--target",
-        "weir://shop/main",
-        "--notify",
-        &format!("http://127.0.0.1:{flaky}/hook"),
-    ]);
+            &format!("http://127.0.0.1:{flaky}/hook"),
+        ],
+    ));
     let fired = tick(&e, Utc::now() + Duration::days(1));
     let by = |name: &str| fired.iter().find(|f| f["trigger"] == name).unwrap().clone();
     let nightly = by("nightly");
@@ -504,17 +577,7 @@ fn a_manifest_declares_its_triggers_and_apply_installs_them() {
 fn a_forced_trigger_runs_every_stage() {
     let e = crate::pipeline::setup();
     for (name, force) in [("plain", false), ("forced", true)] {
-        let mut args = vec![
-            "schedule",
-            "add",
-            name,
-            "--cron",
-            "0 3 * * *",
-            "--pipeline",
-            "p/weir.toml",
-            "--target",
-            "weir://shop/main",
-        ];
+        let mut args = trigger(name, &["--cron", "0 3 * * *"]);
         if force {
             args.push("--force");
         }
@@ -580,12 +643,76 @@ fn bad_triggers_get_one_line_and_store_nothing() {
             ][..],
             "--catch-up",
         ),
+        (
+            &[
+                "--when",
+                "SELEC 1",
+                "--cron",
+                "0 6 * * *",
+                "--target",
+                "weir://shop/main",
+            ][..],
+            "--when",
+        ),
+        (
+            &["--when", "SELECT 1", "--target", "weir://shop/main"][..],
+            "--when",
+        ),
+        (
+            &[
+                "--when",
+                "SELECT 1",
+                "--after",
+                "nosuch",
+                "--target",
+                "weir://shop/main",
+            ][..],
+            "nosuch",
+        ),
+        (
+            &[
+                "--cron",
+                "0 6 * * *",
+                "--target",
+                "weir://shop/main",
+                "--notify",
+                "ftp://x",
+            ][..],
+            "--notify",
+        ),
     ] {
         let (code, out, err) = add(extra);
         assert_ne!(code, 0, "{extra:?}: {out}");
         assert_eq!(err.trim().lines().count(), 1, "{extra:?}: {err}");
         assert!(err.contains(says), "{extra:?}: {err}");
     }
+    // A condition is one read-only query: a write, one wrapped in an
+    // EXPLAIN or hidden behind a second statement is refused when added,
+    // and writes nothing.
+    let outside = e.dir.path().join("outside.csv");
+    let copy = format!(
+        "COPY (SELECT 1 AS x) TO '{}' STORED AS CSV",
+        outside.display()
+    );
+    for q in [
+        copy.clone(),
+        format!("EXPLAIN ANALYZE {copy}"),
+        "INSERT INTO sales SELECT * FROM sales".to_string(),
+        "SELECT 1; DROP TABLE sales".to_string(),
+        "CREATE TABLE t AS SELECT 1 AS x".to_string(),
+    ] {
+        let (code, _, err) = add(&[
+            "--when",
+            &q,
+            "--cron",
+            "0 6 * * *",
+            "--target",
+            "weir://shop/main",
+        ]);
+        assert_ne!(code, 0, "{q}");
+        assert!(err.contains("--when"), "{q}: {err}");
+    }
+    assert!(!outside.exists());
     let (code, _, err) = e.run(&[
         "schedule",
         "add",
@@ -600,17 +727,7 @@ fn bad_triggers_get_one_line_and_store_nothing() {
     assert_ne!(code, 0);
     assert!(err.contains("missing.toml"), "{err}");
     assert_eq!(e.json(&["schedule", "list"]), serde_json::json!([]));
-    e.ok(&[
-        "schedule",
-        "add",
-        "t1",
-        "--cron",
-        "0 6 * * *",
-        "--pipeline",
-        "p/weir.toml",
-        "--target",
-        "weir://shop/main",
-    ]);
+    e.ok(&trigger("t1", &["--cron", "0 6 * * *"]));
     let (code, _, err) = e.run(&[
         "schedule",
         "add",
