@@ -166,6 +166,7 @@ pub fn run(args: &[String]) {
             committer: "bench".into(),
             tenant: String::new(),
             cause: None,
+            scope: None,
         };
         let repo = lake.repo("bench").expect("repo");
         let (mut pipeline, mut chained, mut manual) = (Vec::new(), Vec::new(), Vec::new());

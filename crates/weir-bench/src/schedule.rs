@@ -51,6 +51,7 @@ pub fn run(args: &[String]) {
             force: false,
             catch_up: CatchUp::Latest,
             paused: false,
+            scoped: false,
             notify: None,
             created: Utc::now(),
             created_by: "bench".into(),

@@ -15,6 +15,7 @@
 pub mod error;
 pub mod features;
 mod lineage;
+pub mod locate;
 pub mod manifest;
 pub mod params;
 pub mod plan;

@@ -197,6 +197,7 @@ async fn reproduce_stage(
         committer: committer.to_string(),
         previous: Vec::new(),
         force: true,
+        scope: None,
     };
     let done = run_stage(&ctx, &planned).await;
     let mut check = StageCheck {

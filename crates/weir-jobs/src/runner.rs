@@ -34,6 +34,9 @@ pub struct RunOptions {
     /// the finding of the trigger that fired it (JSON). Kept on the run's
     /// record and its merge commit (`weir.run.cause`).
     pub cause: Option<String>,
+    /// The repositories the run's SQL may read (a run a tenant's trigger
+    /// started: that tenant's); `None` for every repository of the lake.
+    pub scope: Option<std::collections::HashSet<String>>,
 }
 
 impl RunOptions {
@@ -163,12 +166,13 @@ pub async fn run(
     require_clean_branch(&repo, target).await?;
     let params: Params = manifest.params.with_overrides(&opts.params)?;
     // Plan everything before touching the lake: a typo fails fast.
-    let planning = weir_sql::session(
+    let planning = weir_sql::session_within(
         lake.clone(),
         &weir_sql::SqlOptions {
             repo: Some(repo_name.to_string()),
             reference: Some(target.to_string()),
         },
+        opts.scope.as_ref(),
     )?;
     let stages = plan(manifest, &params, &planning.state())?;
     check_tables(&repo, target, &stages, &planning.state()).await?;
@@ -215,6 +219,7 @@ pub async fn run(
         committer: opts.committer.clone(),
         previous,
         force: opts.force,
+        scope: opts.scope.clone(),
     });
     let planned_at = started.elapsed();
     let mut reports = execute(&ctx, &stages).await;

@@ -33,6 +33,8 @@ pub struct StageCtx {
     pub committer: String,
     pub previous: Vec<RunRecord>,
     pub force: bool,
+    /// The repositories the stages may read; `None`: all of them.
+    pub scope: Option<std::collections::HashSet<String>>,
 }
 
 /// How many offending rows a failed gate shows.
@@ -94,12 +96,13 @@ pub async fn run_stage(ctx: &StageCtx, s: &PlannedStage) -> StageReport {
 }
 
 async fn execute(ctx: &StageCtx, s: &PlannedStage, report: &mut StageReport) -> Result<()> {
-    let session = weir_sql::session(
+    let session = weir_sql::session_within(
         ctx.lake.clone(),
         &weir_sql::SqlOptions {
             repo: Some(ctx.repo.name().to_string()),
             reference: Some(ctx.run_branch.clone()),
         },
+        ctx.scope.as_ref(),
     )?;
     if let Some(table) = missing_at_target(ctx, &s.query).await? {
         report.status = StageStatus::Skipped;
@@ -331,6 +334,15 @@ async fn pin_inputs(ctx: &StageCtx, s: &PlannedStage) -> Result<Vec<TablePin>> {
                 schema,
                 table,
             } => match ctx.lake.repo(catalog) {
+                // Outside the run's scope it is not there: the planner says so.
+                Ok(_)
+                    if ctx
+                        .scope
+                        .as_ref()
+                        .is_some_and(|s| !s.contains(catalog.as_ref())) =>
+                {
+                    continue;
+                }
                 Ok(repo) => (repo, schema.to_string(), table),
                 Err(_) => continue,
             },

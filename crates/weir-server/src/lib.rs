@@ -29,6 +29,7 @@ mod s3;
 mod s3_checks;
 mod s3_list;
 mod s3_multipart;
+mod schedules;
 mod server_info;
 pub mod shapes;
 mod sql;
@@ -71,6 +72,8 @@ pub struct ServeOptions {
     pub usage_flush: Duration,
     /// How often stored bytes are sampled (by one server of the lake).
     pub storage_sample: Duration,
+    /// How triggers fired over HTTP tell their webhooks.
+    pub alerts: weir_core::config::Alerts,
 }
 
 impl Default for ServeOptions {
@@ -82,6 +85,7 @@ impl Default for ServeOptions {
             usage: true,
             usage_flush: Duration::from_secs(10),
             storage_sample: Duration::from_secs(3600),
+            alerts: Default::default(),
         }
     }
 }
@@ -178,6 +182,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(objects::routes())
         .merge(sql::routes())
         .merge(lineage::routes())
+        .merge(schedules::routes())
         .merge(server_info::routes())
         .merge(iam::routes())
         .fallback(|| async { ServerError::NotFound("no such endpoint of the lakeFS API".into()) })

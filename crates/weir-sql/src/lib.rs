@@ -79,6 +79,25 @@ pub fn session(lake: Arc<Lake>, opts: &SqlOptions) -> Result<SessionContext> {
     build(lake, opts, false, &Visible::All)
 }
 
+/// A stage's session when its run is confined to some repositories (a
+/// run a tenant's trigger started): like [`session`], but the others are
+/// absent, as if the lake did not hold them; `None` sees them all.
+pub fn session_within(
+    lake: Arc<Lake>,
+    opts: &SqlOptions,
+    repos: Option<&std::collections::HashSet<String>>,
+) -> Result<SessionContext> {
+    match repos {
+        None => session(lake, opts),
+        Some(r) => build(
+            lake,
+            opts,
+            false,
+            &Visible::Only(Arc::new(r.clone()), SystemTables::default()),
+        ),
+    }
+}
+
 /// A session that can only read the lake, for remote callers (see
 /// [`guard`](crate::guard)): run statements with
 /// [`ReadOnlySession::query`].

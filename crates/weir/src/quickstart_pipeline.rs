@@ -35,6 +35,7 @@ async fn run_builtin(
             committer: who.to_string(),
             tenant: String::new(),
             cause: None,
+            scope: None,
         },
     )
     .await?;

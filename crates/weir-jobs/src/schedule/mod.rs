@@ -32,6 +32,31 @@ pub use paths::path_glob;
 pub use spec::{Spec, apply};
 pub use tick::{Firing, SCHEDULE_RUNS_TABLE, Scheduler, cron_after, schedule_runs_schema};
 
+impl Trigger {
+    /// When a timetable fires next (none for a paused trigger, or one
+    /// that waits for commits or another trigger's runs).
+    pub fn next_fire(&self) -> Option<String> {
+        match &self.when {
+            When::Cron { cron, timezone }
+            | When::Condition {
+                cron: Some(cron),
+                timezone,
+                ..
+            } if !self.paused => cron_after(cron, timezone, Utc::now().max(self.created))
+                .ok()
+                .map(|n| n.to_rfc3339()),
+            _ => None,
+        }
+    }
+
+    /// The repository the trigger's runs merge into.
+    pub fn target_repo(&self) -> Option<String> {
+        weir_core::uri::WeirUri::parse(&self.target)
+            .ok()
+            .map(|u| u.repo)
+    }
+}
+
 /// Where the triggers are kept: one lake-wide setting.
 const SETTING: (&str, &str) = ("", "schedules");
 
@@ -54,6 +79,10 @@ pub struct Trigger {
     pub catch_up: CatchUp,
     #[serde(default)]
     pub paused: bool,
+    /// Its runs and its condition read only the repositories of the
+    /// target's tenant (a trigger added over HTTP by a tenant's user).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub scoped: bool,
     /// The webhook told of its firings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notify: Option<Notify>,
@@ -162,6 +191,13 @@ impl FromStr for CatchUp {
     }
 }
 
+/// Whether the trigger's pipeline loads, wherever it is (a manifest in
+/// the lake included): what adding a trigger checks beside [`validate`].
+pub async fn check_pipeline(lake: &Arc<Lake>, t: &Trigger) -> Result<()> {
+    crate::Manifest::locate(lake, &t.pipeline).await?;
+    Ok(())
+}
+
 /// Checks a trigger before it is stored: the expression parses, the time
 /// zone exists, the globs are globs, the manifest loads.
 pub fn validate(t: &Trigger) -> Result<()> {
@@ -218,7 +254,11 @@ pub fn validate(t: &Trigger) -> Result<()> {
             }
         }
     }
-    crate::Manifest::load(std::path::Path::new(&t.pipeline))?;
+    // A manifest in the lake is read when the trigger is added
+    // ([`check_pipeline`]); a file here.
+    if !crate::locate::in_lake(&t.pipeline) {
+        crate::Manifest::load(std::path::Path::new(&t.pipeline))?;
+    }
     if let Some(n) = &t.notify
         && !(n.url.starts_with("http://") || n.url.starts_with("https://"))
     {

@@ -148,6 +148,7 @@ impl Spec {
                 None => CatchUp::default(),
             },
             paused: false,
+            scoped: false,
             notify: match &self.notify {
                 Some(url) => Some(Notify {
                     url: url.clone(),

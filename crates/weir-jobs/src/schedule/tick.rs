@@ -419,7 +419,12 @@ impl Scheduler {
             repo: Some(uri.repo.clone()),
             reference: Some(uri.require_ref()?.to_string()),
         };
-        let session = weir_sql::read_only_session(self.lake.clone(), &opts)?;
+        let session = match self.scope_of(t)? {
+            Some(repos) => {
+                weir_sql::scoped_session(self.lake.clone(), &opts, repos, Default::default())?
+            }
+            None => weir_sql::read_only_session(self.lake.clone(), &opts)?,
+        };
         let batches = session
             .query(query)
             .await?
@@ -524,6 +529,23 @@ impl Scheduler {
         Ok(f)
     }
 
+    /// What a scoped trigger's SQL may read: the repositories of its
+    /// target's tenant (as they are now).
+    fn scope_of(&self, t: &Trigger) -> Result<Option<std::collections::HashSet<String>>> {
+        if !t.scoped {
+            return Ok(None);
+        }
+        let tenant = (self.tenant_of)(&t.target_repo().unwrap_or_default());
+        Ok(Some(
+            self.lake
+                .list_repos()?
+                .into_iter()
+                .map(|r| r.name)
+                .filter(|r| (self.tenant_of)(r) == tenant)
+                .collect(),
+        ))
+    }
+
     /// Writes the firing's record and takes it off the open list.
     pub(super) async fn record(&self, t: &Trigger, claim: Option<&str>, f: &Firing) -> Result<()> {
         weir_tables::append_rows(
@@ -556,7 +578,7 @@ impl Scheduler {
     ) -> Result<(crate::RunReport, Option<String>)> {
         let uri = weir_core::uri::WeirUri::parse(&t.target)?;
         let branch = uri.require_ref()?.to_string();
-        let manifest = Manifest::load(std::path::Path::new(&t.pipeline))?;
+        let manifest = Manifest::locate(&self.lake, &t.pipeline).await?;
         let head = self.lake.repo(&uri.repo)?.resolve_id(&branch).ok();
         let mut params = t.params.clone();
         params.extend(
@@ -570,6 +592,7 @@ impl Scheduler {
             committer: t.created_by.clone(),
             tenant: (self.tenant_of)(&uri.repo),
             cause: Some(cause),
+            scope: self.scope_of(t)?,
         };
         let report = crate::run(self.lake.clone(), &manifest, &uri.repo, &branch, &opts).await?;
         Ok((report, head))

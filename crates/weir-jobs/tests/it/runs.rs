@@ -112,6 +112,7 @@ pub fn opts(params: &[(&str, &str)]) -> RunOptions {
         committer: "test".into(),
         tenant: String::new(),
         cause: None,
+        scope: None,
     }
 }
 

@@ -51,6 +51,9 @@ pub fn rule(method: &str, path: &str) -> Option<Rule> {
         ("GET", "/repositories/{repo}" | "/repositories/{repo}/metadata") => r("repo:Read", Repo),
         ("DELETE", "/repositories/{repo}") => r("repo:Delete", Repo),
         ("GET", "/repositories/{repo}/branches") => r("branch:Read", Repo),
+        ("GET", p) if p.starts_with("/repositories/{repo}/schedules") => r("schedule:Read", Repo),
+        ("POST", "/repositories/{repo}/schedules/{name}/run") => r("run:Start", Repo),
+        (_, p) if p.starts_with("/repositories/{repo}/schedules") => r("schedule:Write", Repo),
         ("POST", "/repositories/{repo}/branches") => r("branch:Create", Repo),
         ("GET", "/repositories/{repo}/branches/{branch}")
         | ("GET", "/repositories/{repo}/branches/{branch}/diff") => {

@@ -7,6 +7,7 @@ mod clients;
 mod endpoints;
 mod hostile_sql;
 mod matrix;
+mod schedules;
 mod usage;
 
 use std::sync::Arc;

@@ -209,6 +209,22 @@ pub async fn fixture() -> Fixture {
         .unwrap();
     repo.create_branch("dev", "main").unwrap();
     repo.create_tag("v1", "main").unwrap();
+    // A pipeline kept in the lake and a trigger of the repository running it.
+    pipeline_in_lake(
+        &f.server.state.lake,
+        "demand",
+        "SELECT item, qty FROM sales",
+    )
+    .await;
+    let (st, text) = f
+        .send(
+            "admin",
+            "PUT",
+            "/api/v1/repositories/demand/schedules/nightly",
+            Some(json!({"cron": "0 3 * * *", "pipeline": "weir://demand/main/pipelines/copy/weir.toml"})),
+        )
+        .await;
+    assert_eq!(st, 201, "{text}");
     Fixture { commit, ..f }
 }
 
@@ -294,6 +310,13 @@ impl Fixture {
             }
         }
         out += &format!("{model:?}\n");
+        let triggers = weir_jobs::schedule::list(lake).unwrap();
+        for t in triggers.values() {
+            let repo = t.target_repo().unwrap_or_default();
+            if !first_only || full.repo_tenant(&repo) == DEFAULT_TENANT {
+                out += &format!("{t:?}\n");
+            }
+        }
         for k in self.server.state.keys.list().unwrap() {
             if model.users.contains_key(&k.user) {
                 out += &format!("{} {}\n", k.access_key_id, k.user);
@@ -333,7 +356,8 @@ impl Fixture {
             .replace("{groupId}", "Team")
             .replace("{policyId}", "Custom")
             .replace("{accessKeyId}", &self.dev_key)
-            .replace("{job}", "load");
+            .replace("{job}", "load")
+            .replace("{name}", "nightly");
         let p = path.strip_prefix("/api/v1").unwrap_or(path);
         let event = json!({
             "eventType": "COMPLETE", "eventTime": "2025-01-01T00:00:00Z",
@@ -407,6 +431,12 @@ impl Fixture {
                     "id": if p.ends_with('}') { "Custom".to_string() } else { format!("p-{who}") },
                     "statement": [{"effect": "deny", "action": ["fs:*"], "resource": "*"}],
                 })),
+            ),
+            ("put", "/repositories/{repo}/schedules/{name}") => (
+                String::new(),
+                Some(
+                    json!({"cron": "0 4 * * *", "pipeline": "weir://demand/main/pipelines/copy/weir.toml"}),
+                ),
             ),
             ("post", "/sql") => {
                 return (
@@ -501,4 +531,25 @@ async fn every_route_answers_every_caller_as_its_policies_say() {
     }
     assert!(cases > 250, "{cases} cases");
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Commits a one-stage pipeline to `repo`'s main at `pipelines/copy/`:
+/// `sql` into the table `copy`.
+pub async fn pipeline_in_lake(lake: &std::sync::Arc<weir_store::Lake>, repo: &str, sql: &str) {
+    let r = lake.repo(repo).unwrap();
+    let manifest =
+        "name = \"copy\"\n[[stage]]\nname = \"copy\"\nsql = \"copy.sql\"\noutput = \"copy\"\n";
+    for (path, text) in [("weir.toml", manifest), ("copy.sql", sql)] {
+        r.put_object(
+            "main",
+            &format!("pipelines/copy/{path}"),
+            text.as_bytes().to_vec().into(),
+            &Default::default(),
+        )
+        .await
+        .unwrap();
+    }
+    r.commit("main", "pipeline", "alice", Default::default(), false)
+        .await
+        .unwrap();
 }

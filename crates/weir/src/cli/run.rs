@@ -14,7 +14,8 @@ use crate::output::{Format, print_json};
 
 #[derive(Args)]
 pub struct RunArgs {
-    /// Pipeline manifest (TOML: stages, their SQL files, outputs and gates)
+    /// Pipeline manifest (TOML: stages, their SQL files, outputs and gates):
+    /// a file, or one in the lake, weir://REPO/REF/PATH/weir.toml
     manifest: PathBuf,
     /// weir://REPO/BRANCH the results are merged into
     target: String,
@@ -173,19 +174,20 @@ pub async fn run(ctx: &Ctx, a: RunArgs) -> anyhow::Result<ExitCode> {
         ))
         .into());
     }
-    let manifest = Manifest::load(&a.manifest)?;
+    let lake = ctx.open_lake()?;
+    let manifest = Manifest::locate(&lake, &a.manifest.display().to_string()).await?;
     let params = a
         .params
         .iter()
         .map(|p| weir_jobs::parse_assignment(p))
         .collect::<Result<Vec<_>, _>>()?;
-    let lake = ctx.open_lake()?;
     let opts = RunOptions {
         params,
         force: a.force,
         committer: ctx.config.committer.clone(),
         tenant: repo_tenant(&lake, &uri.repo)?,
         cause: None,
+        scope: None,
     };
     let report = weir_jobs::run(lake, &manifest, &uri.repo, &branch, &opts).await?;
     match ctx.format {

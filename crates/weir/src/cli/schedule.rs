@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use clap::{Args, Subcommand};
 use serde_json::json;
 use weir_jobs::JobsError;
-use weir_jobs::schedule::{self, Firing, Scheduler, Spec, Trigger, When};
+use weir_jobs::schedule::{self, Firing, Scheduler, Spec, Trigger};
 use weir_store::Lake;
 
 use crate::Ctx;
@@ -85,7 +85,9 @@ pub struct AddArgs {
     /// ('raw/**', 'demand/*.csv'); any change when absent
     #[arg(long, num_args = 1.., value_name = "GLOB", requires = "on_commit")]
     paths: Vec<String>,
-    /// The pipeline the trigger runs
+    /// The pipeline the trigger runs: a manifest file (every scheduler of
+    /// the lake must read that path), or one in the lake,
+    /// weir://REPO/REF/PATH/weir.toml (read at each firing)
     #[arg(long, value_name = "PIPELINE.toml")]
     pipeline: std::path::PathBuf,
     /// The branch its runs merge into (weir://REPO/BRANCH; for --on-commit,
@@ -147,19 +149,20 @@ pub async fn schedule(ctx: &Ctx, cmd: ScheduleCmd) -> anyhow::Result<ExitCode> {
     match cmd {
         ScheduleCmd::Add(a) => {
             let t = trigger(ctx, &lake, *a)?;
+            schedule::check_pipeline(&lake, &t).await?;
             schedule::add(&lake, t.clone())?;
             if json {
                 print_json(&trigger_json(&t)?);
             } else {
                 println!("Added trigger {}: {}", t.name, t.when.describe());
-                if let Some(next) = next_fire(&t) {
+                if let Some(next) = t.next_fire() {
                     println!("It fires next at {next} (when weir serve or weir scheduler runs).");
                 }
             }
         }
         ScheduleCmd::Apply { pipeline, target } => {
             let path = canonical(&pipeline)?;
-            let manifest = weir_jobs::Manifest::load(std::path::Path::new(&path))?;
+            let manifest = weir_jobs::Manifest::locate(&lake, &path).await?;
             if manifest.triggers.is_empty() {
                 return Err(
                     JobsError::InvalidArgument(format!("{path} declares no [[trigger]]")).into(),
@@ -198,7 +201,9 @@ pub async fn schedule(ctx: &Ctx, cmd: ScheduleCmd) -> anyhow::Result<ExitCode> {
                 );
             } else {
                 for t in all.values() {
-                    let next = next_fire(t).map_or(String::new(), |n| format!("  next {n}"));
+                    let next = t
+                        .next_fire()
+                        .map_or(String::new(), |n| format!("  next {n}"));
                     let state = if t.paused { "  (paused)" } else { "" };
                     println!(
                         "{:<20} {:<50} {} -> {}{next}{state}",
@@ -327,30 +332,20 @@ fn trigger(ctx: &Ctx, lake: &Arc<Lake>, a: AddArgs) -> anyhow::Result<Trigger> {
     Ok(spec.build(lake, &pipeline, None, &ctx.config.committer, Utc::now())?)
 }
 
-/// The manifest's path as every later look reads it, from any directory.
+/// The manifest's path as every later look reads it, from any directory
+/// (a manifest in the lake, `weir://REPO/REF/PATH`, as written).
 fn canonical(p: &std::path::Path) -> anyhow::Result<String> {
+    if let Some(uri) = p.to_str().filter(|s| weir_jobs::locate::in_lake(s)) {
+        return Ok(uri.to_string());
+    }
     let full = std::fs::canonicalize(p)
         .map_err(|e| JobsError::InvalidArgument(format!("--pipeline {}: {e}", p.display())))?;
     Ok(full.display().to_string())
 }
 
-fn next_fire(t: &Trigger) -> Option<String> {
-    match &t.when {
-        When::Cron { cron, timezone }
-        | When::Condition {
-            cron: Some(cron),
-            timezone,
-            ..
-        } if !t.paused => schedule::cron_after(cron, timezone, Utc::now().max(t.created))
-            .ok()
-            .map(|n| n.to_rfc3339()),
-        _ => None,
-    }
-}
-
 fn trigger_json(t: &Trigger) -> anyhow::Result<serde_json::Value> {
     let mut v = serde_json::to_value(t)?;
-    v["next"] = json!(next_fire(t));
+    v["next"] = json!(t.next_fire());
     Ok(v)
 }
 

@@ -78,6 +78,7 @@ pub async fn serve(ctx: &Ctx, a: ServeArgs) -> anyhow::Result<ExitCode> {
             usage: !a.no_usage,
             usage_flush: Duration::from_secs(a.usage_flush_secs),
             storage_sample: Duration::from_secs(a.storage_sample_secs),
+            alerts: ctx.config.alerts.clone(),
         },
     )?;
     let listener = tokio::net::TcpListener::bind(a.listen).await?;

@@ -772,3 +772,59 @@ fn two_servers_fire_a_commit_trigger_once() {
     assert_eq!(all[0]["outcome"], "succeeded", "{all:?}");
     drop(servers);
 }
+
+/// A pipeline kept in the lake: `weir run` and a trigger read it at the
+/// ref's commit, so a change committed to it is what the next firing runs.
+#[test]
+fn a_pipeline_in_the_lake_runs_from_there() {
+    let e = crate::pipeline::setup();
+    let dir = e.dir.path().join("p");
+    e.ok(&[
+        "fs",
+        "upload",
+        "weir://shop/main/pipelines/daily/",
+        "--source",
+        dir.to_str().unwrap(),
+        "--recursive",
+    ]);
+    e.ok(&["commit", "weir://shop/main", "-m", "the pipeline"]);
+    let lake_manifest = "weir://shop/main/pipelines/daily/weir.toml";
+    let out = e.ok(&["run", lake_manifest, "weir://shop/main"]);
+    assert!(out.contains("2 stages ran"), "{out}");
+    e.ok(&[
+        "schedule",
+        "add",
+        "daily",
+        "--cron",
+        "0 3 * * *",
+        "--pipeline",
+        lake_manifest,
+        "--target",
+        "weir://shop/main",
+        "--force",
+    ]);
+    let f = e.json(&["schedule", "run", "daily"]);
+    assert_eq!(f[0]["outcome"], "succeeded", "{f}");
+    // A manifest that is not there, or not a manifest, is refused when added.
+    for bad in [
+        "weir://shop/main/pipelines/none/weir.toml",
+        "weir://shop/main/pipelines/daily/clean.sql",
+        "weir://nope/main/pipelines/daily/weir.toml",
+    ] {
+        let (code, _, err) = e.run(&[
+            "schedule",
+            "add",
+            "bad",
+            "--cron",
+            "0 3 * * *",
+            "--pipeline",
+            bad,
+            "--target",
+            "weir://shop/main",
+        ]);
+        assert_ne!(code, 0, "{bad}");
+        assert_eq!(err.trim().lines().count(), 1, "{bad}: {err}");
+    }
+    let list = e.json(&["schedule", "list"]);
+    assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
+}
