@@ -29,6 +29,7 @@ use crate::error::{JobsError, Result};
 
 pub use alert::{Notify, NotifyOn, hmac_sha256};
 pub use paths::path_glob;
+pub use recover::prune_claims;
 pub use spec::{Spec, apply};
 pub use tick::{Firing, SCHEDULE_RUNS_TABLE, Scheduler, cron_after, schedule_runs_schema};
 
@@ -344,7 +345,8 @@ pub fn set_paused(lake: &Lake, name: &str, paused: bool, now: DateTime<Utc>) -> 
 pub fn remove(lake: &Lake, name: &str) -> Result<()> {
     update(lake, |m| {
         m.remove(name).map(|_| ()).ok_or_else(|| not_found(name))
-    })
+    })?;
+    recover::forget(lake, name)
 }
 
 pub fn get(lake: &Lake, name: &str) -> Result<Trigger> {

@@ -23,6 +23,51 @@ use crate::error::Result;
 /// taken over: its liveness cannot be checked from here.
 const FOREIGN_LEASE_HOURS: i64 = 6;
 
+/// How long a claim is kept after it was made: far longer than any look
+/// that could still try its key (a look takes seconds), short enough that
+/// claims do not pile up (a minutely timetable makes 1,440 a day).
+const CLAIM_KEEP_DAYS: i64 = 7;
+
+/// Deletes the trigger's claims made more than [`CLAIM_KEEP_DAYS`] before
+/// `now`, except those of open firings; how many it deleted.
+pub fn prune_claims(lake: &Lake, trigger: &str, now: DateTime<Utc>) -> Result<usize> {
+    let meta = lake.meta_store();
+    let open: Vec<String> = open_of(lake, trigger)?.into_iter().map(|o| o.key).collect();
+    let prefix = claim_setting(trigger, "");
+    let mut deleted = 0;
+    for (key, value) in meta.list_settings("", &prefix)? {
+        if open.iter().any(|o| key[prefix.len()..] == *o) {
+            continue;
+        }
+        let at = serde_json::from_str::<serde_json::Value>(&value)
+            .ok()
+            .and_then(|v| DateTime::parse_from_rfc3339(v["at"].as_str()?).ok());
+        let old = at
+            .is_some_and(|a| now - a.with_timezone(&Utc) > chrono::Duration::days(CLAIM_KEEP_DAYS));
+        // Compared with the value read: a claim taken over since stays.
+        if old && meta.delete_setting("", &key, &value)? {
+            deleted += 1;
+        }
+    }
+    Ok(deleted)
+}
+
+/// Deletes what schedulers kept for a trigger that is gone: its claims,
+/// cursor and open firings.
+pub(super) fn forget(lake: &Lake, trigger: &str) -> Result<()> {
+    let meta = lake.meta_store();
+    let mut keys = meta.list_settings("", &claim_setting(trigger, ""))?;
+    for key in [super::tick::cursor_key(trigger), open_setting(trigger)] {
+        if let Some(v) = meta.get_setting("", &key)? {
+            keys.push((key, v));
+        }
+    }
+    for (key, value) in keys {
+        meta.delete_setting("", &key, &value)?;
+    }
+    Ok(())
+}
+
 /// A firing begun and not yet recorded.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(super) struct Open {

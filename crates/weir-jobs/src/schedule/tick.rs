@@ -127,7 +127,7 @@ pub fn cron_after(cron: &str, timezone: &str, after: DateTime<Utc>) -> Result<Da
         .map_err(|e| JobsError::InvalidArgument(format!("--cron {cron:?}: {e}")))
 }
 
-fn cursor_key(name: &str) -> String {
+pub(super) fn cursor_key(name: &str) -> String {
     format!("schedule.cursor/{name}")
 }
 
@@ -145,6 +145,8 @@ pub struct Scheduler {
     pub tenant_of: Arc<dyn Fn(&str) -> String + Send + Sync>,
     pub claimant: String,
     pub alerts: Alerts,
+    /// When this process last pruned old claims (once an hour).
+    pruned: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
 impl Scheduler {
@@ -159,6 +161,7 @@ impl Scheduler {
             tenant_of,
             claimant: format!("{host}:{}", std::process::id()),
             alerts,
+            pruned: Default::default(),
         }
     }
 
@@ -172,7 +175,18 @@ impl Scheduler {
         // Conditions last: one asked after another trigger's run sees the
         // run that trigger started in this same look.
         triggers.sort_by_key(|t| matches!(t.when, When::Condition { .. }));
+        let prune = {
+            let mut last = self.pruned.lock().unwrap_or_else(|e| e.into_inner());
+            let due = last.is_none_or(|l| l.elapsed() > std::time::Duration::from_secs(3600));
+            if due {
+                *last = Some(std::time::Instant::now());
+            }
+            due
+        };
         for t in triggers {
+            if prune && let Err(e) = super::prune_claims(&self.lake, &t.name, Utc::now()) {
+                tracing::warn!(trigger = t.name, "schedule: pruning claims: {e}");
+            }
             match self.recover(&t).await {
                 Ok(f) => fired.extend(f),
                 Err(e) => tracing::warn!(trigger = t.name, "schedule: {e}"),

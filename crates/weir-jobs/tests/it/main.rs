@@ -4,3 +4,4 @@ mod features;
 mod lineage;
 mod merges;
 mod runs;
+mod schedule;

@@ -252,6 +252,11 @@ pub trait MetaStore: Send + Sync + 'static {
         value: &str,
     ) -> Result<bool>;
 
+    /// The settings whose keys start with `prefix`, in key order.
+    fn list_settings(&self, repo: &str, prefix: &str) -> Result<Vec<(String, String)>>;
+    /// Deletes `key` only if its value is still `expected`; whether it was.
+    fn delete_setting(&self, repo: &str, key: &str, expected: &str) -> Result<bool>;
+
     /// Whether access keys are kept here, so every server of the lake sees
     /// them (a shared store); otherwise they stay beside the lake.
     fn keeps_access_keys(&self) -> bool {

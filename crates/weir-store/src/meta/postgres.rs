@@ -523,6 +523,33 @@ impl MetaStore for PgMeta {
         })
     }
 
+    fn list_settings(&self, repo: &str, prefix: &str) -> Result<Vec<(String, String)>> {
+        let (repo, prefix) = (own(repo), own(prefix));
+        self.pool.run(move |c| {
+            Ok(c.query(
+                "SELECT key, value FROM settings WHERE repo = $1 \
+                 AND substr(key, 1, length($2)) = $2 ORDER BY key",
+                &[&repo, &prefix],
+            )?
+            .into_iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect())
+        })
+    }
+
+    fn delete_setting(&self, repo: &str, key: &str, expected: &str) -> Result<bool> {
+        let (repo, key, expected) = (own(repo), own(key), own(expected));
+        self.pool.run(move |c| {
+            let mut tx = c.write()?;
+            let n = tx.execute(
+                "DELETE FROM settings WHERE repo = $1 AND key = $2 AND value = $3",
+                &[&repo, &key, &expected],
+            )?;
+            tx.commit()?;
+            Ok(n > 0)
+        })
+    }
+
     fn keeps_access_keys(&self) -> bool {
         true
     }

@@ -918,6 +918,27 @@ impl MetaStore for SqliteMeta {
         })
     }
 
+    fn list_settings(&self, repo: &str, prefix: &str) -> Result<Vec<(String, String)>> {
+        self.read(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT key, value FROM settings WHERE repo = ?1 \
+                 AND substr(key, 1, length(?2)) = ?2 ORDER BY key",
+            )?;
+            let rows = st.query_map([repo, prefix], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            Ok(rows.collect::<std::result::Result<Vec<_>, _>>()?)
+        })
+    }
+
+    fn delete_setting(&self, repo: &str, key: &str, expected: &str) -> Result<bool> {
+        self.write(|tx| {
+            let n = tx.execute(
+                "DELETE FROM settings WHERE repo = ?1 AND key = ?2 AND value = ?3",
+                [repo, key, expected],
+            )?;
+            Ok(n > 0)
+        })
+    }
+
     fn audit_head(&self) -> Result<String> {
         self.with(|c| {
             Ok(c.query_row(

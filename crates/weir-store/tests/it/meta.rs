@@ -391,6 +391,25 @@ fn contract(m: &dyn MetaStore) {
     assert!(!m.swap_setting("", "auth", Some("v0"), "v2").unwrap());
     assert!(m.swap_setting("", "auth", Some("v1"), "v2").unwrap());
     assert_eq!(m.get_setting("", "auth").unwrap().as_deref(), Some("v2"));
+    // By prefix (a `%` or `_` in it is no wildcard), and deleted only from
+    // the value read.
+    for k in ["c/a/1", "c/a/2", "c/ab/1", "c%/x", "d/a"] {
+        m.put_setting("", k, k).unwrap();
+    }
+    let keys = |p: &str| -> Vec<String> {
+        m.list_settings("", p)
+            .unwrap()
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect()
+    };
+    assert_eq!(keys("c/a/"), ["c/a/1", "c/a/2"]);
+    assert_eq!(keys("c%"), ["c%/x"]);
+    assert_eq!(keys("c_"), Vec::<String>::new());
+    assert!(!m.delete_setting("", "c/a/1", "stale").unwrap());
+    assert!(m.delete_setting("", "c/a/1", "c/a/1").unwrap());
+    assert!(!m.delete_setting("", "c/a/1", "c/a/1").unwrap());
+    assert_eq!(keys("c/a"), ["c/a/2", "c/ab/1"]);
 
     // Deleting the repository removes everything of it.
     assert!(m.delete_repo("demand", &draft("repo_delete", "")).unwrap());
