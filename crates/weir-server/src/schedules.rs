@@ -141,6 +141,9 @@ async fn put(
             "a trigger named {name} exists in another repository; choose another name"
         )));
     }
+    if let Some(n) = &t.notify {
+        check_webhook(&n.url).map_err(bad)?;
+    }
     schedule::check_pipeline(&s.lake, &t).await?;
     let done = schedule::apply(&s.lake, vec![t.clone()])?;
     let state = done.first().map_or("added", |(_, w)| *w);
@@ -196,4 +199,51 @@ async fn firings(State(s): St, Path((repo, name)): Path<(String, String)>) -> Re
     of_repo(&s, &repo, &name)?;
     let rows = schedule::firings(&s.lake, &name).await?;
     Ok(Json(json!({ "results": rows })))
+}
+
+/// A webhook a tenant names must be somewhere else than the server's own
+/// machine or network: this server would post to it, so a URL of
+/// localhost, a private, link-local or cloud-metadata address is refused
+/// (`weir schedule add` on the lake directly may name any).
+fn check_webhook(url: &str) -> std::result::Result<(), String> {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .ok_or_else(|| format!("notify {url:?}: an http:// or https:// URL"))?;
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => host.rsplit_once(':').map_or(host, |(h, _)| h),
+    };
+    let local = match host.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(ip)) => {
+            ip.is_loopback()
+                || ip.is_private()
+                || ip.is_link_local()
+                || ip.is_unspecified()
+                || ip.is_broadcast()
+                || ip.octets()[0] == 0
+        }
+        Ok(std::net::IpAddr::V6(ip)) => {
+            ip.is_loopback()
+                || ip.is_unspecified()
+                || (ip.segments()[0] & 0xfe00) == 0xfc00
+                || (ip.segments()[0] & 0xffc0) == 0xfe80
+                || ip.to_ipv4_mapped().is_some()
+        }
+        Err(_) => {
+            let h = host.to_ascii_lowercase();
+            h.is_empty()
+                || h == "localhost"
+                || h.ends_with(".localhost")
+                || h.ends_with(".internal")
+        }
+    };
+    if local {
+        return Err(format!(
+            "notify {url:?}: a webhook on this server's machine or network is not allowed; name a public address"
+        ));
+    }
+    Ok(())
 }

@@ -142,48 +142,58 @@ async fn a_tenants_trigger_reads_only_its_tenants_repositories() {
     );
 
     // Nor may it name the first tenant's pipeline, watch its branches or
-    // merge into them, or take a name another repository has.
+    // merge into them, take a name another repository has, or have this
+    // server post to its own machine or network.
+    let own = |extra: Value| {
+        let mut v = json!({"cron": "0 6 * * *", "pipeline": "weir://acmerepo/main/pipelines/copy/weir.toml"});
+        for (k, x) in extra.as_object().unwrap() {
+            v[k] = x.clone();
+        }
+        v
+    };
     for (name, body, want) in [
-        ("a", json!({"cron": "0 6 * * *", "pipeline": PIPELINE}), 404),
+        ("a", own(json!({"pipeline": PIPELINE})), 404),
         (
             "b",
-            json!({"on_commit": "weir://demand/main", "paths": ["x/**"], "pipeline": "weir://acmerepo/main/pipelines/copy/weir.toml"}),
+            own(json!({"cron": null, "on_commit": "weir://demand/main", "paths": ["x/**"]})),
             400,
         ),
-        (
-            "c",
-            json!({"cron": "0 6 * * *", "target": "weir://demand/main", "pipeline": "weir://acmerepo/main/pipelines/copy/weir.toml"}),
-            400,
-        ),
-        (
-            "nightly",
-            json!({"cron": "0 6 * * *", "pipeline": "weir://acmerepo/main/pipelines/copy/weir.toml"}),
-            409,
-        ),
-        (
-            "d",
-            json!({"cron": "0 6 * * *", "pipeline": "/etc/passwd"}),
-            400,
-        ),
-        (
-            "e",
-            json!({"cron": "every day", "pipeline": "weir://acmerepo/main/pipelines/copy/weir.toml"}),
-            400,
-        ),
+        ("c", own(json!({"target": "weir://demand/main"})), 400),
+        ("nightly", own(json!({})), 409),
+        ("d", own(json!({"pipeline": "/etc/passwd"})), 400),
+        ("e", own(json!({"cron": "every day"})), 400),
         (
             "f",
-            json!({"cron": "0 6 * * *", "pipeline": "weir://acmerepo/main/pipelines/none/weir.toml"}),
+            own(json!({"pipeline": "weir://acmerepo/main/pipelines/none/weir.toml"})),
             400,
         ),
+        (
+            "g",
+            own(json!({"notify": "http://169.254.169.254/latest"})),
+            400,
+        ),
+        (
+            "h",
+            own(json!({"notify": "http://localhost:8000/api/v1/repositories"})),
+            400,
+        ),
+        ("i", own(json!({"notify": "http://[::1]:80/"})), 400),
+        ("j", own(json!({"notify": "http://u@10.0.0.7/x"})), 400),
     ] {
         let (st, text) = f
             .send("eve", "PUT", &format!("{acme}/{name}"), Some(body))
             .await;
         assert_eq!(st, want, "{name}: {text}");
     }
+    // A public webhook is fine.
+    let body = own(json!({"notify": "https://hooks.example.com/weir"}));
+    let (st, text) = f
+        .send("eve", "PUT", &format!("{acme}/told"), Some(body))
+        .await;
+    assert_eq!(st, 201, "{text}");
     let names: Vec<String> = weir_jobs::schedule::list(&lake)
         .unwrap()
         .into_keys()
         .collect();
-    assert_eq!(names, ["nightly", "steal"]);
+    assert_eq!(names, ["nightly", "steal", "told"]);
 }
