@@ -13,6 +13,7 @@
 
 mod alert;
 mod paths;
+mod record;
 mod recover;
 mod spec;
 mod tick;
@@ -29,9 +30,10 @@ use crate::error::{JobsError, Result};
 
 pub use alert::{Notify, NotifyOn, hmac_sha256};
 pub use paths::path_glob;
+pub use record::{Firing, SCHEDULE_RUNS_TABLE, schedule_runs_schema};
 pub use recover::prune_claims;
 pub use spec::{Spec, apply};
-pub use tick::{Firing, SCHEDULE_RUNS_TABLE, Scheduler, cron_after, schedule_runs_schema};
+pub use tick::{Scheduler, cron_after};
 
 impl Trigger {
     /// When a timetable fires next (none for a paused trigger, or one

@@ -15,7 +15,8 @@ use deltalake::datafusion::prelude::col;
 use serde::{Deserialize, Serialize};
 use weir_store::Lake;
 
-use super::tick::{Firing, Scheduler};
+use super::record::Firing;
+use super::tick::Scheduler;
 use super::{Trigger, When};
 use crate::error::Result;
 
@@ -89,6 +90,20 @@ pub(super) fn claim_setting(trigger: &str, key: &str) -> String {
 }
 
 /// The trigger's open firings.
+/// Every trigger with open firings, and those firings.
+pub(super) fn all_open(lake: &Lake) -> Result<std::collections::HashMap<String, Vec<Open>>> {
+    let prefix = open_setting("");
+    Ok(lake
+        .meta_store()
+        .list_settings("", &prefix)?
+        .into_iter()
+        .filter_map(|(k, v)| {
+            let list: Vec<Open> = serde_json::from_str(&v).ok()?;
+            Some((k[prefix.len()..].to_string(), list))
+        })
+        .collect())
+}
+
 pub(super) fn open_of(lake: &Lake, trigger: &str) -> Result<Vec<Open>> {
     let v = lake.meta_store().get_setting("", &open_setting(trigger))?;
     Ok(v.and_then(|v| serde_json::from_str(&v).ok())
@@ -106,10 +121,18 @@ pub(super) fn edit_open(lake: &Lake, trigger: &str, edit: impl Fn(&mut Vec<Open>
             .and_then(|v| serde_json::from_str(v).ok())
             .unwrap_or_default();
         edit(&mut list);
-        let after = serde_json::to_string(&list).unwrap_or_else(|_| "[]".into());
-        if before.as_deref() == Some(after.as_str())
-            || meta.swap_setting("", &open_setting(trigger), before.as_deref(), &after)?
-        {
+        // An empty list is no setting, so a look lists only the triggers
+        // with open firings (one query, however many triggers).
+        let done = match (&before, list.is_empty()) {
+            (None, true) => true,
+            (Some(b), true) => meta.delete_setting("", &open_setting(trigger), b)?,
+            (_, false) => {
+                let after = serde_json::to_string(&list).unwrap_or_else(|_| "[]".into());
+                before.as_deref() == Some(after.as_str())
+                    || meta.swap_setting("", &open_setting(trigger), before.as_deref(), &after)?
+            }
+        };
+        if done {
             return Ok(());
         }
     }
@@ -189,11 +212,11 @@ impl Scheduler {
         }
     }
 
-    /// Finishes the trigger's firings whose claimant is gone.
-    pub(super) async fn recover(&self, t: &Trigger) -> Result<Vec<Firing>> {
+    /// Finishes the trigger's firings (`open`) whose claimant is gone.
+    pub(super) async fn recover(&self, t: &Trigger, open: &[Open]) -> Result<Vec<Firing>> {
         let mut fired = Vec::new();
         let meta = self.lake.meta_store();
-        for o in open_of(&self.lake, &t.name)? {
+        for o in open.iter().cloned() {
             if alive(&o.claimant, &o.at, &self.claimant) {
                 continue;
             }

@@ -11,74 +11,18 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use deltalake::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
-use serde::{Deserialize, Serialize};
 use weir_core::config::Alerts;
 use weir_store::{DiffMode, DiffScope, Lake};
 use weir_tables::CommitSpec;
 
+use super::record::{Firing, SCHEDULE_RUNS_TABLE, schedule_runs_schema};
 use super::recover::{Open, claim_setting, edit_open};
 use super::{CatchUp, Trigger, When, path_glob};
 use crate::error::{JobsError, Result};
 use crate::{Manifest, RunOptions};
 
-pub const SCHEDULE_RUNS_TABLE: &str = "schedule_runs";
-
 /// The most ticks one pass fires for one trigger with `--catch-up all`.
 const MAX_CATCH_UP: usize = 1000;
-
-/// A firing, as recorded in `schedule_runs`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Firing {
-    pub trigger: String,
-    /// cron, on-commit or manual (`weir schedule run`).
-    pub kind: String,
-    /// The tick it fired for (timetables).
-    pub due_at: Option<String>,
-    /// The commit that fired it (on-commit), or the target's head when
-    /// the run started.
-    pub commit: Option<String>,
-    pub run_id: Option<String>,
-    /// succeeded, failed (a stage or gate failed; nothing merged) or error
-    /// (the run could not start).
-    pub outcome: String,
-    pub error: Option<String>,
-    /// The row a condition returned (JSON): the finding that fired it.
-    #[serde(default)]
-    pub cause: Option<String>,
-    pub fired_at: String,
-    pub finished_at: String,
-    /// The process that claimed it (`host:pid`).
-    pub claimant: String,
-    /// The trigger's webhook: `delivered`, or `dead-letter` after its
-    /// last try (none when it has no webhook or was not to be told).
-    #[serde(default)]
-    pub alert: Option<String>,
-    #[serde(default)]
-    pub alert_attempts: Option<u32>,
-    #[serde(default)]
-    pub alert_error: Option<String>,
-}
-
-pub fn schedule_runs_schema() -> SchemaRef {
-    let ts = || DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
-    Arc::new(Schema::new(vec![
-        Field::new("trigger", DataType::Utf8, false),
-        Field::new("kind", DataType::Utf8, false),
-        Field::new("due_at", ts(), true),
-        Field::new("commit", DataType::Utf8, true),
-        Field::new("run_id", DataType::Utf8, true),
-        Field::new("outcome", DataType::Utf8, false),
-        Field::new("error", DataType::Utf8, true),
-        Field::new("cause", DataType::Utf8, true),
-        Field::new("fired_at", ts(), false),
-        Field::new("finished_at", ts(), false),
-        Field::new("claimant", DataType::Utf8, false),
-        Field::new("alert", DataType::Utf8, true),
-        Field::new("alert_attempts", DataType::Int64, true),
-        Field::new("alert_error", DataType::Utf8, true),
-    ]))
-}
 
 /// The ticks of `cron` in `timezone` after `after` and up to `until`,
 /// oldest first (at most `limit`).
@@ -183,13 +127,16 @@ impl Scheduler {
             }
             due
         };
+        let open = super::recover::all_open(&self.lake)?;
         for t in triggers {
             if prune && let Err(e) = super::prune_claims(&self.lake, &t.name, Utc::now()) {
                 tracing::warn!(trigger = t.name, "schedule: pruning claims: {e}");
             }
-            match self.recover(&t).await {
-                Ok(f) => fired.extend(f),
-                Err(e) => tracing::warn!(trigger = t.name, "schedule: {e}"),
+            if let Some(open) = open.get(&t.name) {
+                match self.recover(&t, open).await {
+                    Ok(f) => fired.extend(f),
+                    Err(e) => tracing::warn!(trigger = t.name, "schedule: {e}"),
+                }
             }
             let result = match &t.when {
                 When::Cron { cron, timezone } => self.due_ticks(&t, cron, timezone, now).await,
