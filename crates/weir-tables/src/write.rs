@@ -129,6 +129,12 @@ fn storage_type(t: &DataType) -> DataType {
         ),
         DataType::Struct(fs) => DataType::Struct(fs.iter().map(|f| field(f)).collect()),
         DataType::Dictionary(_, v) => storage_type(v),
+        // Delta has no unsigned integers: these are stored as the signed
+        // type of the same width (delta-kernel's mapping).
+        DataType::UInt64 => DataType::Int64,
+        DataType::UInt32 => DataType::Int32,
+        DataType::UInt16 => DataType::Int16,
+        DataType::UInt8 => DataType::Int8,
         other => other.clone(),
     }
 }
@@ -249,6 +255,15 @@ fn micros(input: SendableRecordBatchStream) -> Result<SendableRecordBatchStream>
             .collect::<Vec<_>>(),
         schema.metadata().clone(),
     ));
+    Ok(cast_to(input, target, Default::default()))
+}
+
+/// Each batch of `input` cast column by column to `target`'s types.
+fn cast_to(
+    input: SendableRecordBatchStream,
+    target: SchemaRef,
+    options: deltalake::arrow::compute::CastOptions<'static>,
+) -> SendableRecordBatchStream {
     let out = target.clone();
     let cast = input.map(move |b| {
         let b = b?;
@@ -256,14 +271,49 @@ fn micros(input: SendableRecordBatchStream) -> Result<SendableRecordBatchStream>
             .columns()
             .iter()
             .zip(out.fields())
-            .map(|(c, f)| deltalake::arrow::compute::cast(c, f.data_type()))
+            .map(|(c, f)| deltalake::arrow::compute::cast_with_options(c, f.data_type(), &options))
             .collect::<std::result::Result<Vec<_>, _>>()?;
         Ok(deltalake::arrow::array::RecordBatch::try_new(
             out.clone(),
             cols,
         )?)
     });
-    Ok(Box::pin(RecordBatchStreamAdapter::new(target, cast)))
+    Box::pin(RecordBatchStreamAdapter::new(target, cast))
+}
+
+/// Unsigned integer columns as the table stores them (signed, same
+/// width; `row_number()` and `count` give UInt64), so a stage's result
+/// appends to the table its first run made. A value that does not fit is
+/// an error, not a null.
+fn as_table_types(input: SendableRecordBatchStream, table: &Schema) -> SendableRecordBatchStream {
+    let schema = input.schema();
+    let unsigned = |t: &DataType| {
+        matches!(
+            t,
+            DataType::UInt8 | DataType::UInt16 | DataType::UInt32 | DataType::UInt64
+        )
+    };
+    let target: SchemaRef = Arc::new(Schema::new_with_metadata(
+        schema
+            .fields()
+            .iter()
+            .map(|f| match table.field_with_name(f.name()) {
+                Ok(t) if unsigned(f.data_type()) && !unsigned(t.data_type()) => {
+                    f.as_ref().clone().with_data_type(t.data_type().clone())
+                }
+                _ => f.as_ref().clone(),
+            })
+            .collect::<Vec<_>>(),
+        schema.metadata().clone(),
+    ));
+    if target == schema {
+        return input;
+    }
+    let strict = deltalake::arrow::compute::CastOptions {
+        safe: false,
+        ..Default::default()
+    };
+    cast_to(input, target, strict)
 }
 
 /// Writes `input` to the table on a branch.
@@ -275,14 +325,15 @@ pub async fn write_stream(
     let branch = require_branch(t)?;
     let rec = Arc::new(Recording::new(Arc::new(t.repo.object_store())));
     let (table, exists) = load_recorded(t, &rec).await?;
-    let input = micros(input)?;
-    let schema = input.schema();
+    let mut input = micros(input)?;
     let mut merge_schema = false;
     let replace = opts.replace_schema && opts.mode == WriteMode::Overwrite;
     if exists && !replace {
         let current: Schema = table.snapshot()?.snapshot().arrow_schema().as_ref().clone();
-        merge_schema = check_schema(&current, &schema, opts.allow_new_columns)?;
+        merge_schema = check_schema(&current, &input.schema(), opts.allow_new_columns)?;
+        input = as_table_types(input, &current);
     }
+    let schema = input.schema();
     let rows = Arc::new(AtomicU64::new(0));
     let counter = rows.clone();
     let counted = input.inspect(move |b| {

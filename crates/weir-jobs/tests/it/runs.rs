@@ -727,3 +727,52 @@ after = ["clean"]
     let (_, message) = fewer.failure.unwrap();
     assert!(message.contains("gate no_fewer"), "{message}");
 }
+
+/// `row_number()` is UInt64, which Delta stores as a signed long: a stage
+/// appending it appends again on the next run (it used to fail there, the
+/// table's column read back as Int64); a value too big for the column is
+/// an error, and nothing is written.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_append_of_unsigned_integers_lands_in_the_signed_column() {
+    let f = fixture().await;
+    let p = f.root.join("pipeline");
+    std::fs::write(
+        p.join("weir.toml"),
+        "name = \"numbered\"\n[params]\nbig = false\n[[stage]]\nname = \"numbered\"\nsql = \"numbered.sql\"\noutput = \"numbered\"\nmode = \"append\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        p.join("numbered.sql"),
+        "SELECT item, CASE WHEN $big THEN CAST(18446744073709551615 AS BIGINT UNSIGNED) \
+         ELSE row_number() OVER (ORDER BY id) END AS n FROM sales",
+    )
+    .unwrap();
+    let m = Manifest::load(&p.join("weir.toml")).unwrap();
+    let force = RunOptions {
+        force: true,
+        ..opts(&[])
+    };
+    for _ in 0..2 {
+        let r = run(f.lake.clone(), &m, "demand", "main", &force)
+            .await
+            .unwrap();
+        assert_eq!(r.status, "merged", "{:?}", r.failure);
+    }
+    let out = sql(
+        &f.lake,
+        "main",
+        "SELECT count(*) AS c, max(n) AS m FROM numbered",
+    )
+    .await;
+    assert!(out.contains("| 8 | 4 |"), "{out}");
+    let big = RunOptions {
+        force: true,
+        ..opts(&[("big", "true")])
+    };
+    let r = run(f.lake.clone(), &m, "demand", "main", &big)
+        .await
+        .unwrap();
+    assert_eq!(r.status, "failed");
+    let out = sql(&f.lake, "main", "SELECT count(*) AS c FROM numbered").await;
+    assert!(out.contains("| 8 |"), "{out}");
+}
