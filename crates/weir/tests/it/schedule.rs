@@ -166,7 +166,7 @@ fn catch_up_all_fires_every_missed_tick_in_order() {
 }
 
 /// `kill -9` lands between a firing's claim and its record (the process
-/// is killed while the third of twelve forced runs works): the restarted
+/// is killed while the second of 24 forced runs works): the restarted
 /// scheduler finishes that firing, and every tick has exactly one firing
 /// and one merged run.
 #[test]
@@ -177,7 +177,7 @@ fn a_scheduler_killed_mid_replay_fires_every_tick_once_after_restart() {
         "hourly",
         &["--cron", "0 * * * *", "--catch-up", "all", "--force"],
     ));
-    let at = added + Duration::hours(12);
+    let at = added + Duration::hours(24);
     let mut child = e
         .cmd()
         .args(["scheduler", "--once", "--at", &at.to_rfc3339()])
@@ -186,13 +186,13 @@ fn a_scheduler_killed_mid_replay_fires_every_tick_once_after_restart() {
         .spawn()
         .unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-    while firings(&e).len() < 2 {
+    while firings(&e).is_empty() {
         assert!(std::time::Instant::now() < deadline, "no firing recorded");
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
-    assert!(firings(&e).len() < 12, "killed too late to test anything");
+    assert!(firings(&e).len() < 24, "killed too late to test anything");
     tick(&e, at);
     let mut want: Vec<String> = Vec::new();
     let mut hour = added
