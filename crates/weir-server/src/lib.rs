@@ -29,7 +29,7 @@ mod s3;
 mod s3_checks;
 mod s3_list;
 mod s3_multipart;
-mod schedules;
+pub mod schedules;
 mod server_info;
 pub mod shapes;
 mod sql;

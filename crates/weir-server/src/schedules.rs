@@ -67,6 +67,21 @@ fn of_repo(s: &AppState, repo: &str, name: &str) -> Result<Trigger> {
     }
 }
 
+/// A scheduler of `lake`: its runs are metered and traced to the tenant
+/// of the repository they merge into. The server's own loop, `weir
+/// scheduler` and a firing by hand all use this one.
+pub fn scheduler(lake: &Arc<weir_store::Lake>, alerts: &weir_core::config::Alerts) -> Scheduler {
+    let meta = lake.meta_store();
+    Scheduler::new(
+        lake.clone(),
+        Arc::new(move |r: &str| {
+            crate::authz::tenant_of_repo(meta.as_ref(), r)
+                .unwrap_or_else(|_| crate::authz::DEFAULT_TENANT.to_string())
+        }),
+        alerts.clone(),
+    )
+}
+
 async fn list(State(s): St, Path(repo): Path<String>) -> Result<Json<Value>> {
     let triggers: Vec<Value> = schedule::list(&s.lake)?
         .values()
@@ -182,16 +197,7 @@ fn paused(s: &AppState, repo: &str, name: &str, paused: bool) -> Result<Json<Val
 /// `outcome` says so, as `weir_schedule_runs()` has it).
 async fn run(State(s): St, Path((repo, name)): Path<(String, String)>) -> Result<Json<Value>> {
     let t = of_repo(&s, &repo, &name)?;
-    let meta = s.lake.meta_store();
-    let scheduler = Scheduler::new(
-        s.lake.clone(),
-        Arc::new(move |r: &str| {
-            crate::authz::tenant_of_repo(meta.as_ref(), r)
-                .unwrap_or_else(|_| crate::authz::DEFAULT_TENANT.to_string())
-        }),
-        s.options.alerts.clone(),
-    );
-    let f = scheduler.fire_now(&t).await?;
+    let f = scheduler(&s.lake, &s.options.alerts).fire_now(&t).await?;
     Ok(Json(serde_json::to_value(f).unwrap_or_default()))
 }
 

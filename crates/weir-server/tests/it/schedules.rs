@@ -179,12 +179,44 @@ async fn a_tenants_trigger_reads_only_its_tenants_repositories() {
         ),
         ("i", own(json!({"notify": "http://[::1]:80/"})), 400),
         ("j", own(json!({"notify": "http://u@10.0.0.7/x"})), 400),
+        // A condition is one read-only query, checked when it is added.
+        (
+            "k",
+            own(json!({"when": "EXPLAIN ANALYZE COPY (SELECT 1) TO '/tmp/weir-k.csv'"})),
+            400,
+        ),
+        (
+            "l",
+            own(json!({"when": "INSERT INTO orders VALUES ('b', 1.0)"})),
+            400,
+        ),
+        ("m", own(json!({"when": "SELECT 1; SELECT 2"})), 400),
     ] {
         let (st, text) = f
             .send("eve", "PUT", &format!("{acme}/{name}"), Some(body))
             .await;
         assert_eq!(st, want, "{name}: {text}");
     }
+    // A condition naming the first tenant's table is added (it parses),
+    // and asking it finds no such repository: nothing of it comes back,
+    // no run starts.
+    let body = own(json!({"when": "SELECT item, qty FROM demand.main.sales"}));
+    let (st, text) = f
+        .send("eve", "PUT", &format!("{acme}/peek"), Some(body))
+        .await;
+    assert_eq!(st, 201, "{text}");
+    let (st, text) = f
+        .send("eve", "POST", &format!("{acme}/peek/run"), None)
+        .await;
+    assert!((400..500).contains(&st), "{st} {text}");
+    assert!(!text.contains("\"a\"") && !text.contains("1.0"), "{text}");
+    let (_, text) = f
+        .send("eve", "GET", &format!("{acme}/peek/firings"), None)
+        .await;
+    assert_eq!(parse(&text)["results"], json!([]));
+    assert!(!std::path::Path::new("/tmp/weir-k.csv").exists());
+    f.send("eve", "DELETE", &format!("{acme}/peek"), None).await;
+
     // A public webhook is fine.
     let body = own(json!({"notify": "https://hooks.example.com/weir"}));
     let (st, text) = f

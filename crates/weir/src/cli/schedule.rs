@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use clap::{Args, Subcommand};
 use serde_json::json;
 use weir_jobs::JobsError;
-use weir_jobs::schedule::{self, Firing, Scheduler, Spec, Trigger};
+use weir_jobs::schedule::{self, Firing, Spec, Trigger};
 use weir_store::Lake;
 
 use crate::Ctx;
@@ -131,17 +131,7 @@ pub struct SchedulerArgs {
     at: Option<String>,
 }
 
-pub(crate) fn scheduler(lake: &Arc<Lake>, alerts: &weir_core::config::Alerts) -> Scheduler {
-    let l = lake.clone();
-    Scheduler::new(
-        lake.clone(),
-        Arc::new(move |repo: &str| {
-            super::run::repo_tenant(&l, repo)
-                .unwrap_or_else(|_| weir_core::names::DEFAULT_TENANT.to_string())
-        }),
-        alerts.clone(),
-    )
-}
+pub(crate) use weir_server::schedules::scheduler;
 
 pub async fn schedule(ctx: &Ctx, cmd: ScheduleCmd) -> anyhow::Result<ExitCode> {
     let lake = ctx.open_lake()?;

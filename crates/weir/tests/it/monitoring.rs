@@ -4,7 +4,7 @@
 
 use crate::Env;
 
-fn pipeline(dir: &str) -> String {
+pub(crate) fn pipeline(dir: &str) -> String {
     crate::manifest_dir()
         .join(format!("../../sql/{dir}/weir.toml"))
         .display()
@@ -17,6 +17,24 @@ fn csv(e: &Env, sql: &str) -> Vec<Vec<String>> {
         .skip(1)
         .map(|l| l.split(',').map(str::to_string).collect())
         .collect()
+}
+
+/// The trigger `monitor`: sql/monitoring on each commit to main that
+/// changes the demand table, with one parameter set (`NAME=VALUE`).
+pub(crate) fn watch_demand(e: &Env, param: &str) {
+    e.ok(&[
+        "schedule",
+        "add",
+        "monitor",
+        "--on-commit",
+        "weir://demand/main",
+        "--paths",
+        "demand/**",
+        "--pipeline",
+        &pipeline("monitoring"),
+        "--param",
+        param,
+    ]);
 }
 
 #[test]
@@ -41,19 +59,7 @@ fn a_new_batch_fires_monitoring_and_its_findings_accumulate() {
         "weir://demand/main/demand",
     ]);
     e.ok(&["run", &pipeline("forecasting"), "weir://demand/main"]);
-    e.ok(&[
-        "schedule",
-        "add",
-        "monitor",
-        "--on-commit",
-        "weir://demand/main",
-        "--paths",
-        "demand/**",
-        "--pipeline",
-        &pipeline("monitoring"),
-        "--param",
-        "window=56",
-    ]);
+    watch_demand(&e, "window=56");
     let now = chrono::Utc::now().to_rfc3339();
     let look = || e.json(&["scheduler", "--once", "--at", &now]);
     assert_eq!(look(), serde_json::json!([]));

@@ -7,13 +7,7 @@
 use serde_json::Value;
 
 use crate::Env;
-
-fn pipeline(dir: &str) -> String {
-    crate::manifest_dir()
-        .join(format!("../../sql/{dir}/weir.toml"))
-        .display()
-        .to_string()
-}
+use crate::monitoring::{pipeline, watch_demand};
 
 fn firings(e: &Env, trigger: &str) -> Vec<Value> {
     let v = e.json(&[
@@ -63,19 +57,7 @@ fn sixty_days_with_a_shift_on_day_40_retrain_once() {
     // The monitoring manifest's own trigger, with a higher threshold: on
     // these 12 series (weekly season, promotions, a trend) up to 4 drift
     // by chance in a 24-day window; 5 are shifted.
-    e.ok(&[
-        "schedule",
-        "add",
-        "monitor",
-        "--on-commit",
-        "weir://demand/main",
-        "--paths",
-        "demand/**",
-        "--pipeline",
-        &pipeline("monitoring"),
-        "--param",
-        "drifted_share=0.4",
-    ]);
+    watch_demand(&e, "drifted_share=0.4");
     // The forecasting manifest's `retrain`: after `monitor`, when
     // drift_summary says so.
     e.ok(&[
