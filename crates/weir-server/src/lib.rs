@@ -22,6 +22,7 @@ mod lakefs;
 mod lineage;
 mod marquez;
 mod metrics;
+pub mod mlflow;
 mod objects;
 pub mod openapi;
 mod quota;
@@ -74,6 +75,9 @@ pub struct ServeOptions {
     pub storage_sample: Duration,
     /// How triggers fired over HTTP tell their webhooks.
     pub alerts: weir_core::config::Alerts,
+    /// How often MLflow tracking writes reach their Delta tables (they are
+    /// journaled at once, so a crash loses none).
+    pub mlflow_flush: Duration,
 }
 
 impl Default for ServeOptions {
@@ -86,6 +90,7 @@ impl Default for ServeOptions {
             usage_flush: Duration::from_secs(10),
             storage_sample: Duration::from_secs(3600),
             alerts: Default::default(),
+            mlflow_flush: Duration::from_secs(1),
         }
     }
 }
@@ -100,6 +105,8 @@ pub struct AppState {
     forecasts: decide::ForecastCache,
     deadlines: Arc<deadline::Deadlines>,
     pub meter: usage::Meter,
+    /// The MLflow tracking stores of the tenants.
+    pub mlflow: mlflow::Tracking,
 }
 
 impl AppState {
@@ -113,6 +120,7 @@ impl AppState {
         let users: Vec<String> = keys.list()?.into_iter().map(|k| k.user).collect();
         let authz = Arc::new(authz::Authz::open(lake.meta_store(), &users)?);
         Ok(Arc::new(AppState {
+            mlflow: mlflow::Tracking::new(lake.clone()),
             lake,
             keys,
             authz,
@@ -210,6 +218,7 @@ pub fn router(state: Arc<AppState>) -> Router {
                 .layer(gate::GateLayer(state.clone())),
         )
         .nest("/api/v1", api)
+        .merge(mlflow::routes().layer(gate::GateLayer(state.clone())))
         .fallback_service(s3)
         .layer(common)
         .with_state(state)
@@ -237,6 +246,18 @@ async fn s3_failed(e: s3s::HttpError) -> Response {
     (StatusCode::INTERNAL_SERVER_ERROR, "S3 gateway error").into_response()
 }
 
+/// Writes the MLflow journal to the tracking tables every
+/// [`ServeOptions::mlflow_flush`].
+async fn mlflow_flushes(state: Arc<AppState>) {
+    let mut tick = tokio::time::interval(state.options.mlflow_flush);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        // A failure is logged and retried at the next tick.
+        let _ = state.mlflow.flush_all().await;
+    }
+}
+
 /// Serves until `shutdown` completes, then lets requests in flight finish.
 pub async fn serve(
     listener: tokio::net::TcpListener,
@@ -244,10 +265,15 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let metering = tokio::spawn(usage_task::run(state.clone()));
+    let tracking = tokio::spawn(mlflow_flushes(state.clone()));
     let served = axum::serve(listener, router(state.clone()))
         .with_graceful_shutdown(shutdown)
         .await;
     metering.abort();
+    tracking.abort();
+    if let Err(e) = state.mlflow.flush_all().await {
+        tracing::error!(error = %e, "MLflow tracking not flushed to its tables; the journal keeps it for the next start");
+    }
     // What was counted since the last flush.
     if let Err(e) = state.meter.flush(&state.lake).await {
         tracing::error!(error = %e, "usage counted since the last flush is lost");

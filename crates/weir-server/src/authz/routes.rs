@@ -116,6 +116,14 @@ pub fn rule(method: &str, path: &str) -> Option<Rule> {
             | "/search",
         ) => r("lineage:Read", Lineage),
         ("POST", "/recommend_qty" | "/voi") => r("decide:Invoke", Handler),
+        // MLflow: the handler checks the tenant's tracking repository.
+        (
+            _,
+            "/api/2.0/mlflow/{*rpc}"
+            | "/api/2.0/mlflow-artifacts/artifacts"
+            | "/api/2.0/mlflow-artifacts/artifacts/{*path}"
+            | "/api/3.0/mlflow/server-info",
+        ) => r("mlflow:Track", Handler),
         // A user's own keys need no permission (the handler checks whose).
         (_, p) if p.starts_with("/auth/users/{userId}/credentials") => r("auth:Manage", Handler),
         ("GET", p) if p.starts_with("/auth/") => r("auth:Read", OwnTenant),

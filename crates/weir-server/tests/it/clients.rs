@@ -90,6 +90,37 @@ async fn boto3_deltalake_polars_and_openlineage_work_unchanged() {
     run_client("test_s3_delta_lineage.py").await;
 }
 
+/// The mlflow client, unchanged: tracking, artifacts, search, the
+/// registry and a pyfunc model loaded by alias. What it logged is then in
+/// the tracking repository's tables and objects, committed when the server
+/// stopped.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_mlflow_client_works_unchanged() {
+    let s = Server::start();
+    let out = run_against(&s, s.state.clone(), "test_mlflow.py", &[], &[]).await;
+    let run = out.trim().lines().last().unwrap().to_string();
+    let session = weir_sql::read_only_session(s.state.lake.clone(), &Default::default()).unwrap();
+    let q = format!(
+        "SELECT string_agg(CAST(value AS VARCHAR), ',' ORDER BY step) AS v FROM mlflow.main.metrics \
+         WHERE run_id = '{run}' AND key = 'mae'"
+    );
+    let b = session.query(&q).await.unwrap().collect().await.unwrap();
+    let text = deltalake::arrow::util::pretty::pretty_format_batches(&b)
+        .unwrap()
+        .to_string();
+    assert!(text.contains("10.0,9.0,8.0,7.0,6.0"), "{text}");
+    let repo = s.state.lake.repo("mlflow").unwrap();
+    let (_, bytes) = repo
+        .get_object(
+            "main",
+            &format!("artifacts/1/{run}/artifacts/reports/report.txt"),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(&bytes[..], b"MAE fell every week\n");
+}
+
 /// boto3 begins a multipart upload, the server stops, a new server opens
 /// the same lake, and boto3 lists the upload and its part, adds the last
 /// part and completes it.

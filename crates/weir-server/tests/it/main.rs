@@ -7,6 +7,7 @@ mod clients;
 mod endpoints;
 mod hostile_sql;
 mod matrix;
+mod mlflow;
 mod schedules;
 mod usage;
 

@@ -32,6 +32,10 @@ pub struct ServeArgs {
     /// of the server can lose at most
     #[arg(long, default_value_t = 10, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
     usage_flush_secs: u64,
+    /// Write MLflow tracking changes to their Delta tables (one commit)
+    /// this often; they are journaled when logged, so a crash loses none
+    #[arg(long, default_value_t = 1, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
+    mlflow_flush_secs: u64,
     /// Sample each repository's stored bytes this often (one server of a
     /// shared lake does it)
     #[arg(long, default_value_t = 3600, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
@@ -79,12 +83,13 @@ pub async fn serve(ctx: &Ctx, a: ServeArgs) -> anyhow::Result<ExitCode> {
             usage_flush: Duration::from_secs(a.usage_flush_secs),
             storage_sample: Duration::from_secs(a.storage_sample_secs),
             alerts: ctx.config.alerts.clone(),
+            mlflow_flush: Duration::from_secs(a.mlflow_flush_secs),
         },
     )?;
     let listener = tokio::net::TcpListener::bind(a.listen).await?;
     let addr = listener.local_addr()?;
     eprintln!(
-        "weir serve: lake {} on http://{addr}\n  lakeFS API, SQL, lineage: http://{addr}/api/v1\n  S3 gateway:               http://{addr} (bucket = repository, key = REF/PATH)\n  decisions:                http://{addr}/recommend_qty, /voi\nCtrl-C stops",
+        "weir serve: lake {} on http://{addr}\n  lakeFS API, SQL, lineage: http://{addr}/api/v1\n  S3 gateway:               http://{addr} (bucket = repository, key = REF/PATH)\n  decisions:                http://{addr}/recommend_qty, /voi\n  MLflow tracking:          http://{addr} (mlflow.set_tracking_uri)\nCtrl-C stops",
         ctx.config.lake.display()
     );
     weir_server::serve(listener, state, async {
