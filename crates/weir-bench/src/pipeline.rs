@@ -167,6 +167,7 @@ pub fn run(args: &[String]) {
             tenant: String::new(),
             cause: None,
             scope: None,
+            tracking: None,
         };
         let repo = lake.repo("bench").expect("repo");
         let (mut pipeline, mut chained, mut manual) = (Vec::new(), Vec::new(), Vec::new());

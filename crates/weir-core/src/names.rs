@@ -125,6 +125,23 @@ pub fn validate_prefix(prefix: &str) -> Result<(), CoreError> {
 /// events) as Delta tables, queryable like any other.
 pub const SYSTEM_REPO: &str = "weir-system";
 
+/// The repository of a tenant's MLflow tracking store: `mlflow` for the
+/// default tenant, `TENANT-mlflow` for another.
+pub fn tracking_repo(tenant: &str) -> String {
+    if tenant == DEFAULT_TENANT {
+        "mlflow".into()
+    } else {
+        format!("{tenant}-mlflow")
+    }
+}
+
+/// Repositories weir keeps its own records in (the system repository,
+/// tracking stores): they do not count when a command picks the lake's
+/// only repository for the user.
+pub fn is_records_repo(name: &str) -> bool {
+    name == SYSTEM_REPO || name == "mlflow" || name.ends_with("-mlflow")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

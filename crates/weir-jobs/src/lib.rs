@@ -24,6 +24,7 @@ pub mod reproduce;
 pub mod runner;
 pub mod schedule;
 mod stage;
+pub mod tracking;
 
 pub use error::{JobsError, Result};
 pub use features::FeatureRegistry;

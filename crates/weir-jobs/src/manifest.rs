@@ -48,6 +48,57 @@ struct RawManifest {
     stages: Vec<RawStage>,
     #[serde(default, rename = "trigger")]
     triggers: Vec<crate::schedule::Spec>,
+    #[serde(default)]
+    mlflow: Option<RawMlflow>,
+}
+
+/// `[mlflow]`: what a run records as an MLflow run besides its params,
+/// stages and datasets.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMlflow {
+    /// `false`: the pipeline's runs are not MLflow runs.
+    #[serde(default = "yes")]
+    track: bool,
+    /// The experiment (default: the pipeline's name).
+    #[serde(default)]
+    experiment: Option<String>,
+    /// SQL giving `key, value[, step]`: the run's metrics.
+    #[serde(default)]
+    metrics: Option<PathBuf>,
+    /// SQL giving one child run per row: `run_name`, `param_*` columns as
+    /// params, other numeric columns as metrics.
+    #[serde(default)]
+    children: Option<PathBuf>,
+    /// Output tables saved with the run as CSV artifacts.
+    #[serde(default)]
+    artifacts: Vec<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// How a pipeline's runs are recorded as MLflow runs.
+#[derive(Debug, Clone)]
+pub struct Tracking {
+    pub track: bool,
+    pub experiment: Option<String>,
+    pub metrics: Option<String>,
+    pub children: Option<String>,
+    pub artifacts: Vec<String>,
+}
+
+impl Default for Tracking {
+    fn default() -> Self {
+        Tracking {
+            track: true,
+            experiment: None,
+            metrics: None,
+            children: None,
+            artifacts: Vec::new(),
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -153,6 +204,7 @@ pub struct Manifest {
     pub stages: Vec<Stage>,
     /// The triggers the pipeline declares (`weir schedule apply`).
     pub triggers: Vec<crate::schedule::Spec>,
+    pub tracking: Tracking,
 }
 
 fn is_ident(s: &str) -> bool {
@@ -327,6 +379,34 @@ impl Manifest {
                 gates,
             });
         }
+        let tracking = match raw.mlflow {
+            None => Tracking::default(),
+            Some(m) => {
+                let sql = |what: &str, f: &Option<PathBuf>| -> Result<Option<String>> {
+                    let Some(f) = f else { return Ok(None) };
+                    read_sql(f).map(Some).map_err(|e| {
+                        err(format!(
+                            "[mlflow] {what}: cannot read SQL file {}: {e}",
+                            f.display()
+                        ))
+                    })
+                };
+                for a in &m.artifacts {
+                    if !stages.iter().any(|s| &s.output == a) {
+                        return Err(err(format!(
+                            "[mlflow] artifacts: no stage writes a table named {a:?}"
+                        )));
+                    }
+                }
+                Tracking {
+                    track: m.track,
+                    experiment: m.experiment,
+                    metrics: sql("metrics", &m.metrics)?,
+                    children: sql("children", &m.children)?,
+                    artifacts: m.artifacts,
+                }
+            }
+        };
         Ok(Manifest {
             name: raw.name,
             description: raw.description,
@@ -334,6 +414,7 @@ impl Manifest {
             params: Params(params),
             stages,
             triggers: raw.triggers,
+            tracking,
         })
     }
 }

@@ -82,6 +82,9 @@ pub struct RunRecord {
     /// finding of the trigger that fired it, as JSON).
     #[serde(default)]
     pub cause: Option<String>,
+    /// On the run row: the MLflow run it is recorded as.
+    #[serde(default)]
+    pub mlflow_run_id: Option<String>,
 }
 
 fn pin_fields() -> Fields {
@@ -125,6 +128,7 @@ pub fn schema() -> SchemaRef {
         Field::new("commit", DataType::Utf8, true),
         Field::new("cpu_seconds", DataType::Float64, true),
         Field::new("cause", DataType::Utf8, true),
+        Field::new("mlflow_run_id", DataType::Utf8, true),
     ]))
 }
 
@@ -273,6 +277,7 @@ pub fn add_orphans(lake: &Arc<Lake>, rows: &mut Vec<RunRecord>) {
                 commit: None,
                 cpu_seconds: None,
                 cause: None,
+                mlflow_run_id: None,
             });
         }
     }

@@ -37,6 +37,10 @@ pub struct RunOptions {
     /// The repositories the run's SQL may read (a run a tenant's trigger
     /// started: that tenant's); `None` for every repository of the lake.
     pub scope: Option<std::collections::HashSet<String>>,
+    /// The tracking stores of the process, when it serves them (`weir
+    /// serve`): the run's MLflow run goes through them. `None`: the run
+    /// records itself in the lake (see `tracking`).
+    pub tracking: Option<Arc<weir_tracking::Stores>>,
 }
 
 impl RunOptions {
@@ -118,6 +122,9 @@ pub struct RunReport {
     pub records_error: Option<String>,
     /// What started the run (a trigger's finding), when not a person.
     pub cause: Option<String>,
+    /// The MLflow run the run is recorded as (`None`: `[mlflow] track =
+    /// false`).
+    pub mlflow_run: Option<String>,
 }
 
 fn now() -> String {
@@ -199,6 +206,7 @@ pub async fn run(
         failure: None,
         records_error: None,
         cause: opts.cause.clone(),
+        mlflow_run: manifest.tracking.track.then(crate::tracking::new_run_id),
     };
     // Recorded before the run ends: a run killed midway shows as "running"
     // with its branch (and `weir runs` lists a branch whose start record
@@ -288,11 +296,17 @@ pub async fn run(
     let events = crate::lineage::run_events(manifest, &report, &reports, &started_at);
     // Two tables, two writers: side by side, each committing its own table.
     let usage = usage_rows(&report, &reports, opts);
-    let (saved, traced, metered) = tokio::join!(
+    let started_ms = Utc::now().timestamp_millis() - report.duration.as_millis() as i64;
+    let (saved, traced, metered, tracked) = tokio::join!(
         records::append(&lake, &rows, &opts.committer),
         crate::lineage::save(&lake, &events, &report, &reports, opts),
-        weir_lineage::usage::append(&lake, &usage, &opts.committer)
+        weir_lineage::usage::append(&lake, &usage, &opts.committer),
+        crate::tracking::record(&lake, manifest, &report, &reports, opts, started_ms)
     );
+    if let Err(e) = tracked {
+        tracing::warn!("run {run_id}: could not record its MLflow run: {e}");
+        report.records_error = Some(format!("MLflow run: {e}"));
+    }
     if let Err(e) = metered {
         tracing::warn!("run {run_id}: could not save its usage: {e}");
         report.records_error = Some(format!("usage: {e}"));
@@ -512,6 +526,7 @@ fn run_records(run: &RunReport, stages: &[StageReport], started_at: &str) -> Vec
         commit: None,
         cpu_seconds: None,
         cause: None,
+        mlflow_run_id: None,
     };
     let mut out: Vec<RunRecord> = stages
         .iter()
@@ -540,6 +555,7 @@ fn run_records(run: &RunReport, stages: &[StageReport], started_at: &str) -> Vec
     total.error = run.failure.as_ref().map(|(_, m)| m.clone());
     total.commit = run.merge_commit.clone();
     total.cause = run.cause.clone();
+    total.mlflow_run_id = run.mlflow_run.clone();
     total.outputs = stages.iter().flat_map(|s| s.outputs.clone()).collect();
     out.push(total);
     out

@@ -106,7 +106,7 @@ pub struct AppState {
     deadlines: Arc<deadline::Deadlines>,
     pub meter: usage::Meter,
     /// The MLflow tracking stores of the tenants.
-    pub mlflow: mlflow::Tracking,
+    pub mlflow: Arc<weir_tracking::Stores>,
 }
 
 impl AppState {
@@ -120,7 +120,7 @@ impl AppState {
         let users: Vec<String> = keys.list()?.into_iter().map(|k| k.user).collect();
         let authz = Arc::new(authz::Authz::open(lake.meta_store(), &users)?);
         Ok(Arc::new(AppState {
-            mlflow: mlflow::Tracking::new(lake.clone()),
+            mlflow: Arc::new(mlflow::stores(lake.clone(), authz.clone())),
             lake,
             keys,
             authz,
@@ -247,14 +247,20 @@ async fn s3_failed(e: s3s::HttpError) -> Response {
 }
 
 /// Writes the MLflow journal to the tracking tables every
-/// [`ServeOptions::mlflow_flush`].
-async fn mlflow_flushes(state: Arc<AppState>) {
+/// [`ServeOptions::mlflow_flush`], until `stop` says so. Not aborted: a
+/// flush cut short would leave its batch to the journal only, and out of
+/// the tables until the next start.
+async fn mlflow_flushes(state: Arc<AppState>, mut stop: tokio::sync::watch::Receiver<bool>) {
     let mut tick = tokio::time::interval(state.options.mlflow_flush);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        tick.tick().await;
-        // A failure is logged and retried at the next tick.
-        let _ = state.mlflow.flush_all().await;
+        tokio::select! {
+            _ = tick.tick() => {
+                // A failure is logged and retried at the next tick.
+                let _ = state.mlflow.flush_all().await;
+            }
+            _ = stop.changed() => return,
+        }
     }
 }
 
@@ -265,13 +271,15 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let metering = tokio::spawn(usage_task::run(state.clone()));
-    let tracking = tokio::spawn(mlflow_flushes(state.clone()));
+    let (stop_flushes, stopped) = tokio::sync::watch::channel(false);
+    let tracking = tokio::spawn(mlflow_flushes(state.clone(), stopped));
     let served = axum::serve(listener, router(state.clone()))
         .with_graceful_shutdown(shutdown)
         .await;
     metering.abort();
-    tracking.abort();
-    if let Err(e) = state.mlflow.flush_all().await {
+    let _ = stop_flushes.send(true);
+    let _ = tracking.await;
+    if let Err(e) = state.mlflow.close().await {
         tracing::error!(error = %e, "MLflow tracking not flushed to its tables; the journal keeps it for the next start");
     }
     // What was counted since the last flush.

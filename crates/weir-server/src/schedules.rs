@@ -197,7 +197,9 @@ fn paused(s: &AppState, repo: &str, name: &str, paused: bool) -> Result<Json<Val
 /// `outcome` says so, as `weir_schedule_runs()` has it).
 async fn run(State(s): St, Path((repo, name)): Path<(String, String)>) -> Result<Json<Value>> {
     let t = of_repo(&s, &repo, &name)?;
-    let f = scheduler(&s.lake, &s.options.alerts).fire_now(&t).await?;
+    let mut sched = scheduler(&s.lake, &s.options.alerts);
+    sched.tracking = Some(s.mlflow.clone());
+    let f = sched.fire_now(&t).await?;
     Ok(Json(serde_json::to_value(f).unwrap_or_default()))
 }
 

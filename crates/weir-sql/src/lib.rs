@@ -178,12 +178,12 @@ fn build(
     let repo = match &opts.repo {
         Some(r) => Some(visible.repo(&lake, r)?),
         None => {
-            // weir's own system repository does not count: it is there as
-            // soon as a pipeline has run.
+            // weir's own records do not count: they are there as soon as
+            // a pipeline has run.
             let repos: Vec<_> = lake
                 .list_repos()?
                 .into_iter()
-                .filter(|r| r.name != weir_core::names::SYSTEM_REPO && visible.allows(&r.name))
+                .filter(|r| !weir_core::names::is_records_repo(&r.name) && visible.allows(&r.name))
                 .collect();
             match repos.as_slice() {
                 [one] => Some(lake.repo(&one.name)?),

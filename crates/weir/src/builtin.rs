@@ -30,7 +30,7 @@ pub const FORECASTING: BuiltIn = BuiltIn {
     files: files!("forecasting": "weir.toml", "panel.sql", "hierarchy.sql", "preflight.sql",
         "features.yaml", "backtest_points.sql", "backtest.sql", "model_choice.sql", "not_worse.sql",
         "base_forecast.sql", "residuals.sql", "diagnostics.sql", "reconciled.sql", "drift.sql", "anomalies.sql",
-        "orders.sql"),
+        "orders.sql", "mlflow_metrics.sql", "mlflow_children.sql"),
 };
 
 /// Drift, anomalies and forecast health of each new batch.

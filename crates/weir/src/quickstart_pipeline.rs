@@ -36,6 +36,7 @@ async fn run_builtin(
             tenant: String::new(),
             cause: None,
             scope: None,
+            tracking: None,
         },
     )
     .await?;

@@ -91,6 +91,9 @@ pub struct Scheduler {
     pub alerts: Alerts,
     /// When this process last pruned old claims (once an hour).
     pruned: std::sync::Mutex<Option<std::time::Instant>>,
+    /// The tracking stores of the server this scheduler runs in: its runs'
+    /// MLflow runs go through them (see `RunOptions::tracking`).
+    pub tracking: Option<Arc<weir_tracking::Stores>>,
 }
 
 impl Scheduler {
@@ -106,6 +109,7 @@ impl Scheduler {
             claimant: format!("{host}:{}", std::process::id()),
             alerts,
             pruned: Default::default(),
+            tracking: None,
         }
     }
 
@@ -554,6 +558,7 @@ impl Scheduler {
             tenant: (self.tenant_of)(&uri.repo),
             cause: Some(cause),
             scope: self.scope_of(t)?,
+            tracking: self.tracking.clone(),
         };
         let report = crate::run(self.lake.clone(), &manifest, &uri.repo, &branch, &opts).await?;
         Ok((report, head))

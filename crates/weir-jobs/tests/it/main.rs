@@ -5,3 +5,4 @@ mod lineage;
 mod merges;
 mod runs;
 mod schedule;
+mod tracking;

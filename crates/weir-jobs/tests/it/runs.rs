@@ -113,6 +113,7 @@ pub fn opts(params: &[(&str, &str)]) -> RunOptions {
         tenant: String::new(),
         cause: None,
         scope: None,
+        tracking: None,
     }
 }
 

@@ -8,12 +8,9 @@
 //! artifacts are objects there, so every run is pinned by a commit.
 
 mod artifacts;
-pub mod model;
 mod registry;
 mod registry_search;
 mod search;
-mod store;
-mod tables;
 mod tracking;
 
 use std::sync::Arc;
@@ -27,7 +24,7 @@ use axum::{Json, Router};
 use serde_json::{Map, Value, json};
 use weir_core::ErrorCode;
 
-pub use store::{Store, Tracking, repo_name};
+use weir_tracking::{Store, TrackingError};
 
 use crate::AppState;
 use crate::authz::{Principal, Resource};
@@ -94,6 +91,25 @@ impl IntoResponse for MlflowError {
 }
 
 pub type MResult<T> = std::result::Result<T, MlflowError>;
+
+impl From<TrackingError> for ServerError {
+    fn from(e: TrackingError) -> Self {
+        match e {
+            TrackingError::Store(e) => ServerError::Store(e),
+            e => ServerError::Other(e.code(), e.to_string()),
+        }
+    }
+}
+
+/// [`Store::write`] with the server's errors.
+pub fn write<T>(
+    store: &Store,
+    f: impl FnOnce(
+        &weir_tracking::model::State,
+    ) -> Result<(Vec<weir_tracking::model::Change>, T), ServerError>,
+) -> Result<T, ServerError> {
+    store.write(f)
+}
 
 pub fn missing(msg: impl Into<String>) -> ServerError {
     ServerError::NotFound(msg.into())
@@ -223,6 +239,28 @@ pub struct Ctx {
     pub store: Arc<Store>,
 }
 
+/// The tracking stores of a server: a tenant's new tracking repository
+/// is recorded as the tenant's before it is made, so no other sees it.
+pub fn stores(
+    lake: Arc<weir_store::Lake>,
+    authz: Arc<crate::authz::Authz>,
+) -> weir_tracking::Stores {
+    let register = move |repo: &str, tenant: &str| {
+        authz
+            .update(|m| {
+                if m.repo_tenant(repo) != tenant && m.repos.contains_key(repo) {
+                    return Err(ServerError::Conflict(format!(
+                        "the tracking repository {repo} belongs to another tenant"
+                    )));
+                }
+                m.repos.insert(repo.to_string(), tenant.to_string());
+                Ok(())
+            })
+            .map_err(|e| TrackingError::Conflict(e.to_string()))
+    };
+    weir_tracking::Stores::with_registrar(lake, Arc::new(register))
+}
+
 /// RPCs that change nothing, though some are POSTs.
 fn reads(method: &Method, rpc: &str) -> bool {
     method == Method::GET
@@ -248,7 +286,7 @@ pub(crate) async fn authorize(
         });
     }
     if write {
-        store.repo(s, &tenant).await?;
+        store.create_repo().await?;
     }
     // A repository this request made is not in the model the gate read.
     let model = if p.model.repos.contains_key(&store.repo) || p.anonymous_admin {

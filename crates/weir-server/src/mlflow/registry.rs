@@ -4,15 +4,15 @@
 use axum::http::Method;
 use serde_json::{Value, json};
 
-use super::model::{
+use super::registry_search::{search_logged, search_models, search_versions};
+use super::tracking::tags;
+use super::{Ctx, Fields, check_key, exists, invalid, missing, write};
+use crate::error::Result;
+use weir_tracking::model::{
     Change, LoggedModel, ModelVersion, RegisteredModel, State, logged_model_json,
     registered_model_json, set_tag, version_json,
 };
-use super::registry_search::{search_logged, search_models, search_versions};
-use super::store::now_ms;
-use super::tracking::tags;
-use super::{Ctx, Fields, check_key, exists, invalid, missing};
-use crate::error::Result;
+use weir_tracking::now_ms;
 
 const STAGES: [&str; 4] = ["None", "Staging", "Production", "Archived"];
 
@@ -95,7 +95,7 @@ pub fn call(c: &Ctx, m: &Method, rpc: &str, f: &Fields) -> Result<Option<Value>>
             check_key("registered model", &name)?;
             let tags = tags(f, "tags")?;
             let description = f.str("description");
-            st.write(|s| {
+            write(st, |s| {
                 if s.models.contains_key(&name) {
                     return Err(exists(format!(
                         "Registered Model (name={name}) already exists."
@@ -150,7 +150,7 @@ pub fn call(c: &Ctx, m: &Method, rpc: &str, f: &Fields) -> Result<Option<Value>>
         "registered-models/rename" => {
             let (name, new) = (f.need("name")?, f.need("new_name")?);
             check_key("registered model", &new)?;
-            st.write(|s| {
+            write(st, |s| {
                 let mut rm = model(s, &name)?.clone();
                 if s.models.contains_key(&new) {
                     return Err(exists(format!(
@@ -196,7 +196,7 @@ pub fn call(c: &Ctx, m: &Method, rpc: &str, f: &Fields) -> Result<Option<Value>>
                 f.str("version"),
             );
             let description = f.str("description");
-            st.write(|s| {
+            write(st, |s| {
                 let mut rm = model(s, &name)?.clone();
                 match (rpc, m) {
                     ("registered-models/update", _) => rm.description = description,
@@ -251,7 +251,7 @@ pub fn call(c: &Ctx, m: &Method, rpc: &str, f: &Fields) -> Result<Option<Value>>
         }
         "registered-models/delete" => {
             let name = f.need("name")?;
-            st.write(|s| {
+            write(st, |s| {
                 model(s, &name)?;
                 Ok((
                     vec![Change::DropRegisteredModel { name: name.clone() }],
@@ -269,7 +269,7 @@ pub fn call(c: &Ctx, m: &Method, rpc: &str, f: &Fields) -> Result<Option<Value>>
                 f.str("description"),
                 f.str("model_id").filter(|m| !m.is_empty()),
             );
-            st.write(|s| {
+            write(st, |s| {
                 let rm = model(s, &name)?;
                 if let Some(r) = &run_id
                     && s.run(r).is_none()
@@ -322,7 +322,7 @@ pub fn call(c: &Ctx, m: &Method, rpc: &str, f: &Fields) -> Result<Option<Value>>
                 f.str("value").unwrap_or_default(),
                 f.str("description"),
             );
-            st.write(|s| {
+            write(st, |s| {
                 let mut mv = version(s, &name, &v)?.clone();
                 let mut changes = Vec::new();
                 let now = now_ms();
@@ -401,7 +401,7 @@ pub fn call(c: &Ctx, m: &Method, rpc: &str, f: &Fields) -> Result<Option<Value>>
                 f.str("model_type"),
                 f.str("source_run_id").filter(|r| !r.is_empty()),
             );
-            st.write(|s| {
+            write(st, |s| {
                 if !s
                     .experiments
                     .contains_key(&exp.parse::<i64>().unwrap_or(-1))
@@ -440,7 +440,7 @@ pub fn call(c: &Ctx, m: &Method, rpc: &str, f: &Fields) -> Result<Option<Value>>
             }
             let status = f.str("status");
             let (tags, params) = (tags(f, "tags")?, tags(f, "params")?);
-            st.write(|s| {
+            write(st, |s| {
                 let mut lm = logged(s, id)?.clone();
                 match (sub, m) {
                     ("", &Method::DELETE) => lm.status = "LOGGED_MODEL_DELETED".into(),

@@ -5,12 +5,12 @@
 use serde_json::{Value, json};
 
 use super::Fields;
-use super::model::{
+use super::search::{self, Kind, Val};
+use crate::error::Result;
+use weir_tracking::model::{
     LoggedModel, ModelVersion, RegisteredModel, State, Tag, logged_model_json,
     registered_model_json, version_json,
 };
-use super::search::{self, Kind, Val};
-use crate::error::Result;
 
 fn page<T>(
     hits: Vec<T>,

@@ -5,14 +5,14 @@
 use axum::http::Method;
 use serde_json::{Value, json};
 
-use super::model::{
+use super::search::{self, Kind, Val};
+use super::{Ctx, Fields, check_key, exists, invalid, missing, write};
+use crate::error::{Result, ServerError};
+use weir_tracking::model::{
     ACTIVE, Change, DEFAULT_EXPERIMENT, DELETED, Experiment, Metric, RunInfo, State, Tag,
     metric_json, run_info_json, run_json, set_tag,
 };
-use super::search::{self, Kind, Val};
-use super::store::now_ms;
-use super::{Ctx, Fields, check_key, exists, invalid, missing};
-use crate::error::{Result, ServerError};
+use weir_tracking::now_ms;
 
 const STATUSES: [&str; 5] = ["RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED"];
 
@@ -66,7 +66,7 @@ pub fn call(c: &Ctx, m: &Method, rpc: &str, f: &Fields) -> Result<Option<Value>>
             let name = f.need("name")?;
             let tags = tags(f, "tags")?;
             let location = f.str("artifact_location").filter(|l| !l.is_empty());
-            st.write(|s| {
+            write(st, |s| {
                 if s.experiment_by_name(&name).is_some() {
                     return Err(exists(format!(
                         "Experiment(name={name}) already exists. Error: an experiment of that name is in the tracking store"
@@ -75,7 +75,8 @@ pub fn call(c: &Ctx, m: &Method, rpc: &str, f: &Fields) -> Result<Option<Value>>
                 let id = s.next_experiment_id().to_string();
                 let now = now_ms();
                 let e = Experiment {
-                    artifact_location: location.unwrap_or_else(|| format!("mlflow-artifacts:/{id}")),
+                    artifact_location: location
+                        .unwrap_or_else(|| format!("mlflow-artifacts:/{id}")),
                     experiment_id: id.clone(),
                     name,
                     lifecycle_stage: ACTIVE.into(),
@@ -95,18 +96,24 @@ pub fn call(c: &Ctx, m: &Method, rpc: &str, f: &Fields) -> Result<Option<Value>>
             let tag = (rpc == "experiments/set-experiment-tag")
                 .then(|| Ok::<_, ServerError>((f.need("key")?, f.str("value").unwrap_or_default())))
                 .transpose()?;
-            st.write(|s| {
+            write(st, |s| {
                 let mut e = experiment(s, &id)?.clone();
                 match rpc {
                     "experiments/update" => {
-                        let n = new_name.clone().ok_or_else(|| invalid("Missing value for required parameter 'new_name'"))?;
-                        if s.experiment_by_name(&n).is_some_and(|o| o.experiment_id != id) {
+                        let n = new_name.clone().ok_or_else(|| {
+                            invalid("Missing value for required parameter 'new_name'")
+                        })?;
+                        if s.experiment_by_name(&n)
+                            .is_some_and(|o| o.experiment_id != id)
+                        {
                             return Err(exists(format!("Experiment(name={n}) already exists")));
                         }
                         e.name = n;
                     }
                     "experiments/delete" if id == DEFAULT_EXPERIMENT => {
-                        return Err(invalid("Cannot delete the default experiment '0'. This is an internally reserved experiment."));
+                        return Err(invalid(
+                            "Cannot delete the default experiment '0'. This is an internally reserved experiment.",
+                        ));
                     }
                     "experiments/delete" => e.lifecycle_stage = DELETED.into(),
                     "experiments/restore" => e.lifecycle_stage = ACTIVE.into(),
@@ -140,7 +147,7 @@ pub fn call(c: &Ctx, m: &Method, rpc: &str, f: &Fields) -> Result<Option<Value>>
             }
             let end = f.int("end_time")?;
             let name = f.str("run_name").filter(|n| !n.is_empty());
-            st.write(|s| {
+            write(st, |s| {
                 let (i, _) = run(s, &id)?;
                 let mut i = i.clone();
                 let mut changes = Vec::new();
@@ -213,7 +220,7 @@ pub fn call(c: &Ctx, m: &Method, rpc: &str, f: &Fields) -> Result<Option<Value>>
         }
         "runs/delete-tag" => {
             let (id, key) = (f.run_id()?, f.need("key")?);
-            st.write(|s| {
+            write(st, |s| {
                 let (_, r) = active_run(s, &id)?;
                 if !r.tags.contains_key(&key) {
                     return Err(invalid(format!(
@@ -233,7 +240,7 @@ pub fn call(c: &Ctx, m: &Method, rpc: &str, f: &Fields) -> Result<Option<Value>>
             let id = f.run_id()?;
             let datasets = f.list("datasets");
             let models = f.list("models");
-            st.write(|s| {
+            write(st, |s| {
                 active_run(s, &id)?;
                 let change = if rpc == "runs/log-inputs" {
                     Change::Inputs {
@@ -284,12 +291,12 @@ fn experiment<'a>(s: &'a State, id: &str) -> Result<&'a Experiment> {
         .ok_or_else(|| missing(format!("No Experiment with id={id} exists")))
 }
 
-fn run<'a>(s: &'a State, id: &str) -> Result<(&'a RunInfo, &'a super::model::Run)> {
+fn run<'a>(s: &'a State, id: &str) -> Result<(&'a RunInfo, &'a weir_tracking::model::Run)> {
     s.run(id)
         .ok_or_else(|| missing(format!("Run with id={id} not found")))
 }
 
-fn active_run<'a>(s: &'a State, id: &str) -> Result<(&'a RunInfo, &'a super::model::Run)> {
+fn active_run<'a>(s: &'a State, id: &str) -> Result<(&'a RunInfo, &'a weir_tracking::model::Run)> {
     let (i, r) = run(s, id)?;
     if i.lifecycle_stage != ACTIVE {
         return Err(invalid(format!(
@@ -377,7 +384,7 @@ fn create_run(c: &Ctx, f: &Fields) -> Result<Value> {
         .filter(|u| !u.is_empty())
         .unwrap_or_else(|| c.user.clone());
     let start = f.int("start_time")?.unwrap_or_else(now_ms);
-    c.store.write(|s| {
+    write(&c.store, |s| {
         let e = experiment(s, &exp)?;
         if e.lifecycle_stage != ACTIVE {
             return Err(invalid(format!(
@@ -396,10 +403,8 @@ fn create_run(c: &Ctx, f: &Fields) -> Result<Value> {
             end_time: None,
             lifecycle_stage: ACTIVE.into(),
         };
-        let mut r = super::model::Run {
-            info: Some(info.clone()),
-            ..Default::default()
-        };
+        let mut r = weir_tracking::model::Run::default();
+        r.info = Some(info.clone());
         for t in &tags {
             r.tags.insert(t.key.clone(), t.value.clone());
         }
@@ -443,7 +448,7 @@ fn log_batch(
             )));
         }
     }
-    c.store.write(|s| {
+    write(&c.store, |s| {
         let (_, r) = active_run(s, id)?;
         let mut new = Vec::new();
         for p in params {
@@ -455,8 +460,14 @@ fn log_batch(
                     )));
                 }
                 Some(_) => {}
-                None if new.iter().any(|n: &Tag| n.key == p.key && n.value != p.value) => {
-                    return Err(invalid(format!("Duplicate parameter keys with different values: '{}'", p.key)));
+                None if new
+                    .iter()
+                    .any(|n: &Tag| n.key == p.key && n.value != p.value) =>
+                {
+                    return Err(invalid(format!(
+                        "Duplicate parameter keys with different values: '{}'",
+                        p.key
+                    )));
                 }
                 None if new.iter().any(|n: &Tag| n.key == p.key) => {}
                 None => new.push(p),
@@ -464,10 +475,16 @@ fn log_batch(
         }
         let mut changes = Vec::new();
         if !new.is_empty() {
-            changes.push(Change::Params { run_id: id.to_string(), params: new });
+            changes.push(Change::Params {
+                run_id: id.to_string(),
+                params: new,
+            });
         }
         if !metrics.is_empty() {
-            changes.push(Change::Metrics { run_id: id.to_string(), metrics });
+            changes.push(Change::Metrics {
+                run_id: id.to_string(),
+                metrics,
+            });
         }
         // The run's name is its `mlflow.runName` tag, as MLflow keeps them.
         if let Some(t) = tags.iter().rev().find(|t| t.key == "mlflow.runName") {
@@ -477,7 +494,10 @@ fn log_batch(
             changes.push(Change::Run(i));
         }
         if !tags.is_empty() {
-            changes.push(Change::Tags { run_id: id.to_string(), tags });
+            changes.push(Change::Tags {
+                run_id: id.to_string(),
+                tags,
+            });
         }
         Ok((changes, json!({})))
     })
@@ -502,7 +522,7 @@ fn search_runs(s: &State, f: &Fields) -> Result<Value> {
     let view = f.str("run_view_type").unwrap_or_default();
     let most = f.max_results(1000, 50_000)?;
     let from = search::offset(f.str("page_token").as_deref())?;
-    let lookup = |i: &RunInfo, r: &super::model::Run, k: Kind, key: &str| -> Option<Val> {
+    let lookup = |i: &RunInfo, r: &weir_tracking::model::Run, k: Kind, key: &str| -> Option<Val> {
         match k {
             Kind::Metric => r.latest.get(key).map(|m| Val::Num(m.value)),
             Kind::Param => r.params.get(key).map(|v| Val::Str(v.clone())),
@@ -525,7 +545,7 @@ fn search_runs(s: &State, f: &Fields) -> Result<Value> {
             },
         }
     };
-    let mut hits: Vec<(&RunInfo, &super::model::Run)> = s
+    let mut hits: Vec<(&RunInfo, &weir_tracking::model::Run)> = s
         .runs
         .values()
         .filter_map(|r| Some((r.info.as_ref()?, r)))

@@ -114,6 +114,8 @@ async fn what_was_logged_survives_a_crash_and_is_flushed_once() {
         json!({"run_id": run, "key": "model", "value": "ets"}),
     )
     .await;
+    let nan = json!({"run_id": run, "key": "bias", "value": "NaN", "timestamp": 5});
+    ok(&s.state, &auth, "POST", "runs/log-metric", nan).await;
     // A crash: the server's memory is gone, nothing was flushed.
     let after = reopen(&s);
     let v = ok(&after, &auth, "GET", "runs/get", json!({"run_id": run})).await;
@@ -121,7 +123,9 @@ async fn what_was_logged_survives_a_crash_and_is_flushed_once() {
         v["run"]["data"]["params"],
         json!([{"key": "model", "value": "ets"}])
     );
-    assert_eq!(v["run"]["data"]["metrics"][0]["value"], json!(1.0));
+    let metrics = v["run"]["data"]["metrics"].to_string();
+    assert!(metrics.contains(r#""value":1.0"#), "{metrics}");
+    assert!(metrics.contains(r#""value":"NaN""#), "{metrics}");
     let h = ok(
         &after,
         &auth,
@@ -132,7 +136,14 @@ async fn what_was_logged_survives_a_crash_and_is_flushed_once() {
     .await;
     assert_eq!(h["metrics"].as_array().unwrap().len(), 300);
 
-    // 302 writes, one commit.
+    // The journal as it was before the flush, to replay after it.
+    let journal = after
+        .lake
+        .meta_store()
+        .list_settings("mlflow", "mlflow/journal/")
+        .unwrap();
+    assert_eq!(journal.len(), 303);
+    // 303 writes, one commit.
     let repo = after.lake.repo("mlflow").unwrap();
     let commits = || {
         let opts = weir_store::LogOptions {
@@ -143,11 +154,11 @@ async fn what_was_logged_survives_a_crash_and_is_flushed_once() {
         repo.log("main", &opts).unwrap().0.len()
     };
     let before = commits();
-    assert_eq!(after.mlflow.flush_all().await.unwrap(), 302);
+    assert_eq!(after.mlflow.flush_all().await.unwrap(), 303);
     assert_eq!(commits(), before + 1);
     assert_eq!(after.mlflow.flush_all().await.unwrap(), 0);
     let n = sql(&after.lake, "SELECT * FROM mlflow.main.metrics").await;
-    assert_eq!(rows(&n), 300);
+    assert_eq!(rows(&n), 301);
 
     // Restarted again: the tables hold it, the journal is empty, and
     // nothing is counted twice.
@@ -171,6 +182,27 @@ async fn what_was_logged_survives_a_crash_and_is_flushed_once() {
             .is_empty()
     );
     let p = sql(&third.lake, "SELECT * FROM mlflow.main.params").await;
+    assert_eq!(rows(&p), 1);
+
+    // A crash after the commit, before the journal rows went: replayed,
+    // they add nothing to memory or to the tables.
+    for (k, v) in &journal {
+        third.lake.meta_store().put_setting("mlflow", k, v).unwrap();
+    }
+    let fourth = reopen(&s);
+    let h = ok(
+        &fourth,
+        &auth,
+        "GET",
+        "metrics/get-history",
+        json!({"run_id": run, "metric_key": "mae"}),
+    )
+    .await;
+    assert_eq!(h["metrics"].as_array().unwrap().len(), 300);
+    fourth.mlflow.flush_all().await.unwrap();
+    let n = sql(&fourth.lake, "SELECT * FROM mlflow.main.metrics").await;
+    assert_eq!(rows(&n), 301);
+    let p = sql(&fourth.lake, "SELECT * FROM mlflow.main.params").await;
     assert_eq!(rows(&p), 1);
 }
 

@@ -84,6 +84,30 @@ async fn a_trigger_added_over_http_fires_and_stays_in_its_tenant() {
     let firings = parse(&text)["results"].as_array().unwrap().clone();
     assert_eq!(firings.len(), 1);
     assert_eq!(firings[0]["run_id"], fired["run_id"]);
+    // The run is an MLflow run at once, through the server's own store.
+    let (st, text) = f
+        .send(
+            "viewer",
+            "GET",
+            "/api/2.0/mlflow/experiments/get-by-name?experiment_name=copy",
+            None,
+        )
+        .await;
+    assert_eq!(st, 200, "{text}");
+    let exp = parse(&text)["experiment"]["experiment_id"].clone();
+    let filter = format!("tags.weir.run_id = '{}'", fired["run_id"].as_str().unwrap());
+    let (st, text) = f
+        .send(
+            "viewer",
+            "POST",
+            "/api/2.0/mlflow/runs/search",
+            Some(json!({"experiment_ids": [exp], "filter": filter})),
+        )
+        .await;
+    assert_eq!(st, 200, "{text}");
+    let runs = parse(&text)["runs"].as_array().cloned().unwrap_or_default();
+    assert_eq!(runs.len(), 1, "{text}");
+    assert_eq!(runs[0]["info"]["status"], "FINISHED");
 
     // Pause, resume, remove.
     let (_, text) = f

@@ -188,6 +188,7 @@ pub async fn run(ctx: &Ctx, a: RunArgs) -> anyhow::Result<ExitCode> {
         tenant: repo_tenant(&lake, &uri.repo)?,
         cause: None,
         scope: None,
+        tracking: None,
     };
     let report = weir_jobs::run(lake, &manifest, &uri.repo, &branch, &opts).await?;
     match ctx.format {

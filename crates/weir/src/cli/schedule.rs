@@ -283,8 +283,16 @@ pub async fn run_scheduler(ctx: &Ctx, a: SchedulerArgs) -> anyhow::Result<ExitCo
 }
 
 /// The scheduler inside `weir serve`: every `every`, until the process ends.
-pub fn spawn_in_server(lake: Arc<Lake>, every: Duration, alerts: &weir_core::config::Alerts) {
-    let s = scheduler(&lake, alerts);
+/// Looks every `every` inside `weir serve`; runs record their MLflow runs
+/// through the server's `tracking` stores.
+pub fn spawn_in_server(
+    lake: Arc<Lake>,
+    every: Duration,
+    alerts: &weir_core::config::Alerts,
+    tracking: Arc<weir_tracking::Stores>,
+) {
+    let mut s = scheduler(&lake, alerts);
+    s.tracking = Some(tracking);
     tokio::spawn(async move {
         loop {
             tokio::time::sleep(every).await;

@@ -65,13 +65,6 @@ pub async fn serve(ctx: &Ctx, a: ServeArgs) -> anyhow::Result<ExitCode> {
             ctx.config.lake.display()
         );
     }
-    if a.schedule_secs > 0 {
-        super::schedule::spawn_in_server(
-            lake.clone(),
-            Duration::from_secs(a.schedule_secs),
-            &ctx.config.alerts,
-        );
-    }
     let state = AppState::new(
         lake,
         keys,
@@ -86,6 +79,14 @@ pub async fn serve(ctx: &Ctx, a: ServeArgs) -> anyhow::Result<ExitCode> {
             mlflow_flush: Duration::from_secs(a.mlflow_flush_secs),
         },
     )?;
+    if a.schedule_secs > 0 {
+        super::schedule::spawn_in_server(
+            state.lake.clone(),
+            Duration::from_secs(a.schedule_secs),
+            &ctx.config.alerts,
+            state.mlflow.clone(),
+        );
+    }
     let listener = tokio::net::TcpListener::bind(a.listen).await?;
     let addr = listener.local_addr()?;
     eprintln!(

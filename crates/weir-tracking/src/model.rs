@@ -2,11 +2,13 @@
 //! their params, tags and metric history, the model registry and MLflow 3's
 //! logged models. Every change is a [`Change`]: journaled before it is
 //! applied (see `store`), so replaying the journal over the tables rebuilds
-//! the same state. Changes that replace a record are idempotent; only
-//! metrics and params append, and the journal's mark says which of those
-//! the tables already hold.
+//! the same state. Every change is idempotent: one that replaces a record
+//! replaces it with the same again, and params and metrics are kept once
+//! each, as MLflow's own store keys them (a param by run and key, a metric
+//! by run, key, timestamp, step and value), so a journal row replayed over
+//! tables that already hold it adds nothing.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -49,7 +51,9 @@ pub struct RunInfo {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Metric {
     pub key: String,
-    /// NaN and the infinities are kept; the wire spells them as strings.
+    /// NaN and the infinities are kept; JSON (the wire, the journal)
+    /// spells them as strings.
+    #[serde(with = "spelled")]
     pub value: f64,
     pub timestamp: i64,
     pub step: i64,
@@ -84,6 +88,8 @@ pub struct Run {
     pub inputs: Vec<Value>,
     pub model_inputs: Vec<Value>,
     pub outputs: Vec<Value>,
+    /// The identity of each metric value held: (key, timestamp, step, value).
+    seen: HashSet<(String, i64, i64, u64)>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -216,6 +222,10 @@ pub struct State {
     pub models: BTreeMap<String, RegisteredModel>,
     pub versions: BTreeMap<(String, i64), ModelVersion>,
     pub logged: BTreeMap<String, LoggedModel>,
+    /// Params and metric values applied since the tables were read: what
+    /// the next flush appends to them.
+    pub unflushed_params: Vec<(String, Tag)>,
+    pub unflushed_metrics: Vec<(String, Metric)>,
 }
 
 fn upsert(tags: &mut Vec<Tag>, key: &str, value: &str) {
@@ -252,7 +262,17 @@ impl State {
         s
     }
 
+    /// Applies a change made since the tables were read.
     pub fn apply(&mut self, c: Change) {
+        self.apply_as(c, false)
+    }
+
+    /// Applies a change the tables already hold.
+    pub fn apply_stored(&mut self, c: Change) {
+        self.apply_as(c, true)
+    }
+
+    fn apply_as(&mut self, c: Change, stored: bool) {
         match c {
             Change::Experiment(e) => {
                 if let Ok(id) = e.experiment_id.parse() {
@@ -264,19 +284,32 @@ impl State {
                 self.runs.entry(id).or_default().info = Some(info);
             }
             Change::Params { run_id, params } => {
-                let r = self.runs.entry(run_id).or_default();
+                let r = self.runs.entry(run_id.clone()).or_default();
                 for p in params {
-                    r.params.insert(p.key, p.value);
+                    if r.params.contains_key(&p.key) {
+                        continue;
+                    }
+                    r.params.insert(p.key.clone(), p.value.clone());
+                    if !stored {
+                        self.unflushed_params.push((run_id.clone(), p));
+                    }
                 }
             }
             Change::Metrics { run_id, metrics } => {
-                let r = self.runs.entry(run_id).or_default();
+                let r = self.runs.entry(run_id.clone()).or_default();
                 for m in metrics {
+                    let id = (m.key.clone(), m.timestamp, m.step, m.value.to_bits());
+                    if !r.seen.insert(id) {
+                        continue;
+                    }
                     match r.latest.get(&m.key) {
                         Some(l) if !m.later_than(l) => {}
                         _ => {
                             r.latest.insert(m.key.clone(), m.clone());
                         }
+                    }
+                    if !stored {
+                        self.unflushed_metrics.push((run_id.clone(), m.clone()));
                     }
                     r.history.push(m);
                 }
@@ -353,6 +386,34 @@ impl State {
             .range((name.to_string(), i64::MIN)..=(name.to_string(), i64::MAX))
             .next_back()
             .map_or(1, |((_, v), _)| v + 1)
+    }
+}
+
+/// A float in JSON that may be NaN or infinite, as MLflow spells them:
+/// serde_json would write `null` and then fail to read it back.
+mod spelled {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+        super::metric_value(*v).serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum V {
+            N(f64),
+            S(String),
+        }
+        match V::deserialize(d)? {
+            V::N(x) => Ok(x),
+            V::S(t) => match t.as_str() {
+                "NaN" => Ok(f64::NAN),
+                "Infinity" => Ok(f64::INFINITY),
+                "-Infinity" => Ok(f64::NEG_INFINITY),
+                t => t.parse().map_err(serde::de::Error::custom),
+            },
+        }
     }
 }
 

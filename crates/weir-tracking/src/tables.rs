@@ -17,10 +17,10 @@ use serde_json::Value;
 use weir_store::Repo;
 use weir_tables::{TableRef, WriteMode, WriteOptions};
 
-use super::model::{
+use crate::error::{Result, TrackingError};
+use crate::model::{
     Change, Experiment, LoggedModel, Metric, ModelVersion, RegisteredModel, RunInfo, State, Tag,
 };
-use crate::error::{Result, ServerError};
 
 #[derive(Serialize, Deserialize)]
 struct RunRow {
@@ -184,7 +184,7 @@ fn text(v: &[Value]) -> Option<String> {
 }
 
 fn metric_row(run_id: &str, m: &Metric) -> MetricRow {
-    let special = (!m.value.is_finite()).then(|| super::model::metric_value(m.value));
+    let special = (!m.value.is_finite()).then(|| crate::model::metric_value(m.value));
     MetricRow {
         run_id: run_id.into(),
         key: m.key.clone(),
@@ -198,31 +198,27 @@ fn metric_row(run_id: &str, m: &Metric) -> MetricRow {
     }
 }
 
+/// What a flush appends: the params and metric values logged since the
+/// tables were last written.
+#[derive(Default)]
+pub struct Appended {
+    pub params: Vec<(String, Tag)>,
+    pub metrics: Vec<(String, Metric)>,
+}
+
 /// The rows of `table` a flush writes: for an appended table, those of
-/// `changes`; for the others, the whole table as `state` has it.
-pub fn rows(table: &str, state: &State, changes: &[Change]) -> Result<Vec<Value>> {
+/// `new`; for the others, the whole table as `state` has it.
+pub fn rows(table: &str, state: &State, new: &Appended) -> Vec<Value> {
     let mut out: Vec<Value> = Vec::new();
     match table {
-        "metrics" => {
-            for c in changes {
-                if let Change::Metrics { run_id, metrics } = c {
-                    out.extend(metrics.iter().map(|m| to(&metric_row(run_id, m))));
-                }
-            }
-        }
-        "params" => {
-            for c in changes {
-                if let Change::Params { run_id, params } = c {
-                    out.extend(params.iter().map(|p| {
-                        to(&KeyRow {
-                            run_id: run_id.clone(),
-                            key: p.key.clone(),
-                            value: p.value.clone(),
-                        })
-                    }));
-                }
-            }
-        }
+        "metrics" => out.extend(new.metrics.iter().map(|(r, m)| to(&metric_row(r, m)))),
+        "params" => out.extend(new.params.iter().map(|(r, p)| {
+            to(&KeyRow {
+                run_id: r.clone(),
+                key: p.key.clone(),
+                value: p.value.clone(),
+            })
+        })),
         "tags" => {
             for (id, r) in &state.runs {
                 out.extend(r.tags.iter().map(|(k, v)| {
@@ -251,7 +247,7 @@ pub fn rows(table: &str, state: &State, changes: &[Change]) -> Result<Vec<Value>
         "model_versions" => out.extend(state.versions.values().map(to)),
         _ => out.extend(state.logged.values().map(to)),
     }
-    Ok(out)
+    out
 }
 
 fn to<T: Serialize>(row: &T) -> Value {
@@ -261,8 +257,8 @@ fn to<T: Serialize>(row: &T) -> Value {
 /// Writes `rows` to `table` on `main` without committing: the flush
 /// commits every table and artifact of a batch at once.
 pub async fn write(repo: &Repo, table: &str, rows: &[Value]) -> Result<()> {
-    let t = TableRef::new(repo, "main", table).map_err(tables_error)?;
-    let exists = t.load().await.map_err(tables_error)?.is_some();
+    let t = TableRef::new(repo, "main", table)?;
+    let exists = t.load().await?.is_some();
     if appended(table) && rows.is_empty() {
         return Ok(());
     }
@@ -294,8 +290,7 @@ pub async fn write(repo: &Repo, table: &str, rows: &[Value]) -> Result<()> {
             properties: vec![("delta.checkpointInterval".into(), "10".into())],
         },
     )
-    .await
-    .map_err(tables_error)?;
+    .await?;
     Ok(())
 }
 
@@ -303,8 +298,8 @@ pub async fn write(repo: &Repo, table: &str, rows: &[Value]) -> Result<()> {
 pub async fn load(repo: &Repo, reference: &str) -> Result<Vec<Change>> {
     let mut out = Vec::new();
     for table in TABLES {
-        let t = TableRef::new(repo, reference, table).map_err(tables_error)?;
-        let Some(delta) = t.load().await.map_err(tables_error)? else {
+        let t = TableRef::new(repo, reference, table)?;
+        let Some(delta) = t.load().await? else {
             continue;
         };
         let ctx = SessionContext::new();
@@ -404,24 +399,25 @@ pub async fn load(repo: &Repo, reference: &str) -> Result<Vec<Change>> {
 }
 
 fn read<T: serde::de::DeserializeOwned>(b: &[RecordBatch], lists: &[&str]) -> Result<Vec<T>> {
-    weir_tables::read_rows(b, lists).map_err(tables_error)
+    Ok(weir_tables::read_rows(b, lists)?)
 }
 
-/// The distinct tables `changes` write.
-pub fn touched(changes: &[Change]) -> BTreeSet<&'static str> {
-    changes
-        .iter()
-        .flat_map(|c| c.tables().iter().copied())
-        .collect()
+/// The tables a flush of `changes` and `new` writes.
+pub fn touched<'a>(
+    changes: impl Iterator<Item = &'a Change>,
+    new: &Appended,
+) -> BTreeSet<&'static str> {
+    let mut t: BTreeSet<&'static str> = changes.flat_map(|c| c.tables().iter().copied()).collect();
+    t.retain(|t| !appended(t));
+    if !new.params.is_empty() {
+        t.insert("params");
+    }
+    if !new.metrics.is_empty() {
+        t.insert("metrics");
+    }
+    t
 }
 
-fn internal(e: impl std::fmt::Display) -> ServerError {
-    ServerError::Other(
-        weir_core::ErrorCode::Internal,
-        format!("tracking tables: {e}"),
-    )
-}
-
-pub fn tables_error(e: weir_tables::TablesError) -> ServerError {
-    ServerError::Other(e.code(), e.to_string())
+fn internal(e: impl std::fmt::Display) -> TrackingError {
+    TrackingError::Internal(e.to_string())
 }
