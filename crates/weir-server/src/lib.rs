@@ -218,7 +218,11 @@ pub fn router(state: Arc<AppState>) -> Router {
                 .layer(gate::GateLayer(state.clone())),
         )
         .nest("/api/v1", api)
-        .merge(mlflow::routes().layer(gate::GateLayer(state.clone())))
+        .merge(
+            mlflow::routes()
+                .layer(gate::GateLayer(state.clone()))
+                .layer(axum::middleware::map_response(mlflow::mlflow_errors)),
+        )
         .fallback_service(s3)
         .layer(common)
         .with_state(state)

@@ -45,6 +45,46 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/api/3.0/mlflow/server-info", get(server_info))
 }
 
+/// The gate's refusals (a missing or wrong key, a quota) in MLflow's
+/// error shape, so the client raises them with MLflow's codes.
+pub(crate) async fn mlflow_errors(resp: Response) -> Response {
+    let status = resp.status();
+    if status.is_success() {
+        return resp;
+    }
+    let (parts, body) = resp.into_parts();
+    let bytes = axum::body::to_bytes(body, 1 << 20)
+        .await
+        .unwrap_or_default();
+    let v: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    if v.get("error_code").is_some() {
+        return Response::from_parts(parts, axum::body::Body::from(bytes));
+    }
+    let code = match status.as_u16() {
+        401 => "UNAUTHENTICATED",
+        403 => "PERMISSION_DENIED",
+        404 => "RESOURCE_DOES_NOT_EXIST",
+        429 => "REQUEST_LIMIT_EXCEEDED",
+        s if s < 500 => "INVALID_PARAMETER_VALUE",
+        _ => "INTERNAL_ERROR",
+    };
+    let message = v["message"]
+        .as_str()
+        .map(str::to_string)
+        .unwrap_or_else(|| String::from_utf8_lossy(&bytes).into_owned());
+    let mut out = (
+        status,
+        Json(json!({"error_code": code, "message": message})),
+    )
+        .into_response();
+    for (k, val) in parts.headers.iter() {
+        if k != axum::http::header::CONTENT_TYPE && k != axum::http::header::CONTENT_LENGTH {
+            out.headers_mut().insert(k.clone(), val.clone());
+        }
+    }
+    out
+}
+
 async fn server_info() -> Json<Value> {
     Json(json!({
         "store_type": "weir",

@@ -438,6 +438,15 @@ async fn tenants_track_apart_and_viewers_only_read() {
         .unwrap();
     assert_eq!(s.send(req).await.0, 404);
 
+    // No key, or a wrong one: MLflow's UNAUTHENTICATED.
+    for auth in ["", "Basic d3Jvbmc6a2V5"] {
+        let (st, v) = mlf(&s.state, auth, "GET", "runs/get", json!({"run_id": run})).await;
+        assert_eq!(
+            (st, v["error_code"].as_str()),
+            (401, Some("UNAUTHENTICATED")),
+            "{v}"
+        );
+    }
     // A viewer reads, and may not write.
     ok(&s.state, &viewer, "GET", "runs/get", json!({"run_id": run})).await;
     let (st, v) = mlf(
