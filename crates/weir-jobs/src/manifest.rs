@@ -391,6 +391,12 @@ impl Manifest {
                         ))
                     })
                 };
+                if m.experiment.as_deref().is_some_and(|e| e.trim().is_empty()) {
+                    return Err(err(
+                        "[mlflow] experiment: give a name, or leave it out for the pipeline's"
+                            .into(),
+                    ));
+                }
                 for a in &m.artifacts {
                     if !stages.iter().any(|s| &s.output == a) {
                         return Err(err(format!(

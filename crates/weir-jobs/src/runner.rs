@@ -182,6 +182,7 @@ pub async fn run(
         opts.scope.as_ref(),
     )?;
     let stages = plan(manifest, &params, &planning.state())?;
+    crate::tracking::check(manifest, &params, &planning.state())?;
     check_tables(&repo, target, &stages, &planning.state()).await?;
     let previous = if opts.force {
         Vec::new()

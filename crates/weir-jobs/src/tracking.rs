@@ -47,11 +47,14 @@ pub async fn record(
     let Some(id) = run.mlflow_run.clone() else {
         return Ok(());
     };
-    let declared = match &run.merge_commit {
-        Some(c) => declared(lake, manifest, run, c, opts)
-            .await
-            .map_err(|e| e.to_string())?,
-        None => Declared::default(),
+    // A failing `[mlflow]` query loses its own part only: the run is
+    // recorded without it, and the failure reported.
+    let (declared, problem) = match &run.merge_commit {
+        Some(c) => match declared(lake, manifest, run, c, opts).await {
+            Ok(d) => (d, None),
+            Err(e) => (Declared::default(), Some(e.to_string())),
+        },
+        None => (Declared::default(), None),
     };
     let experiment = manifest
         .tracking
@@ -95,7 +98,7 @@ pub async fn record(
         None => weir_tracking::record(lake, opts.tenant(), build).await,
     };
     match e {
-        Ok(()) => Ok(()),
+        Ok(()) => problem.map_or(Ok(()), Err),
         // Another tenant's repository is made by weir serve, on that
         // tenant's first MLflow request: until then its runs are not tracked.
         Err(TrackingError::NotFound(m)) => {
@@ -358,6 +361,26 @@ fn child(
     ]
 }
 
+/// Parses the `[mlflow]` SQL as stage SQL is (one query, parameters
+/// bound), so a typo fails the run before it starts; the tables it reads
+/// may not exist until the run has written them.
+pub fn check(
+    manifest: &Manifest,
+    params: &crate::Params,
+    state: &deltalake::datafusion::execution::SessionState,
+) -> crate::Result<()> {
+    let t = &manifest.tracking;
+    for (sql, what) in [
+        (&t.metrics, "[mlflow] metrics"),
+        (&t.children, "[mlflow] children"),
+    ] {
+        if let Some(sql) = sql {
+            crate::plan::parse_query(state, sql, params, what)?;
+        }
+    }
+    Ok(())
+}
+
 /// Runs the `[mlflow]` SQL on the target at the run's merge commit.
 async fn declared(
     lake: &Arc<Lake>,
@@ -379,13 +402,21 @@ async fn declared(
         },
         opts.scope.as_ref(),
     )?;
+    let params = manifest.params.with_overrides(&opts.params)?;
+    let query = |sql: String, what: &'static str| {
+        let session = &session;
+        let params = &params;
+        async move {
+            let state = session.state();
+            let q = crate::plan::parse_query(&state, &sql, params, what)?;
+            let plan = state.statement_to_plan(q.statement).await?;
+            weir_sql::query_only().verify_plan(&plan)?;
+            Ok::<_, crate::JobsError>(session.execute_logical_plan(plan).await?.collect().await?)
+        }
+    };
     let now = weir_tracking::now_ms();
     if let Some(sql) = &t.metrics {
-        let b = session
-            .sql_with_options(sql, weir_sql::query_only())
-            .await?
-            .collect()
-            .await?;
+        let b = query(sql.clone(), "[mlflow] metrics").await?;
         for r in rows(&b)? {
             let (Some(key), Some(value)) = (
                 r.get("key").and_then(Value::as_str),
@@ -398,22 +429,15 @@ async fn declared(
         }
     }
     if let Some(sql) = &t.children {
-        let b = session
-            .sql_with_options(sql, weir_sql::query_only())
-            .await?
-            .collect()
-            .await?;
+        let b = query(sql.clone(), "[mlflow] children").await?;
         d.children = rows(&b)?;
     }
     for table in &t.artifacts {
-        let b = session
-            .sql_with_options(
-                &format!("SELECT * FROM \"{}\"", table.replace('"', "\"\"")),
-                weir_sql::query_only(),
-            )
-            .await?
-            .collect()
-            .await?;
+        let b = query(
+            format!("SELECT * FROM \"{}\"", table.replace('"', "\"\"")),
+            "[mlflow] artifacts",
+        )
+        .await?;
         let mut w = deltalake::arrow::csv::Writer::new(Vec::new());
         for batch in &b {
             w.write(batch)

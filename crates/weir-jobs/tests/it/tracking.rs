@@ -195,3 +195,45 @@ async fn a_run_beside_a_server_hands_its_mlflow_run_over() {
     let id = r.mlflow_run.unwrap();
     assert!(state_of(&f.lake).await.read(|s| s.run(&id).is_some()));
 }
+
+/// A typo in `[mlflow]` SQL fails the run before it starts, and changes
+/// nothing; a query that fails only at the merge commit loses its own part,
+/// not the run's MLflow run.
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_mlflow_sql_fails_early_or_loses_only_its_part() {
+    let f = fixture().await;
+    let p = f.root.join("pipeline");
+    let base = std::fs::read_to_string(p.join("weir.toml")).unwrap();
+    std::fs::write(p.join("m.sql"), "SELEC 'x' AS key, 1.0 AS value").unwrap();
+    std::fs::write(
+        p.join("weir.toml"),
+        format!("{base}\n[mlflow]\nmetrics = \"m.sql\"\n"),
+    )
+    .unwrap();
+    let m = Manifest::load(&p.join("weir.toml")).unwrap();
+    let e = run(f.lake.clone(), &m, "demand", "main", &opts(&[]))
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("[mlflow] metrics"), "{e}");
+    assert!(f.lake.repo("mlflow").is_err());
+
+    std::fs::write(
+        p.join("m.sql"),
+        "SELECT 'x' AS key, 1.0 AS value FROM no_such_table",
+    )
+    .unwrap();
+    let m = Manifest::load(&p.join("weir.toml")).unwrap();
+    let r = run(f.lake.clone(), &m, "demand", "main", &opts(&[]))
+        .await
+        .unwrap();
+    assert_eq!(r.status, "merged");
+    assert!(
+        r.records_error
+            .as_deref()
+            .is_some_and(|e| e.contains("no_such_table")),
+        "{:?}",
+        r.records_error
+    );
+    let id = r.mlflow_run.unwrap();
+    assert!(state_of(&f.lake).await.read(|s| s.run(&id).is_some()));
+}

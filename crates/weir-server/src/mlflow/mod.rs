@@ -32,6 +32,8 @@ use crate::error::ServerError;
 
 type St = State<Arc<AppState>>;
 
+const MAX_RPC_BODY: usize = 16 << 20;
+
 pub fn routes() -> Router<Arc<AppState>> {
     Router::new()
         .route("/api/2.0/mlflow/{*rpc}", any(dispatch))
@@ -380,6 +382,14 @@ async fn call(
     query: Option<&str>,
     body: &[u8],
 ) -> MResult<Value> {
+    // Each write is one journal row: MLflow's calls are small (a batch is
+    // at most 1 MB); artifacts, which may be large, have their own route.
+    if body.len() > MAX_RPC_BODY {
+        return Err(MlflowError(invalid(format!(
+            "a request body of {} bytes; MLflow calls take at most {MAX_RPC_BODY}",
+            body.len()
+        ))));
+    }
     let f = if method == Method::GET {
         Fields::from_query(query.unwrap_or_default())
     } else {

@@ -339,6 +339,14 @@ async fn errors_have_mlflows_codes_and_change_nothing() {
         (400, Some("INVALID_PARAMETER_VALUE")),
         "{v}"
     );
+    // A body past MLflow's sizes: refused before it is read as JSON.
+    let big = json!({"run_id": run, "key": "k", "value": "v".repeat(17 << 20)});
+    let (st, v) = mlf(&s.state, &auth, "POST", "runs/set-tag", big).await;
+    assert_eq!(
+        (st, v["error_code"].as_str()),
+        (400, Some("INVALID_PARAMETER_VALUE")),
+        "{v}"
+    );
     // A body that is not JSON.
     let resp = tower::ServiceExt::oneshot(
         weir_server::router(s.state.clone()),
